@@ -1,0 +1,16 @@
+"""Bullpen: background jobs on Redis in BullMQ 6's layout, and a dashboard for them.
+
+Public API: ``from dashboard import Queue, Worker, Job, Unrecoverable``. Importing this
+package has no side effects and does not import Flask (the web layer is ``dashboard.web``).
+"""
+
+from .config import Settings
+from .errors import BullpenError, JobLocked, JobNotFound, JobNotInState, LockLost, Unrecoverable
+from .job import Job, JobState
+from .queue import Counts, Queue
+from .worker import Worker
+
+__all__ = [
+    "BullpenError", "Counts", "Job", "JobLocked", "JobNotFound", "JobNotInState", "JobState",
+    "LockLost", "Queue", "Settings", "Unrecoverable", "Worker",
+]

@@ -1,0 +1,102 @@
+"""Settings for the app, the embedded workers and the worker CLI.
+
+This is the only module that reads ``os.environ``. Everything else receives a
+:class:`Settings` (tests build one directly). A bad value fails at start-up
+with a message naming the variable.
+
+| variable | default | meaning |
+|---|---|---|
+| ``REDIS_URL`` | unset | Redis to use. Unset: 127.0.0.1:6379 if it answers, else an embedded server |
+| ``DASHBOARD_PREFIX`` | ``bull`` | BullMQ key prefix shared by producers, workers and the dashboard |
+| ``DASHBOARD_READ_ONLY`` | ``0`` | ``1`` hides and refuses every action (403) |
+| ``DASHBOARD_AUTH_USER`` / ``DASHBOARD_AUTH_PASSWORD`` | unset | HTTP basic auth when both are set |
+| ``DASHBOARD_POLL_SECONDS`` | ``3`` | how often live fragments refresh |
+| ``DASHBOARD_EMBEDDED_WORKERS`` | ``0`` | ``1`` runs worker threads for registered handlers inside the app |
+| ``DASHBOARD_DEMO`` | ``0`` | ``1`` seeds demo queues, a producer and their handlers |
+| ``DASHBOARD_SECRET_KEY`` | random per process | signs CSRF tokens; set it when gunicorn runs several processes |
+| ``DASHBOARD_DATA_DIR`` | ``./var/redis`` | where the embedded Redis keeps its append-only file |
+| ``DASHBOARD_LOG_LEVEL`` | ``INFO`` | log level for the entry points |
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class ConfigError(ValueError):
+    """A configuration variable holds a value we cannot use."""
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 0 or 1, got {raw!r}")
+
+
+def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, with defaults that suit a laptop."""
+
+    redis_url: str | None = None
+    prefix: str = "bull"
+    read_only: bool = False
+    auth_user: str | None = None
+    auth_password: str | None = None
+    poll_seconds: float = 3.0
+    embedded_workers: bool = False
+    demo: bool = False
+    secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
+    data_dir: str = "var/redis"
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from the environment (or the mapping given)."""
+        env = os.environ if env is None else env
+        level = env.get("DASHBOARD_LOG_LEVEL", "INFO").upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError(f"DASHBOARD_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+        prefix = env.get("DASHBOARD_PREFIX", "bull")
+        if not prefix:
+            raise ConfigError("DASHBOARD_PREFIX must not be empty")
+        user = env.get("DASHBOARD_AUTH_USER") or None
+        password = env.get("DASHBOARD_AUTH_PASSWORD") or None
+        if (user is None) != (password is None):
+            raise ConfigError("DASHBOARD_AUTH_USER and DASHBOARD_AUTH_PASSWORD must be set together")
+        kwargs: dict[str, object] = dict(
+            redis_url=env.get("REDIS_URL") or None,
+            prefix=prefix,
+            read_only=_flag(env, "DASHBOARD_READ_ONLY", False),
+            auth_user=user,
+            auth_password=password,
+            poll_seconds=_number(env, "DASHBOARD_POLL_SECONDS", 3.0, 0.5),
+            embedded_workers=_flag(env, "DASHBOARD_EMBEDDED_WORKERS", False),
+            demo=_flag(env, "DASHBOARD_DEMO", False),
+            data_dir=env.get("DASHBOARD_DATA_DIR") or "var/redis",
+            log_level=level,
+        )
+        if env.get("DASHBOARD_SECRET_KEY"):
+            kwargs["secret_key"] = env["DASHBOARD_SECRET_KEY"]
+        return cls(**kwargs)  # type: ignore[arg-type]

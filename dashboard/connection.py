@@ -1,0 +1,169 @@
+"""Decide which Redis the app and workers use, and say so in the log.
+
+Three cases, in order:
+
+1. ``settings.redis_url`` is set: use it as given.
+2. Something answers PING on 127.0.0.1:6379 within ~0.3 s: use it.
+3. Otherwise start an :class:`~dashboard.embedded.EmbeddedRedis` with
+   append-only persistence under ``settings.data_dir``, on 127.0.0.1:6380 if
+   that port is free (else any free port), and stop it when the process exits.
+   If 6380 already holds an embedded Redis using the same data directory
+   (another process of ours started it), that one is reused instead of
+   starting a second server on the same append-only file.
+
+This module must not write to a Redis it did not start: towards any other
+server it sends only PING (and CONFIG GET dir on the 6380 candidate). It reads
+no environment variables (everything comes from :class:`Settings`) and
+configures no logging.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from dashboard.config import Settings
+from dashboard.embedded import HOST, EmbeddedRedis, port_is_free
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PROBE_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_EMBEDDED_PORT = 6380
+
+
+@dataclass
+class ResolvedRedis:
+    """Where Redis is, how it was chosen, and the embedded server to stop (if ours).
+
+    Attributes:
+        url: Connection URL for ``redis.Redis.from_url``.
+        source: ``"REDIS_URL"``, ``"local"``, ``"embedded"`` or ``"embedded-shared"``.
+        description: The one-line explanation that was logged.
+        embedded: The server this process started, else None.
+    """
+
+    url: str
+    source: str
+    description: str
+    embedded: EmbeddedRedis | None = None
+
+    def client(self, **kwargs: Any) -> redis.Redis:
+        """Return a new client for :attr:`url`; keyword arguments go to ``from_url``."""
+        return redis.Redis.from_url(self.url, **kwargs)
+
+    def stop(self) -> None:
+        """Stop the embedded server if this process started it; otherwise do nothing."""
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***`` (for logs and pages)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def redis_version(client: redis.Redis) -> tuple[int, int, int]:
+    """Return the server's version as ``(major, minor, patch)`` from INFO server."""
+    raw = client.info("server")["redis_version"]
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    numbers = [int(part) for part in text.split(".")[:3] if part.isdigit()]
+    numbers += [0] * (3 - len(numbers))
+    return numbers[0], numbers[1], numbers[2]
+
+
+def answers_ping(url: str, timeout: float = 0.3) -> bool:
+    """True when a Redis at ``url`` answers PING within ``timeout`` seconds."""
+    try:
+        with redis.Redis.from_url(
+            url, socket_connect_timeout=timeout, socket_timeout=timeout, retry=Retry(NoBackoff(), 0)
+        ) as client:
+            return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+def _embedded_on(port: int, data_dir: Path, timeout: float) -> bool:
+    """True when ``port`` holds a Redis whose working dir is ``data_dir``."""
+    try:
+        with redis.Redis(
+            host=HOST, port=port, socket_connect_timeout=timeout, socket_timeout=timeout, retry=Retry(NoBackoff(), 0)
+        ) as client:
+            config: dict[Any, Any] = client.config_get("dir")
+        reported = config.get("dir", config.get(b"dir"))
+    except (redis.RedisError, OSError):
+        return False
+    if not reported:
+        return False
+    text = reported.decode() if isinstance(reported, bytes) else str(reported)
+    return Path(text).resolve() == data_dir.resolve()
+
+
+def resolve_redis(
+    settings: Settings,
+    *,
+    probe_url: str = DEFAULT_PROBE_URL,
+    probe_timeout: float = 0.3,
+    embedded_port: int | None = DEFAULT_EMBEDDED_PORT,
+    register_atexit: bool = True,
+) -> ResolvedRedis:
+    """Pick the Redis to use (see the module docstring) and log which case applied.
+
+    Args:
+        settings: ``redis_url`` and ``data_dir`` are used.
+        probe_url: The "is a local Redis running?" target; tests point it elsewhere.
+        probe_timeout: Seconds to wait for that PING.
+        embedded_port: Preferred port for an embedded server; None means any free port.
+        register_atexit: Stop a server started here when the interpreter exits.
+
+    Raises:
+        dashboard.embedded.EmbeddedRedisError: an embedded server was needed
+            but could not be started.
+    """
+    if settings.redis_url:
+        url = settings.redis_url
+        description = f"Using Redis at {redact_url(url)} (from REDIS_URL)"
+        logger.info("%s", description)
+        return ResolvedRedis(url=url, source="REDIS_URL", description=description)
+
+    probe_where = redact_url(probe_url).split("://", 1)[-1].split("/", 1)[0]
+    if answers_ping(probe_url, probe_timeout):
+        description = f"No REDIS_URL; using the Redis that answers on {probe_where}"
+        logger.info("%s", description)
+        return ResolvedRedis(url=probe_url, source="local", description=description)
+
+    data_dir = Path(settings.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if embedded_port is not None and not port_is_free(embedded_port) and _embedded_on(embedded_port, data_dir, probe_timeout):
+        url = f"redis://{HOST}:{embedded_port}/0"
+        description = (
+            f"No REDIS_URL and nothing answers on {probe_where}: reusing the embedded redis-server "
+            f"on {HOST}:{embedded_port} that another process started with data in {settings.data_dir}"
+        )
+        logger.info("%s", description)
+        return ResolvedRedis(url=url, source="embedded-shared", description=description)
+
+    port = embedded_port if embedded_port is not None and port_is_free(embedded_port) else None
+    server = EmbeddedRedis(port=port, data_dir=data_dir).start()
+    if register_atexit:
+        atexit.register(server.stop)
+    description = (
+        f"No REDIS_URL and nothing answers on {probe_where}: started embedded redis-server "
+        f"{server.version} ({server.binary}) on {HOST}:{server.port}, data in {settings.data_dir} (append-only)"
+    )
+    logger.info("%s", description)
+    return ResolvedRedis(url=server.url, source="embedded", description=description, embedded=server)

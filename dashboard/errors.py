@@ -1,0 +1,55 @@
+"""Exceptions raised by the runtime, and the table that maps Lua error codes to them.
+
+Handlers raise :class:`Unrecoverable` to fail a job without further attempts.
+Everything else here derives from :class:`BullpenError`. This module does no I/O.
+"""
+
+from __future__ import annotations
+
+
+class BullpenError(Exception):
+    """Base of every error the runtime raises on purpose."""
+
+
+class JobNotFound(BullpenError, LookupError):
+    """No job hash exists for that id."""
+
+
+class JobNotInState(BullpenError):
+    """The job exists but is not in the state the operation needs."""
+
+
+class JobLocked(BullpenError):
+    """The job is held by a worker (its lock key exists); it cannot be removed now."""
+
+
+class LockLost(BullpenError):
+    """The worker no longer owns the job: its lock expired or another worker took it."""
+
+
+class QueueNotPaused(BullpenError):
+    """Obliterate needs the queue paused first."""
+
+
+class QueueHasActiveJobs(BullpenError):
+    """Obliterate refuses a queue with active jobs unless forced."""
+
+
+class Unrecoverable(Exception):
+    """Raise from a handler to fail the job at once, whatever attempts remain."""
+
+
+#: Negative integers returned by our Lua scripts, and what they mean.
+SCRIPT_ERRORS: dict[int, tuple[type[BullpenError], str]] = {
+    -1: (JobNotFound, "job {job} does not exist"),
+    -2: (LockLost, "job {job}: lock missing"),
+    -3: (JobNotInState, "job {job} is not in the expected state"),
+    -6: (LockLost, "job {job}: lock held by another worker"),
+    -7: (JobLocked, "job {job} is locked by a worker"),
+}
+
+
+def script_error(code: int, job_id: str, command: str) -> BullpenError:
+    """Turn a script's negative return code into the exception it stands for."""
+    cls, template = SCRIPT_ERRORS.get(code, (BullpenError, "job {job}: unexpected code " + str(code)))
+    return cls(f"{command}: {template.format(job=job_id)}")

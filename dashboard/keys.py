@@ -1,0 +1,134 @@
+"""Every Redis key name Bullpen reads or writes, in BullMQ 6's layout.
+
+Nothing else in the project formats a key. A queue's keys are
+``<prefix>:<queue>:<suffix>``; a job's hash is ``<prefix>:<queue>:<id>`` and its
+sub-keys ``<prefix>:<queue>:<id>:lock`` / ``:logs``. This module performs no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Suffixes of the per-queue keys, as BullMQ 6 names them.
+STATE_SUFFIXES = ("wait", "paused", "active", "prioritized", "delayed", "waiting-children", "completed", "failed")
+QUEUE_SUFFIXES = STATE_SUFFIXES + (
+    "pc", "marker", "stalled", "stalled-check", "meta", "id", "events", "limiter",
+    "repeat", "metrics:completed", "metrics:completed:data", "metrics:failed", "metrics:failed:data",
+    "delay", "priority",  # legacy Bull-era keys, only ever deleted
+)
+#: Sub-keys of a job hash that are deleted together with the job.
+JOB_SUFFIXES = ("logs", "lock", "dependencies", "processed", "failed", "unsuccessful")
+
+
+def registry_key(prefix: str) -> str:
+    """The set of queue names Bullpen has seen under ``prefix``.
+
+    BullMQ has no such registry. The empty queue name between the two colons can
+    never be a BullMQ queue (BullMQ refuses empty names), so it cannot collide.
+    """
+    return f"{prefix}::queues"
+
+
+def worker_client_name(prefix: str, queue: str, worker_name: str | None = None) -> str:
+    """The ``CLIENT SETNAME`` BullMQ workers use, so ``getWorkers()`` sees ours."""
+    import base64
+
+    encoded = base64.b64encode(queue.encode()).decode()
+    name = f"{prefix}:{encoded}"
+    return f"{name}:w:{worker_name}" if worker_name else name
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key names for one queue."""
+
+    prefix: str
+    queue: str
+
+    @property
+    def base(self) -> str:
+        """``<prefix>:<queue>:``, the stem of every job key (scripts receive it)."""
+        return f"{self.prefix}:{self.queue}:"
+
+    @property
+    def wait(self) -> str:
+        return self.base + "wait"
+
+    @property
+    def paused(self) -> str:
+        return self.base + "paused"
+
+    @property
+    def active(self) -> str:
+        return self.base + "active"
+
+    @property
+    def prioritized(self) -> str:
+        return self.base + "prioritized"
+
+    @property
+    def delayed(self) -> str:
+        return self.base + "delayed"
+
+    @property
+    def waiting_children(self) -> str:
+        return self.base + "waiting-children"
+
+    @property
+    def completed(self) -> str:
+        return self.base + "completed"
+
+    @property
+    def failed(self) -> str:
+        return self.base + "failed"
+
+    @property
+    def pc(self) -> str:
+        return self.base + "pc"
+
+    @property
+    def marker(self) -> str:
+        return self.base + "marker"
+
+    @property
+    def stalled(self) -> str:
+        return self.base + "stalled"
+
+    @property
+    def stalled_check(self) -> str:
+        return self.base + "stalled-check"
+
+    @property
+    def meta(self) -> str:
+        return self.base + "meta"
+
+    @property
+    def id(self) -> str:
+        return self.base + "id"
+
+    @property
+    def events(self) -> str:
+        return self.base + "events"
+
+    @property
+    def limiter(self) -> str:
+        return self.base + "limiter"
+
+    def state(self, suffix: str) -> str:
+        """The key holding jobs of one state (``wait``, ``failed``, ...)."""
+        if suffix not in STATE_SUFFIXES:
+            raise ValueError(f"unknown state key {suffix!r}")
+        return self.base + suffix
+
+    def job(self, job_id: str) -> str:
+        return self.base + job_id
+
+    def lock(self, job_id: str) -> str:
+        return f"{self.base}{job_id}:lock"
+
+    def logs(self, job_id: str) -> str:
+        return f"{self.base}{job_id}:logs"
+
+    def job_family(self, job_id: str) -> list[str]:
+        """The job hash and every sub-key deleted with it."""
+        return [self.job(job_id)] + [f"{self.base}{job_id}:{s}" for s in JOB_SUFFIXES]

@@ -1,0 +1,41 @@
+--[[ move_stalled_to_wait: the stalled-job check, at most once per interval for all workers.
+
+Phase 1: every id left in `stalled` since the last check whose lock is gone is moved from
+active back to the front of wait (stc + 1); past max stalls it gets `defa`, so the next worker
+fails it without running it. Phase 2: every id now in active goes into `stalled`; renewing a
+lock removes it again.
+KEYS[1] stalled set   KEYS[2] wait list   KEYS[3] active list   KEYS[4] stalled-check string
+KEYS[5] meta hash     KEYS[6] marker zset KEYS[7] events stream
+ARGV[1] base   ARGV[2] max stalled count   ARGV[3] now ms   ARGV[4] stalled interval ms
+Returns the ids moved back to wait, or false when another worker checked within the interval.
+]]
+local rcall = redis.call
+if rcall('EXISTS', KEYS[4]) == 1 then return false end
+rcall('SET', KEYS[4], ARGV[3], 'PX', ARGV[4])
+local base, maxStalled = ARGV[1], tonumber(ARGV[2])
+local maxEvents = rcall('HGET', KEYS[5], 'opts.maxLenEvents') or 10000
+local paused = rcall('HEXISTS', KEYS[5], 'paused') == 1
+local moved = {}
+local suspects = rcall('SMEMBERS', KEYS[1])
+rcall('DEL', KEYS[1])
+for _, id in ipairs(suspects) do
+  local jobKey = base .. id
+  if rcall('EXISTS', jobKey .. ':lock') == 0 and rcall('LREM', KEYS[3], 1, id) > 0 then
+    if rcall('EXISTS', jobKey) == 1 then
+      local stc = rcall('HINCRBY', jobKey, 'stc', 1)
+      if stc > maxStalled and rcall('HEXISTS', jobKey, 'rjk') == 0 then
+        rcall('HSET', jobKey, 'defa', 'job stalled more than allowable limit')
+      end
+      rcall('RPUSH', KEYS[2], id)
+      rcall('XADD', KEYS[7], 'MAXLEN', '~', maxEvents, '*', 'event', 'waiting', 'jobId', id, 'prev', 'active')
+      rcall('XADD', KEYS[7], 'MAXLEN', '~', maxEvents, '*', 'event', 'stalled', 'jobId', id)
+      moved[#moved + 1] = id
+    end
+  end
+end
+if #moved > 0 and not paused then rcall('ZADD', KEYS[6], 0, '0') end
+local active = rcall('LRANGE', KEYS[3], 0, -1)
+for i = 1, #active, 1000 do
+  rcall('SADD', KEYS[1], unpack(active, i, math.min(i + 999, #active)))
+end
+return moved

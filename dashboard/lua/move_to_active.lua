@@ -1,0 +1,72 @@
+--[[ move_to_active: promote due delayed jobs, then take up to N ready jobs and lock them.
+
+KEYS[1] wait  list   KEYS[2] active  list   KEYS[3] prioritized zset   KEYS[4] delayed zset
+KEYS[5] pc    string KEYS[6] meta    hash   KEYS[7] marker      zset   KEYS[8] events  stream
+ARGV[1] base   ARGV[2] token prefix (each job's token is prefix .. ':' .. n)
+ARGV[3] lock duration ms   ARGV[4] now ms   ARGV[5] most jobs to take   ARGV[6] worker name or ''
+Returns {taken, next_due}: taken is a flat list id, token, {hash fields...} per job (wait first,
+then prioritized, as BullMQ serves them); next_due is the due ms of the earliest delayed job,
+or -1 when nothing is delayed.
+]]
+local rcall = redis.call
+local base, now = ARGV[1], tonumber(ARGV[4])
+local maxEvents = rcall('HGET', KEYS[6], 'opts.maxLenEvents') or 10000
+local flags = rcall('HMGET', KEYS[6], 'paused', 'concurrency')
+local paused = flags[1]
+
+-- Promote delayed jobs that are due, at most 1000 per call (BullMQ does this in every fetch).
+local due = rcall('ZRANGEBYSCORE', KEYS[4], 0, (now + 1) * 4096 - 1, 'LIMIT', 0, 1000)
+for _, id in ipairs(due) do
+  rcall('ZREM', KEYS[4], id)
+  local prio = tonumber(rcall('HGET', base .. id, 'priority') or 0) or 0
+  if prio > 0 then
+    local pc = rcall('INCR', KEYS[5])
+    rcall('ZADD', KEYS[3], prio * 4294967296 + pc % 4294967296, id)
+  else
+    rcall('LPUSH', KEYS[1], id)
+  end
+  rcall('HSET', base .. id, 'delay', 0)
+  rcall('XADD', KEYS[8], 'MAXLEN', '~', maxEvents, '*', 'event', 'waiting', 'jobId', id, 'prev', 'delayed')
+end
+if #due > 0 and not paused then rcall('ZADD', KEYS[7], 0, '0') end
+
+local function nextDue()
+  local first = rcall('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+  if first[2] then return math.floor(tonumber(first[2]) / 4096) end
+  return -1
+end
+
+local want = tonumber(ARGV[5])
+if flags[2] then want = math.min(want, tonumber(flags[2]) - rcall('LLEN', KEYS[2])) end
+if paused or want < 1 then return {{}, nextDue()} end
+
+local taken = {}
+for n = 1, want do
+  local id = rcall('RPOPLPUSH', KEYS[1], KEYS[2])
+  if not id then
+    local popped = rcall('ZPOPMIN', KEYS[3])
+    if popped[1] then
+      id = popped[1]
+      rcall('LPUSH', KEYS[2], id)
+    end
+  end
+  if not id then break end
+  local jobKey = base .. id
+  local token = ARGV[2] .. ':' .. n
+  rcall('SET', jobKey .. ':lock', token, 'PX', ARGV[3])
+  if ARGV[6] ~= '' then
+    rcall('HSET', jobKey, 'processedOn', now, 'pb', ARGV[6])
+  else
+    rcall('HSET', jobKey, 'processedOn', now)
+  end
+  rcall('HINCRBY', jobKey, 'ats', 1)
+  rcall('XADD', KEYS[8], 'MAXLEN', '~', maxEvents, '*', 'event', 'active', 'jobId', id, 'prev', 'waiting')
+  taken[#taken + 1] = id
+  taken[#taken + 1] = token
+  taken[#taken + 1] = rcall('HGETALL', jobKey)
+end
+if #taken > 0 then
+  rcall('ZADD', KEYS[7], 0, '0')
+  return {taken, -1}
+end
+return {taken, nextDue()}

@@ -1,0 +1,56 @@
+--[[ retry_job: a failed attempt that has attempts left goes active -> delayed (backoff) or
+wait/prioritized (no backoff). Never through failed.
+
+KEYS[1] active list  KEYS[2] wait list  KEYS[3] delayed zset  KEYS[4] prioritized zset
+KEYS[5] pc string    KEYS[6] marker zset KEYS[7] events stream KEYS[8] meta hash
+KEYS[9] stalled set
+ARGV[1] base   ARGV[2] job id   ARGV[3] token   ARGV[4] now ms   ARGV[5] backoff ms (0 = none)
+ARGV[6] failed reason   ARGV[7] stack trace to append   ARGV[8] stack traces to keep
+ARGV[9] '1' when the job is lifo
+Returns attempts made, or -1 job missing, -2 lock missing, -6 other token, -3 not active.
+]]
+local rcall = redis.call
+local base, id, now, backoff = ARGV[1], ARGV[2], tonumber(ARGV[4]), tonumber(ARGV[5])
+local jobKey = base .. id
+if rcall('EXISTS', jobKey) == 0 then return -1 end
+local lock = rcall('GET', jobKey .. ':lock')
+if not lock then return -2 end
+if lock ~= ARGV[3] then return -6 end
+rcall('DEL', jobKey .. ':lock')
+rcall('SREM', KEYS[9], id)
+if rcall('LREM', KEYS[1], -1, id) == 0 then return -3 end
+
+local ok, traces = pcall(cjson.decode, rcall('HGET', jobKey, 'stacktrace') or '[]')
+if not ok or type(traces) ~= 'table' then traces = {} end
+if ARGV[7] ~= '' then traces[#traces + 1] = ARGV[7] end
+while #traces > tonumber(ARGV[8]) do table.remove(traces, 1) end
+rcall('HSET', jobKey, 'failedReason', ARGV[6], 'stacktrace', #traces > 0 and cjson.encode(traces) or '[]')
+local atm = rcall('HINCRBY', jobKey, 'atm', 1)
+local maxEvents = rcall('HGET', KEYS[8], 'opts.maxLenEvents') or 10000
+
+if backoff > 0 then
+  local due = now + backoff
+  local low, high = due * 4096, (due + 1) * 4096 - 1
+  local last = rcall('ZREVRANGEBYSCORE', KEYS[3], high, low, 'WITHSCORES', 'LIMIT', 0, 1)
+  local score = low
+  if last[2] then score = math.min(tonumber(last[2]) + 1, high) end
+  rcall('ZADD', KEYS[3], score, id)
+  rcall('HSET', jobKey, 'delay', backoff)
+  rcall('XADD', KEYS[7], 'MAXLEN', '~', maxEvents, '*', 'event', 'delayed', 'jobId', id, 'delay', due)
+  local first = rcall('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  rcall('ZADD', KEYS[6], math.floor(tonumber(first[2]) / 4096), '1')
+  return atm
+end
+
+local prio = tonumber(rcall('HGET', jobKey, 'priority') or 0) or 0
+if prio > 0 then
+  local pc = rcall('INCR', KEYS[5])
+  rcall('ZADD', KEYS[4], prio * 4294967296 + pc % 4294967296, id)
+elseif ARGV[9] == '1' then
+  rcall('RPUSH', KEYS[2], id)
+else
+  rcall('LPUSH', KEYS[2], id)
+end
+if rcall('HEXISTS', KEYS[8], 'paused') == 0 then rcall('ZADD', KEYS[6], 0, '0') end
+rcall('XADD', KEYS[7], 'MAXLEN', '~', maxEvents, '*', 'event', 'waiting', 'jobId', id, 'prev', 'active')
+return atm

@@ -1,0 +1,444 @@
+"""Queue: the producer API (add) and the read/admin API the dashboard uses.
+
+Every state change goes through a Lua script (``scripts.py``); reads use plain commands,
+pipelined. Every method costs O(page or batch) in Redis, never O(queue): listings page
+with LRANGE/ZREVRANGE, bulk actions loop over bounded script calls, and queues are found
+through a registry set rather than KEYS. This module must not import Flask.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import redis
+
+from . import scripts
+from .errors import JobNotFound, JobNotInState, QueueHasActiveJobs, script_error
+from .job import STATE_KEYS, Job, JobState, build_opts, dumps, to_ms
+from .keys import Keys, registry_key, worker_client_name
+
+#: Jobs handled per script call in bulk actions; each call stays well under 50 ms.
+BATCH = 1000
+#: How far LPOS looks into a wait list when working out a job's state.
+LPOS_WINDOW = 50_000
+
+Progress = Callable[[int], None]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def connect(redis_url: str | None = None, connection: redis.Redis | None = None) -> redis.Redis:
+    """The client to use: the one given, or a new one for ``redis_url`` (default localhost)."""
+    if connection is not None:
+        return connection
+    return redis.Redis.from_url(redis_url or "redis://127.0.0.1:6379/0", health_check_interval=30)
+
+
+def validate_queue_name(name: str) -> str:
+    if not isinstance(name, str) or not name or ":" in name:
+        raise ValueError(f"queue name must be a non-empty string without ':', got {name!r}")
+    return name
+
+
+@dataclass
+class Counts:
+    """Jobs per state (BullMQ's names), whether the queue is paused, and read problems."""
+
+    waiting: int = 0
+    prioritized: int = 0
+    delayed: int = 0
+    active: int = 0
+    completed: int = 0
+    failed: int = 0
+    waiting_children: int = 0
+    paused: bool = False
+    problems: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, int]:
+        """The counts keyed as Node BullMQ's ``getJobCounts()`` keys them."""
+        return {
+            "waiting": self.waiting, "prioritized": self.prioritized, "delayed": self.delayed,
+            "active": self.active, "completed": self.completed, "failed": self.failed,
+            "waiting-children": self.waiting_children,
+        }
+
+    @property
+    def total(self) -> int:
+        return sum(self.as_dict().values())
+
+
+class Queue:
+    """A named queue under a key prefix (BullMQ's default prefix is ``bull``)."""
+
+    def __init__(
+        self,
+        name: str,
+        redis_url: str | None = None,
+        *,
+        connection: redis.Redis | None = None,
+        prefix: str = "bull",
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self.name = validate_queue_name(name)
+        self.prefix = prefix
+        self.client = connect(redis_url, connection)
+        self.keys = Keys(prefix, name)
+        self.scripts = scripts.Scripts(self.client)
+        self.clock = clock
+        self._registered = False
+
+    def __repr__(self) -> str:
+        return f"Queue({self.name!r}, prefix={self.prefix!r})"
+
+    # --- producing ----------------------------------------------------------------------
+
+    def add(
+        self,
+        name: str,
+        data: Any = None,
+        *,
+        delay: float | timedelta | None = None,
+        priority: int = 0,
+        attempts: int = 0,
+        backoff: Any = None,
+        job_id: str | None = None,
+        lifo: bool = False,
+        remove_on_complete: Any = None,
+        remove_on_fail: Any = None,
+        stack_trace_limit: int | None = None,
+    ) -> Job:
+        """Add one job; returns it with its id. Raises before writing anything when data
+        is not JSON-serializable (``TypeError``) or an option is invalid (``ValueError``).
+
+        Durations are seconds. With ``job_id`` set and a job of that id present, nothing is
+        written and the existing id is returned (BullMQ's duplicate rule).
+        """
+        call, job = self._prepare(name, data, dict(
+            delay=delay, priority=priority, attempts=attempts, backoff=backoff, job_id=job_id,
+            lifo=lifo, remove_on_complete=remove_on_complete, remove_on_fail=remove_on_fail,
+            stack_trace_limit=stack_trace_limit))
+        self._register()
+        job_id_raw, _duplicate = self.scripts.run(call)
+        job.id = _text(job_id_raw)
+        return job
+
+    def add_bulk(self, jobs: Iterable[tuple[str, Any, dict[str, Any]]]) -> list[Job]:
+        """Add many ``(name, data, options)`` jobs; options take ``add()``'s keyword names.
+
+        Every job is validated before any is written; then they go in pipelined chunks.
+        """
+        prepared = [self._prepare(name, data, dict(opts or {})) for name, data, opts in jobs]
+        self._register()
+        for start in range(0, len(prepared), BATCH):
+            chunk = prepared[start:start + BATCH]
+            for (_, job), (job_id_raw, _dup) in zip(chunk, self.scripts.batch([c for c, _ in chunk])):
+                job.id = _text(job_id_raw)
+        return [job for _, job in prepared]
+
+    def _prepare(self, name: str, data: Any, options: dict[str, Any]) -> tuple[scripts.Call, Job]:
+        if not isinstance(name, str):
+            raise TypeError(f"job name must be a string, got {type(name).__name__}")
+        data = {} if data is None else data
+        data_json = dumps(data, f"job data for {name!r}")
+        try:
+            opts = build_opts(**options)
+        except TypeError as exc:
+            raise ValueError(f"unknown job option: {exc}") from None
+        timestamp = self.clock()
+        args: list[scripts.Arg] = [opts.get("jobId", ""), name, data_json, dumps(opts, "job options"),
+                                   timestamp, opts["delay"], opts.get("priority", 0),
+                                   "1" if opts.get("lifo") else "0"]
+        job = Job(id="", name=name, data=data, opts=opts, timestamp=timestamp, delay=opts["delay"],
+                  priority=opts.get("priority", 0), _queue=self)
+        return scripts.add_job(self.keys, args), job
+
+    def _register(self) -> None:
+        if not self._registered:
+            self.client.sadd(registry_key(self.prefix), self.name)
+            self._registered = True
+
+    # --- reading ------------------------------------------------------------------------
+
+    def counts(self) -> Counts:
+        """Jobs per state and the paused flag, in one round trip."""
+        k = self.keys
+        pipe = self.client.pipeline(transaction=False)
+        pipe.llen(k.wait).llen(k.paused).zcard(k.prioritized).zcard(k.delayed).llen(k.active)
+        pipe.zcard(k.completed).zcard(k.failed).zcard(k.waiting_children).hexists(k.meta, "paused")
+        raw = pipe.execute(raise_on_error=False)
+        counts = Counts()
+        names = ["wait", "paused", "prioritized", "delayed", "active", "completed", "failed",
+                 "waiting-children", "meta"]
+        values: list[int] = []
+        for suffix, value in zip(names, raw):
+            if isinstance(value, Exception):
+                counts.problems.append(f"{k.base}{suffix}: {value}")
+                value = 0
+            values.append(int(value))
+        (wait, legacy_paused, counts.prioritized, counts.delayed, counts.active, counts.completed,
+         counts.failed, counts.waiting_children, paused) = values
+        counts.waiting = wait + legacy_paused
+        counts.paused = bool(paused)
+        return counts
+
+    def is_paused(self) -> bool:
+        return bool(self.client.hexists(self.keys.meta, "paused"))
+
+    def oldest_waiting_timestamp(self) -> int | None:
+        """Creation time (ms) of the next job to run from wait, or None when wait is empty."""
+        job_id = self.client.lindex(self.keys.wait, -1)
+        if job_id is None:
+            return None
+        raw = self.client.hget(self.keys.job(_text(job_id)), "timestamp")
+        try:
+            return int(raw) if raw is not None else None
+        except ValueError:
+            return None
+
+    def jobs(self, state: JobState | str, start: int = 0, end: int = 19) -> list[Job]:
+        """Jobs in one state, newest first (prioritized: next to run first), ``start..end``
+        inclusive. Costs O(end - start) in Redis. Ids whose hash is gone are skipped."""
+        state = JobState(state)
+        if state not in STATE_KEYS:
+            raise ValueError(f"cannot list jobs in state {state!r}")
+        if start < 0 or end < start:
+            raise ValueError(f"bad range {start}..{end}")
+        suffix, kind = STATE_KEYS[state]
+        key = self.keys.state(suffix)
+        if kind == "list":
+            ids = self.client.lrange(key, start, end)
+        elif state is JobState.PRIORITIZED:
+            ids = self.client.zrange(key, start, end)
+        else:
+            ids = self.client.zrevrange(key, start, end)
+        jobs = [job for job in self._load([_text(i) for i in ids]) if job is not None]
+        for job in jobs:
+            job.state = job.state or state
+        return jobs
+
+    def _load(self, ids: list[str]) -> list[Job | None]:
+        pipe = self.client.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hgetall(self.keys.job(job_id))
+        out: list[Job | None] = []
+        for job_id, raw in zip(ids, pipe.execute(raise_on_error=False)):
+            if isinstance(raw, Exception):
+                job = Job(id=job_id, state=JobState.UNKNOWN, _queue=self)
+                job.problems.append(f"job key is not a hash: {raw}")
+                out.append(job)
+            else:
+                out.append(Job.from_hash(job_id, raw, self) if raw else None)
+        return out
+
+    def job(self, job_id: str) -> Job | None:
+        """One job with its state, or None when no job has that id."""
+        if not job_id:
+            return None
+        k = self.keys
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(k.job(job_id))
+        for suffix in ("completed", "failed", "delayed", "prioritized", "waiting-children"):
+            pipe.zscore(k.state(suffix), job_id)
+        pipe.lpos(k.active, job_id)
+        pipe.lpos(k.wait, job_id, maxlen=LPOS_WINDOW)
+        pipe.lpos(k.wait, job_id, rank=-1, maxlen=LPOS_WINDOW)
+        pipe.llen(k.wait)
+        raw, *found = pipe.execute(raise_on_error=False)
+        if isinstance(raw, Exception):
+            job = Job(id=job_id, state=JobState.UNKNOWN, _queue=self)
+            job.problems.append(f"job key is not a hash: {raw}")
+            return job
+        if not raw:
+            return None
+        job = Job.from_hash(job_id, raw, self)
+        found = [None if isinstance(f, Exception) else f for f in found]
+        states = [JobState.COMPLETED, JobState.FAILED, JobState.DELAYED, JobState.PRIORITIZED,
+                  JobState.WAITING_CHILDREN, JobState.ACTIVE]
+        job.state = next((s for s, hit in zip(states, found) if hit is not None), None)
+        if job.state is None:
+            in_wait = found[6] is not None or found[7] is not None
+            beyond_window = (found[8] or 0) > 2 * LPOS_WINDOW and job.finished_on is None
+            job.state = JobState.WAITING if in_wait or beyond_window else JobState.UNKNOWN
+        return job
+
+    def logs(self, job_id: str, limit: int = 1000) -> list[str]:
+        """The newest ``limit`` lines of a job's log, oldest first."""
+        return [_text(x) for x in self.client.lrange(self.keys.logs(job_id), -limit, -1)]
+
+    def lock_ttl_ms(self, job_id: str) -> int | None:
+        """Milliseconds left on the job's lock, or None when it has none."""
+        ttl = self.client.pttl(self.keys.lock(job_id))
+        return ttl if ttl is not None and ttl >= 0 else None
+
+    def workers(self) -> list[dict[str, str]]:
+        """Connections named as BullMQ workers of this queue (from ``CLIENT LIST``)."""
+        base = worker_client_name(self.prefix, self.name)
+        return [c for c in self.client.client_list()
+                if c.get("name") == base or str(c.get("name", "")).startswith(base + ":w:")]
+
+    # --- job progress and logs (used by Job) --------------------------------------------
+
+    def update_progress(self, job_id: str, progress: Any) -> None:
+        code = self.scripts.run(scripts.update_progress(self.keys, job_id, dumps(progress, "progress")))
+        if code < 0:
+            raise script_error(code, job_id, "update_progress")
+
+    def add_log(self, job_id: str, line: str, keep: int = 0) -> int:
+        count = self.scripts.run(scripts.add_log(self.keys, job_id, str(line), keep))
+        if count < 0:
+            raise script_error(count, job_id, "add_log")
+        return int(count)
+
+    # --- admin actions ------------------------------------------------------------------
+
+    def retry(self, job_id: str) -> None:
+        """Move one failed (or completed) job back to waiting, with its attempts reset."""
+        job = self.job(job_id)
+        if job is None:
+            raise JobNotFound(f"retry: job {job_id} does not exist")
+        if job.state not in (JobState.FAILED, JobState.COMPLETED):
+            raise JobNotInState(f"retry: job {job_id} is {job.state}, not failed or completed")
+        moved, _ = self.scripts.run(scripts.reprocess_jobs(self.keys, job.state.value, 0, 1, [job_id]))
+        if moved != 1:
+            raise JobNotInState(f"retry: job {job_id} left the {job.state} state meanwhile")
+
+    def retry_all(self, state: str = "failed", progress: Progress | None = None) -> int:
+        """Retry every job that was failed (or completed) when the call started; returns
+        how many. Works in batches of :data:`BATCH`."""
+        if state not in ("failed", "completed"):
+            raise ValueError(f"can only retry failed or completed jobs, not {state!r}")
+        cutoff, total = self.clock(), 0
+        while True:
+            moved, taken = self.scripts.run(scripts.reprocess_jobs(self.keys, state, cutoff, BATCH))
+            total += moved
+            if progress:
+                progress(total)
+            if taken < BATCH:
+                return total
+
+    def promote(self, job_id: str) -> None:
+        """Move one delayed job to waiting now."""
+        if self.scripts.run(scripts.promote_jobs(self.keys, 1, [job_id])) != 1:
+            if not self.client.exists(self.keys.job(job_id)):
+                raise JobNotFound(f"promote: job {job_id} does not exist")
+            raise JobNotInState(f"promote: job {job_id} is not delayed")
+
+    def promote_all(self, progress: Progress | None = None) -> int:
+        """Move every delayed job to waiting now; returns how many."""
+        total = 0
+        while True:
+            moved = self.scripts.run(scripts.promote_jobs(self.keys, BATCH))
+            total += moved
+            if progress:
+                progress(total)
+            if moved < BATCH:
+                return total
+
+    def remove(self, job_id: str) -> None:
+        """Delete one job in any state but active-and-locked (``JobLocked``)."""
+        code = self.scripts.run(scripts.remove_job(self.keys, job_id))
+        if code < 0:
+            raise script_error(code, job_id, "remove")
+
+    def clean(self, state: str, grace: float | timedelta = 0, limit: int | None = None,
+              progress: Progress | None = None) -> int:
+        """Delete completed or failed jobs that finished more than ``grace`` seconds ago,
+        oldest first, at most ``limit`` (None: all); returns how many."""
+        if state not in ("completed", "failed"):
+            raise ValueError(f"clean takes 'completed' or 'failed', not {state!r}")
+        cutoff = self.clock() - to_ms(grace, "grace")
+        return self._delete(state, "zset", str(cutoff), limit, "cleaned", progress)
+
+    def drain(self, delayed: bool = False) -> int:
+        """Delete every waiting and prioritized job (and delayed ones if asked)."""
+        total = self._delete("wait", "list", "+inf", None, "", None)
+        total += self._delete("paused", "list", "+inf", None, "", None)
+        total += self._delete("prioritized", "zset", "+inf", None, "", None)
+        if delayed:
+            total += self._delete("delayed", "zset", "+inf", None, "", None)
+        return total
+
+    def _delete(self, state: str, kind: str, max_score: str, limit: int | None, event: str,
+                progress: Progress | None, force: bool = False) -> int:
+        total = 0
+        while limit is None or total < limit:
+            batch = BATCH if limit is None else min(BATCH, limit - total)
+            deleted, _locked = self.scripts.run(
+                scripts.delete_jobs(self.keys, state, kind, max_score, batch, event, force))
+            total += deleted
+            if progress:
+                progress(total)
+            if deleted < batch:
+                break
+        return total
+
+    def pause(self) -> None:
+        """Stop workers (ours and BullMQ's) from taking jobs; jobs stay where they are."""
+        self.scripts.run(scripts.pause_queue(self.keys, True))
+
+    def resume(self) -> None:
+        """Let workers take jobs again (and wake them)."""
+        while self.scripts.run(scripts.pause_queue(self.keys, False)) > 0:
+            pass
+
+    def obliterate(self, force: bool = False) -> None:
+        """Delete the queue and every job in it. Pauses it first; refuses while jobs are
+        active unless ``force``."""
+        self.pause()
+        if not force and self.client.llen(self.keys.active) > 0:
+            raise QueueHasActiveJobs(f"obliterate: queue {self.name} has active jobs (use force=True)")
+        k = self.keys
+        leftovers = [k.meta, k.events, k.id, k.pc, k.marker, k.stalled, k.stalled_check, k.limiter,
+                     k.base + "repeat", k.base + "delay", k.base + "priority", k.base + "metrics:completed",
+                     k.base + "metrics:completed:data", k.base + "metrics:failed", k.base + "metrics:failed:data"]
+        states = [("paused", "list"), *STATE_KEYS.values()]
+        for _ in range(100):
+            for suffix, kind in states:
+                self._delete(suffix, kind, "+inf", None, "", None, force=True)
+            if self.scripts.run(scripts.obliterate(k, leftovers)) == 1:
+                self.client.srem(registry_key(self.prefix), self.name)
+                return
+        raise RuntimeError(f"obliterate: jobs keep arriving in {self.name}")
+
+    # --- discovery ----------------------------------------------------------------------
+
+    @staticmethod
+    def names(connection: redis.Redis, prefix: str = "bull") -> list[str]:
+        """Queue names known under ``prefix`` (from the registry; see :meth:`discover`)."""
+        return sorted(_text(n) for n in connection.smembers(registry_key(prefix)))
+
+    @staticmethod
+    def discover(connection: redis.Redis, prefix: str = "bull", scan_count: int = 1000,
+                 max_calls: int = 10_000) -> list[str]:
+        """Find queues written by other tools (BullMQ keeps no registry) with SCAN, never
+        KEYS, and add them to the registry. Each SCAN call is bounded; run it at start-up or
+        on demand, not per page view. Returns the names found."""
+        pattern = _glob_escape(prefix) + ":*:meta"
+        found: set[str] = set()
+        cursor, calls = 0, 0
+        while True:
+            cursor, keys = connection.scan(cursor=cursor, match=pattern, count=scan_count)
+            calls += 1
+            for key in keys:
+                name = _text(key)[len(prefix) + 1:-len(":meta")]
+                if name and ":" not in name:
+                    found.add(name)
+            if cursor == 0 or calls >= max_calls:
+                break
+        if found:
+            connection.sadd(registry_key(prefix), *sorted(found))
+        return sorted(found)
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
+
+
+def _text(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)

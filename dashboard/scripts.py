@@ -1,0 +1,160 @@
+"""The single gate for state changes: loads ``lua/*.lua`` once and runs them by name.
+
+Each Lua file is one atomic state change; its header lists KEYS, ARGV and return codes.
+This module builds the KEYS lists from :class:`~dashboard.keys.Keys`, passes ARGV through,
+and can run several calls in one round trip (:meth:`Scripts.batch`). It must not decide
+policy (retries, batching sizes, what a return code means to a user): callers do that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+from redis.exceptions import NoScriptError
+
+from .keys import Keys
+
+LUA_DIR = Path(__file__).with_name("lua")
+
+Arg = str | int | float | bytes
+
+
+def _load_sources() -> dict[str, str]:
+    return {p.stem: p.read_text() for p in sorted(LUA_DIR.glob("*.lua"))}
+
+
+_SOURCES = _load_sources()
+_SHAS = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in _SOURCES.items()}
+
+
+@dataclass
+class Call:
+    """One script invocation, ready to run alone or in a batch."""
+
+    name: str
+    keys: list[str]
+    args: list[Arg]
+
+
+@dataclass
+class Scripts:
+    """Runs our Lua scripts on one Redis client (or cluster client)."""
+
+    client: redis.Redis
+    _loaded: bool = field(default=False, repr=False)
+
+    def load(self) -> None:
+        """SCRIPT LOAD every script (done lazily; again after a NOSCRIPT)."""
+        for name, src in _SOURCES.items():
+            sha = self.client.script_load(src)
+            assert sha == _SHAS[name], f"SHA mismatch for {name}"
+        self._loaded = True
+
+    def run(self, call: Call) -> Any:
+        """Run one call (EVALSHA; loads the scripts and retries once on NOSCRIPT)."""
+        try:
+            return self.client.evalsha(_SHAS[call.name], len(call.keys), *call.keys, *call.args)
+        except NoScriptError:
+            self.load()
+            return self.client.evalsha(_SHAS[call.name], len(call.keys), *call.keys, *call.args)
+
+    def batch(self, calls: Sequence[Call]) -> list[Any]:
+        """Run several calls in one round trip, in order; each result (or error) in place.
+
+        Not a transaction: each script is atomic on its own. A call that failed with
+        NOSCRIPT (server restarted or flushed its scripts) is re-run, in order, after loading.
+        """
+        if not calls:
+            return []
+        results = self._pipeline(calls)
+        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if missing:
+            self.load()
+            again = self._pipeline([calls[i] for i in missing])
+            for i, r in zip(missing, again):
+                results[i] = r
+        return results
+
+    def _pipeline(self, calls: Sequence[Call]) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for c in calls:
+            pipe.execute_command("EVALSHA", _SHAS[c.name], len(c.keys), *c.keys, *c.args)
+        return pipe.execute(raise_on_error=False)
+
+
+# --- KEYS lists, in the order each script's header gives ---------------------------------
+
+
+def add_job(k: Keys, args: list[Arg]) -> Call:
+    keys = [k.id, k.wait, k.prioritized, k.delayed, k.pc, k.meta, k.marker, k.events, k.active]
+    return Call("add_job", keys, [k.base, *args])
+
+
+def move_to_active(k: Keys, token: str, lock_ms: int, now: int, count: int, worker: str) -> Call:
+    keys = [k.wait, k.active, k.prioritized, k.delayed, k.pc, k.meta, k.marker, k.events]
+    return Call("move_to_active", keys, [k.base, token, lock_ms, now, count, worker])
+
+
+def move_to_finished(k: Keys, status: str, args: list[Arg]) -> Call:
+    target = k.completed if status == "completed" else k.failed
+    keys = [k.active, target, k.stalled, k.events, k.meta]
+    return Call("move_to_finished", keys, [k.base, *args])
+
+
+def retry_job(k: Keys, args: list[Arg]) -> Call:
+    keys = [k.active, k.wait, k.delayed, k.prioritized, k.pc, k.marker, k.events, k.meta, k.stalled]
+    return Call("retry_job", keys, [k.base, *args])
+
+
+def extend_locks(k: Keys, lock_ms: int, pairs: Sequence[tuple[str, str]]) -> Call:
+    flat: list[Arg] = [x for pair in pairs for x in pair]
+    return Call("extend_locks", [k.stalled], [k.base, lock_ms, *flat])
+
+
+def move_stalled_to_wait(k: Keys, max_stalled: int, now: int, interval_ms: int) -> Call:
+    keys = [k.stalled, k.wait, k.active, k.stalled_check, k.meta, k.marker, k.events]
+    return Call("move_stalled_to_wait", keys, [k.base, max_stalled, now, interval_ms])
+
+
+def reprocess_jobs(k: Keys, state: str, cutoff: int, limit: int, ids: Sequence[str] = ()) -> Call:
+    keys = [k.state(state), k.wait, k.prioritized, k.pc, k.marker, k.events, k.meta]
+    return Call("reprocess_jobs", keys, [k.base, state, cutoff, limit, *ids])
+
+
+def promote_jobs(k: Keys, limit: int, ids: Sequence[str] = ()) -> Call:
+    keys = [k.delayed, k.wait, k.prioritized, k.pc, k.marker, k.events, k.meta]
+    return Call("promote_jobs", keys, [k.base, limit, *ids])
+
+
+def remove_job(k: Keys, job_id: str) -> Call:
+    keys = [k.wait, k.active, k.prioritized, k.delayed, k.completed, k.failed, k.waiting_children,
+            k.paused, k.events, k.meta, k.stalled]
+    return Call("remove_job", keys, [k.base, job_id])
+
+
+def delete_jobs(k: Keys, state: str, kind: str, max_score: str, limit: int, event: str, force: bool) -> Call:
+    keys = [k.state(state), k.events, k.meta]
+    return Call("delete_jobs", keys, [k.base, kind, max_score, limit, event, "1" if force else "0"])
+
+
+def pause_queue(k: Keys, pause: bool) -> Call:
+    keys = [k.meta, k.marker, k.events, k.wait, k.prioritized, k.delayed, k.paused]
+    return Call("pause_queue", keys, ["pause" if pause else "resume"])
+
+
+def obliterate(k: Keys, leftovers: Sequence[str]) -> Call:
+    states = [k.wait, k.paused, k.active, k.prioritized, k.delayed, k.waiting_children, k.completed, k.failed]
+    return Call("obliterate", states + list(leftovers), [])
+
+
+def update_progress(k: Keys, job_id: str, progress_json: str) -> Call:
+    return Call("update_progress", [k.job(job_id), k.events, k.meta], [job_id, progress_json])
+
+
+def add_log(k: Keys, job_id: str, line: str, keep: int) -> Call:
+    return Call("add_log", [k.job(job_id), k.logs(job_id)], [line, keep])

@@ -1,0 +1,208 @@
+#!/usr/bin/env node
+// Real BullMQ (pinned in package.json) driven from the Python interop tests.
+//
+// Usage: node bullmq_cli.js COMMAND --redis URL --queue NAME [--prefix bull] [options]
+//
+//   add      stdin: JSON array of {name, data, opts}; Queue.addBulk     -> {"ids":["1","2"]}
+//   counts   Queue.getJobCounts over every state                        -> {"waiting":0,...}
+//   pause    Queue.pause()                                              -> {"paused":true}
+//   resume   Queue.resume()                                             -> {"paused":false}
+//   job      --id ID: the job's fields plus its state (getState)        -> {"id":"1",...,"state":"completed"}
+//                     or {"id":"1","state":null} when there is no such job
+//   work     Worker that appends {id,name,data,attemptsMade,startedAt} (startedAt in ms) as one JSON
+//            line per processor call to --out FILE.
+//            --concurrency N (1)  --sleep-ms MS (0)  --fail-names a,b (throw an Error for those names)
+//            --expect N (stop after N recorded calls; otherwise run until SIGTERM/SIGINT)
+//            --stalled-interval MS  --lock-duration MS  --max-stalled-count N
+//            prints {"ready":true} once the worker runs, and {"done":true,"recorded":N} after a
+//            graceful close (active jobs are allowed to finish first).
+//
+// Every command prints exactly one JSON line on stdout (work: the two above). On an error it prints
+// {"error":"message"} on stdout, the stack on stderr, and exits 1. Node >= 20, no network but --redis.
+'use strict';
+
+const fs = require('node:fs');
+const { parseArgs } = require('node:util');
+const { Queue, Worker, Job } = require('bullmq');
+
+const STATES = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed', 'paused', 'waiting-children'];
+
+function out(obj) {
+  process.stdout.write(JSON.stringify(obj) + '\n');
+}
+
+function int(value, flag) {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${flag} must be a non-negative integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function parse(argv) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      redis: { type: 'string' },
+      queue: { type: 'string' },
+      prefix: { type: 'string', default: 'bull' },
+      id: { type: 'string' },
+      out: { type: 'string' },
+      concurrency: { type: 'string', default: '1' },
+      'sleep-ms': { type: 'string', default: '0' },
+      'fail-names': { type: 'string', default: '' },
+      expect: { type: 'string' },
+      'stalled-interval': { type: 'string' },
+      'lock-duration': { type: 'string' },
+      'max-stalled-count': { type: 'string' },
+    },
+  });
+  if (positionals.length !== 1) throw new Error('exactly one command expected: add|counts|work|pause|resume|job');
+  if (!values.redis) throw new Error('--redis URL is required');
+  if (!values.queue) throw new Error('--queue NAME is required');
+  return { command: positionals[0], opts: values };
+}
+
+function readStdin() {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', (chunk) => { text += chunk; });
+    process.stdin.on('end', () => resolve(text));
+    process.stdin.on('error', reject);
+  });
+}
+
+function connection(opts) {
+  // maxRetriesPerRequest: null is what BullMQ requires for workers' blocking calls.
+  return { url: opts.redis, maxRetriesPerRequest: null };
+}
+
+async function withQueue(opts, fn) {
+  const queue = new Queue(opts.queue, { connection: connection(opts), prefix: opts.prefix });
+  try {
+    await queue.waitUntilReady();
+    return await fn(queue);
+  } finally {
+    await queue.close();
+  }
+}
+
+async function add(opts) {
+  const jobs = JSON.parse(await readStdin());
+  if (!Array.isArray(jobs)) throw new Error('stdin must be a JSON array of {name, data, opts}');
+  const added = await withQueue(opts, (queue) =>
+    queue.addBulk(jobs.map((j) => ({ name: j.name, data: j.data === undefined ? {} : j.data, opts: j.opts || {} }))));
+  out({ ids: added.map((job) => job.id) });
+}
+
+async function counts(opts) {
+  out(await withQueue(opts, (queue) => queue.getJobCounts(...STATES)));
+}
+
+async function pause(opts, paused) {
+  await withQueue(opts, (queue) => (paused ? queue.pause() : queue.resume()));
+  out({ paused });
+}
+
+async function job(opts) {
+  if (!opts.id) throw new Error('--id ID is required');
+  await withQueue(opts, async (queue) => {
+    const found = await Job.fromId(queue, opts.id);
+    if (!found) {
+      out({ id: opts.id, state: null });
+      return;
+    }
+    const state = await found.getState();
+    const fields = found.toJSON();
+    out({
+      id: found.id,
+      name: found.name,
+      data: found.data,
+      opts: found.opts,
+      progress: found.progress,
+      returnvalue: found.returnvalue === undefined ? null : found.returnvalue,
+      failedReason: found.failedReason === undefined ? null : found.failedReason,
+      stacktrace: found.stacktrace || [],
+      attemptsMade: found.attemptsMade,
+      attemptsStarted: fields.attemptsStarted,
+      stalledCounter: fields.stalledCounter,
+      timestamp: found.timestamp,
+      delay: found.delay,
+      priority: found.priority,
+      processedOn: found.processedOn === undefined ? null : found.processedOn,
+      finishedOn: found.finishedOn === undefined ? null : found.finishedOn,
+      state,
+    });
+  });
+}
+
+async function work(opts) {
+  if (!opts.out) throw new Error('--out FILE is required');
+  const failNames = new Set(opts['fail-names'].split(',').filter(Boolean));
+  const sleepMs = int(opts['sleep-ms'], '--sleep-ms');
+  const expect = int(opts.expect, '--expect');
+  const workerOpts = {
+    connection: connection(opts),
+    prefix: opts.prefix,
+    concurrency: Math.max(1, int(opts.concurrency, '--concurrency')),
+    autorun: false,
+  };
+  if (opts['stalled-interval'] !== undefined) workerOpts.stalledInterval = int(opts['stalled-interval'], '--stalled-interval');
+  if (opts['lock-duration'] !== undefined) workerOpts.lockDuration = int(opts['lock-duration'], '--lock-duration');
+  if (opts['max-stalled-count'] !== undefined) workerOpts.maxStalledCount = int(opts['max-stalled-count'], '--max-stalled-count');
+
+  let recorded = 0;
+  let closing = null;
+  let worker = null;
+  const close = () => {
+    if (!closing) {
+      // Graceful: no new jobs are fetched and active ones finish before close() resolves.
+      closing = worker.close().then(() => out({ done: true, recorded }));
+    }
+    return closing;
+  };
+
+  worker = new Worker(opts.queue, async (j) => {
+    fs.appendFileSync(opts.out, JSON.stringify({
+      id: j.id, name: j.name, data: j.data, attemptsMade: j.attemptsMade, startedAt: Date.now(),
+    }) + '\n');
+    recorded += 1;
+    if (expect !== undefined && recorded >= expect) setImmediate(close);
+    if (sleepMs) await new Promise((resolve) => setTimeout(resolve, sleepMs));
+    if (failNames.has(j.name)) throw new Error(`failed on purpose: ${j.name}`);
+    return { ok: true, id: j.id };
+  }, workerOpts);
+  worker.on('error', (err) => process.stderr.write(`worker error: ${err && err.stack ? err.stack : err}\n`));
+
+  process.once('SIGTERM', close);
+  process.once('SIGINT', close);
+  const running = worker.run();
+  await worker.waitUntilReady();
+  out({ ready: true });
+  if (expect === 0) close();
+  await running;
+  await close();
+}
+
+async function main() {
+  const { command, opts } = parse(process.argv.slice(2));
+  switch (command) {
+    case 'add': return add(opts);
+    case 'counts': return counts(opts);
+    case 'pause': return pause(opts, true);
+    case 'resume': return pause(opts, false);
+    case 'job': return job(opts);
+    case 'work': return work(opts);
+    default: throw new Error(`unknown command ${JSON.stringify(command)}: add|counts|work|pause|resume|job`);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    out({ error: String(err && err.message ? err.message : err) });
+    process.stderr.write(`${err && err.stack ? err.stack : err}\n`);
+    process.exit(1);
+  },
+);

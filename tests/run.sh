@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The project's one test command: `bash tests/run.sh [pytest args]`.
+# Idempotent. Makes sure the optional test tools are there, then runs pytest:
+#   - /usr/bin/chromium for the browser tests (installed with apt when running as root)
+#   - tests/interop/node_modules (pinned BullMQ + ioredis) for the interop tests (npm ci)
+# Whatever cannot be provided is reported here, and the tests that need it skip themselves.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -x /usr/bin/chromium ]; then
+  :
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "tests/run.sh: installing Debian's chromium for the browser tests (about a minute)"
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+else
+  echo "tests/run.sh: /usr/bin/chromium is missing and we are not root: browser tests will be skipped" \
+       "(as root: apt-get install chromium)"
+fi
+
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  # npm ci rewrites node_modules/.package-lock.json, so "lock file newer" means "install again".
+  if [ ! -f tests/interop/node_modules/.package-lock.json ] ||
+     [ tests/interop/package-lock.json -nt tests/interop/node_modules/.package-lock.json ]; then
+    (cd tests/interop && npm ci --no-audit --no-fund)
+  fi
+else
+  echo "tests/run.sh: node/npm not found: BullMQ interop tests will be skipped"
+fi
+
+exec python -m pytest "$@"
