@@ -12,7 +12,9 @@ with a message naming the variable.
 | ``DASHBOARD_AUTH_USER`` / ``DASHBOARD_AUTH_PASSWORD`` | unset | HTTP basic auth when both are set |
 | ``DASHBOARD_POLL_SECONDS`` | ``3`` | how often live fragments refresh |
 | ``DASHBOARD_EMBEDDED_WORKERS`` | ``0`` | ``1`` runs worker threads for registered handlers inside the app |
-| ``DASHBOARD_DEMO`` | ``0`` | ``1`` seeds demo queues, a producer and their handlers |
+| ``DASHBOARD_DEMO`` | ``0`` | ``1`` seeds demo queues, a producer and their handlers (``python app.py`` turns it on) |
+| ``DASHBOARD_CONCURRENCY`` | ``4`` | jobs each embedded worker runs at once |
+| ``DASHBOARD_URL_PREFIX`` | empty | mount the dashboard under this path (e.g. ``/admin/jobs``) in ``create_app()`` |
 | ``DASHBOARD_SECRET_KEY`` | random per process | signs CSRF tokens; set it when gunicorn runs several processes |
 | ``DASHBOARD_DATA_DIR`` | ``./var/redis`` | where the embedded Redis keeps its append-only file |
 | ``DASHBOARD_LOG_LEVEL`` | ``INFO`` | log level for the entry points |
@@ -70,6 +72,8 @@ class Settings:
     secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
     data_dir: str = "var/redis"
     log_level: str = "INFO"
+    concurrency: int = 4
+    url_prefix: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -85,6 +89,9 @@ class Settings:
         password = env.get("DASHBOARD_AUTH_PASSWORD") or None
         if (user is None) != (password is None):
             raise ConfigError("DASHBOARD_AUTH_USER and DASHBOARD_AUTH_PASSWORD must be set together")
+        url_prefix = env.get("DASHBOARD_URL_PREFIX", "").rstrip("/")
+        if url_prefix and not url_prefix.startswith("/"):
+            raise ConfigError(f"DASHBOARD_URL_PREFIX must start with '/', got {url_prefix!r}")
         kwargs: dict[str, object] = dict(
             redis_url=env.get("REDIS_URL") or None,
             prefix=prefix,
@@ -96,6 +103,8 @@ class Settings:
             demo=_flag(env, "DASHBOARD_DEMO", False),
             data_dir=env.get("DASHBOARD_DATA_DIR") or "var/redis",
             log_level=level,
+            concurrency=int(_number(env, "DASHBOARD_CONCURRENCY", 4, 1)),
+            url_prefix=url_prefix,
         )
         if env.get("DASHBOARD_SECRET_KEY"):
             kwargs["secret_key"] = env["DASHBOARD_SECRET_KEY"]

@@ -165,7 +165,8 @@ class Worker:
             if check:
                 calls.append(scripts.move_stalled_to_wait(self.keys, self.max_stalled_count, self.clock(),
                                                           self.stalled_ms))
-            want = min(self.concurrency - len(self._inflight), MAX_FETCH)
+            # results sent in this batch free their slots before the fetch runs
+            want = min(self.concurrency - len(self._inflight) + len(self._pending), MAX_FETCH)
             if want > 0:
                 self._fetches += 1
                 token = f"{self.id}:{self._fetches}"

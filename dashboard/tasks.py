@@ -1,0 +1,109 @@
+"""Bulk actions run in background threads, with their progress kept in memory.
+
+The web layer starts a :class:`Task` (retry all, promote all, clean, pause all ...) and
+answers at once; the page then polls the task's small progress fragment until it is done.
+Progress lives in this process only (a gunicorn with several workers may answer a poll
+from another process: the fragment then says the task is unknown). The registry keeps
+the newest :data:`KEEP` tasks, so memory stays bounded. This module must not import Flask
+and never talks to Redis itself: the callable it runs does.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+#: How many tasks (running or finished) the registry remembers.
+KEEP = 100
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class Task:
+    """One bulk action: what, on which queue, how far it got."""
+
+    id: str
+    queue: str
+    label: str
+    expected: int = 0
+    done: int = 0
+    finished: bool = False
+    error: str | None = None
+    started: float = field(default_factory=time.time)
+    ended: float | None = None
+
+    @property
+    def percent(self) -> int:
+        """Progress from 0 to 100 (100 once finished, whatever the count)."""
+        if self.finished:
+            return 100
+        if self.expected <= 0:
+            return 0
+        return min(99, int(self.done * 100 / self.expected))
+
+    @property
+    def seconds(self) -> float:
+        """Seconds it ran (so far)."""
+        return (self.ended or time.time()) - self.started
+
+
+class TaskRegistry:
+    """Starts tasks in daemon threads and remembers the newest :data:`KEEP` of them."""
+
+    def __init__(self, keep: int = KEEP) -> None:
+        self._tasks: OrderedDict[str, Task] = OrderedDict()
+        self._lock = threading.Lock()
+        self._keep = keep
+
+    def get(self, task_id: str) -> Task | None:
+        with self._lock:
+            return self._tasks.get(task_id)
+
+    def running(self, queue: str, label: str) -> Task | None:
+        """The unfinished task with this queue and label, if any (double clicks reuse it)."""
+        with self._lock:
+            return next((t for t in self._tasks.values()
+                         if t.queue == queue and t.label == label and not t.finished), None)
+
+    def start(self, queue: str, label: str, expected: int, work: Callable[[Progress], int]) -> Task:
+        """Run ``work(progress)`` in a thread unless the same task is already running.
+
+        ``work`` reports the count done so far through ``progress`` and returns the final
+        count. Its exceptions are logged and kept in :attr:`Task.error`.
+        """
+        existing = self.running(queue, label)
+        if existing is not None:
+            return existing
+        task = Task(id=secrets.token_hex(8), queue=queue, label=label, expected=max(expected, 0))
+        with self._lock:
+            self._tasks[task.id] = task
+            while len(self._tasks) > self._keep:
+                self._tasks.popitem(last=False)
+        thread = threading.Thread(target=self._run, args=(task, work), name=f"dashboard-task-{task.id}", daemon=True)
+        thread.start()
+        return task
+
+    @staticmethod
+    def _run(task: Task, work: Callable[[Progress], int]) -> None:
+        def progress(count: int) -> None:
+            task.done = count
+
+        log.info("queue=%s task=%s %s: started (about %d jobs)", task.queue, task.id, task.label, task.expected)
+        try:
+            task.done = work(progress)
+        except Exception as exc:  # noqa: BLE001 - a task's failure is shown on the page, not lost
+            log.exception("queue=%s task=%s %s failed", task.queue, task.id, task.label)
+            task.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            task.ended = time.time()
+            task.finished = True
+        log.info("queue=%s task=%s %s: %d jobs in %.0f ms", task.queue, task.id, task.label, task.done,
+                 task.seconds * 1000)
