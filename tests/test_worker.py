@@ -231,3 +231,27 @@ def test_worker_names_its_connection_like_bullmq(q: Queue, r: redis.Redis) -> No
     names = {c["name"] for c in q.workers()}
     t.join(10)
     assert "bull:d29yaw==:w:w1" in names  # base64("work")
+
+
+def test_idle_worker_promotes_delayed_job_when_due_and_wakes_for_new_jobs(q: Queue, r: redis.Redis) -> None:
+    done = threading.Event()
+    seen: list[str] = []
+
+    def handler(job: Job) -> None:
+        seen.append(job.name)
+        if job.name == "later":
+            done.set()
+
+    w = make_worker(r, handler, drain_delay=30)  # long block: only the marker or the due time wakes it
+    t = threading.Thread(target=w.run)
+    t.start()
+    try:
+        q.add("now", {})
+        later = q.add("later", {}, delay=0.3)
+        assert done.wait(20)
+    finally:
+        w.close()
+        t.join(10)
+    job = q.job(later.id)
+    assert seen == ["now", "later"]
+    assert job.processed_on is not None and job.processed_on >= job.timestamp + 300
