@@ -134,6 +134,7 @@ class EmbeddedRedis:
             (``--save '' --appendonly no``).
         binary: The ``redis-server`` to run; None uses :func:`find_redis_server`.
         startup_timeout: Seconds to wait for the first PING to answer.
+        extra_args: More ``redis-server`` options (e.g. ``["--cluster-enabled", "yes"]``).
 
     Use :meth:`start` and :meth:`stop`, or ``with EmbeddedRedis() as server:``.
     """
@@ -145,11 +146,13 @@ class EmbeddedRedis:
         data_dir: str | os.PathLike[str] | None = None,
         binary: str | None = None,
         startup_timeout: float = 10.0,
+        extra_args: list[str] | None = None,
     ) -> None:
         self.requested_port = port
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.binary = binary or find_redis_server()
         self.startup_timeout = startup_timeout
+        self.extra_args = list(extra_args or [])
         self.port = 0
         self.version = ""
         self._proc: subprocess.Popen[bytes] | None = None
@@ -232,7 +235,7 @@ class EmbeddedRedis:
             cmd += ["--appendonly", "yes"]
         else:
             cmd += ["--save", "", "--appendonly", "no"]
-        return cmd
+        return cmd + self.extra_args
 
     def _launch(self, port: int, workdir: Path) -> None:
         assert self._log_path is not None

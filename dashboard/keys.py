@@ -29,6 +29,23 @@ def registry_key(prefix: str) -> str:
     return f"{prefix}::queues"
 
 
+def check_cluster_tag(client: object, prefix: str, queue: str) -> None:
+    """On Redis Cluster every key of a queue must hash to one slot (our scripts touch job keys
+    they are not passed), so the prefix or the queue name must carry a ``{hash tag}``."""
+    from redis.cluster import RedisCluster
+
+    if not isinstance(client, RedisCluster):
+        return
+    for text in (prefix, queue):
+        start = text.find("{")
+        if start >= 0 and text.find("}", start + 2) > start:
+            return
+    raise ValueError(
+        f"on Redis Cluster, queue {queue!r} needs a hash tag so all its keys share a slot: "
+        f"use a prefix like '{{{prefix}}}' or a queue name like '{{{queue}}}'"
+    )
+
+
 def worker_client_name(prefix: str, queue: str, worker_name: str | None = None) -> str:
     """The ``CLIENT SETNAME`` BullMQ workers use, so ``getWorkers()`` sees ours."""
     import base64

@@ -19,7 +19,7 @@ import redis
 from . import scripts
 from .errors import JobNotFound, JobNotInState, QueueHasActiveJobs, script_error
 from .job import STATE_KEYS, Job, JobState, build_opts, dumps, to_ms
-from .keys import Keys, registry_key, worker_client_name
+from .keys import Keys, check_cluster_tag, registry_key, worker_client_name
 
 #: Jobs handled per script call in bulk actions; each call stays well under 50 ms.
 BATCH = 1000
@@ -88,6 +88,7 @@ class Queue:
         self.name = validate_queue_name(name)
         self.prefix = prefix
         self.client = connect(redis_url, connection)
+        check_cluster_tag(self.client, prefix, name)
         self.keys = Keys(prefix, name)
         self.scripts = scripts.Scripts(self.client)
         self.clock = clock
@@ -279,8 +280,10 @@ class Queue:
     def workers(self) -> list[dict[str, str]]:
         """Connections named as BullMQ workers of this queue (from ``CLIENT LIST``)."""
         base = worker_client_name(self.prefix, self.name)
-        return [c for c in self.client.client_list()
-                if c.get("name") == base or str(c.get("name", "")).startswith(base + ":w:")]
+        listed = self.client.client_list()
+        if isinstance(listed, dict):  # Redis Cluster: one list per node
+            listed = [c for clients in listed.values() for c in clients]
+        return [c for c in listed if c.get("name") == base or str(c.get("name", "")).startswith(base + ":w:")]
 
     # --- job progress and logs (used by Job) --------------------------------------------
 

@@ -26,6 +26,7 @@ from datetime import timedelta
 from typing import Any
 
 import redis
+from redis.cluster import ClusterNode, RedisCluster
 
 from . import scripts
 from .errors import SCRIPT_ERRORS, Unrecoverable
@@ -386,8 +387,13 @@ class Worker:
         return restore
 
 
-def _named_copy(base: redis.Redis, client_name: str, **overrides: Any) -> redis.Redis:
-    """A new client to the same server as ``base``, named as BullMQ names worker connections."""
+def _named_copy(base: Any, client_name: str, **overrides: Any) -> Any:
+    """A new client to the same server (or cluster) as ``base``, named as BullMQ names worker
+    connections so dashboards can count workers."""
+    if isinstance(base, RedisCluster):
+        nodes = [ClusterNode(n.host, n.port) for n in base.get_nodes()]
+        kwargs = {k: v for k, v in base.get_connection_kwargs().items() if k not in ("host", "port")}
+        return RedisCluster(startup_nodes=nodes, **{**kwargs, "client_name": client_name, **overrides})
     pool = base.connection_pool
     kwargs = {**pool.connection_kwargs, "client_name": client_name, **overrides}
     return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs))
