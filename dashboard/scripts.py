@@ -100,10 +100,10 @@ def move_to_active(k: Keys, token: str, lock_ms: int, now: int, count: int, work
     return Call("move_to_active", keys, [k.base, token, lock_ms, now, count, worker])
 
 
-def move_to_finished(k: Keys, status: str, args: list[Arg]) -> Call:
-    target = k.completed if status == "completed" else k.failed
-    keys = [k.active, target, k.stalled, k.events, k.meta]
-    return Call("move_to_finished", keys, [k.base, *args])
+def move_to_finished(k: Keys, now: int, jobs: Sequence[Sequence[Arg]]) -> Call:
+    """Settle a batch; each entry is the nine per-job values the script header lists."""
+    keys = [k.active, k.completed, k.failed, k.stalled, k.events, k.meta]
+    return Call("move_to_finished", keys, [k.base, now, *(a for job in jobs for a in job)])
 
 
 def retry_job(k: Keys, args: list[Arg]) -> Call:

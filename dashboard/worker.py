@@ -161,7 +161,7 @@ class Worker:
         self._guard(lambda: self.client.sadd(registry_key(self.prefix), self.queue_name))
         next_check = 0.0
         while not self._closing.is_set():
-            calls = [self._finish_call(o) for o in self._pending]
+            calls = self._finish_calls()
             check = time.monotonic() >= next_check
             if check:
                 calls.append(scripts.move_stalled_to_wait(self.keys, self.max_stalled_count, self.clock(),
@@ -176,12 +176,11 @@ class Worker:
             results = self._guard(lambda: self.scripts.batch(calls))
             if results is None:
                 continue
-            finished = len(self._pending)
-            self._settle(results[:finished])
-            self._pending = []
+            settled = len(calls) - check - (want > 0)
+            self._settle(results[:settled])
             if check:
                 next_check = time.monotonic() + self.stalled_ms / 1000
-                self._report_stalled(results[finished])
+                self._report_stalled(results[settled])
             taken, next_due = self._dispatch(results[-1]) if want > 0 else (0, -1)
             if want > 0 and taken == want:
                 continue  # maybe more are ready: fetch again at once
@@ -235,37 +234,53 @@ class Worker:
         return len(taken) // 3, int(next_due)
 
     def _settle(self, results: list[Any]) -> None:
-        for outcome, result in zip(self._pending, results):
-            job = outcome.job
-            self._inflight.pop(job.id, None)
-            if isinstance(result, Exception):
-                log.error("queue=%s job=%s: could not record %s: %s", self.queue_name, job.id, outcome.status, result)
-            elif isinstance(result, int) and result < 0:
-                what = SCRIPT_ERRORS.get(result, (None, f"code {result}"))[1].format(job=job.id)
-                log.warning("queue=%s job=%s: %s result discarded (%s); another worker may own it now",
-                            self.queue_name, job.id, outcome.status, what)
-            else:
-                self.processed += 1
-                level = logging.INFO if outcome.status == "completed" else logging.WARNING
-                if log.isEnabledFor(level):
-                    log.log(level, "queue=%s job=%s name=%s %s in %.1f ms%s", self.queue_name, job.id, job.name,
-                            outcome.status, outcome.elapsed_ms,
-                            "" if outcome.status == "completed" else f": {outcome.value}")
+        """Match the finish calls' results (see :meth:`_finish_calls`) to the pending outcomes."""
+        finals = [o for o in self._pending if o.status != "retry"]
+        retries = [o for o in self._pending if o.status == "retry"]
+        per_job: list[Any] = []
+        if finals:
+            batch = results[0]
+            per_job += [batch] * len(finals) if isinstance(batch, Exception) else list(batch)
+        per_job += results[1 if finals else 0:]
+        for outcome, result in zip(finals + retries, per_job):
+            self._record(outcome, result)
+        self._pending = []
 
-    def _finish_call(self, o: Outcome) -> scripts.Call:
-        job = o.job
-        limit = job.opts.get("stackTraceLimit", DEFAULT_STACK_TRACE_LIMIT)
-        limit = limit if isinstance(limit, int) else DEFAULT_STACK_TRACE_LIMIT
+    def _record(self, outcome: Outcome, result: Any) -> None:
+        job = outcome.job
+        self._inflight.pop(job.id, None)
+        if isinstance(result, Exception):
+            log.error("queue=%s job=%s: could not record %s: %s", self.queue_name, job.id, outcome.status, result)
+        elif isinstance(result, int) and result < 0:
+            what = SCRIPT_ERRORS.get(result, (None, f"code {result}"))[1].format(job=job.id)
+            log.warning("queue=%s job=%s: %s result discarded (%s); another worker may own it now",
+                        self.queue_name, job.id, outcome.status, what)
+        else:
+            self.processed += 1
+            level = logging.INFO if outcome.status == "completed" else logging.WARNING
+            if log.isEnabledFor(level):
+                log.log(level, "queue=%s job=%s name=%s %s in %.1f ms%s", self.queue_name, job.id, job.name,
+                        outcome.status, outcome.elapsed_ms,
+                        "" if outcome.status == "completed" else f": {outcome.value}")
+
+    def _finish_calls(self) -> list[scripts.Call]:
+        """One move_to_finished call for every final outcome, then one retry_job per retry."""
         now = self.clock()
-        if o.status == "retry":
-            return scripts.retry_job(self.keys, [job.id, job.token or "", now, o.backoff, o.value, o.trace, limit,
-                                                 "1" if job.opts.get("lifo") else "0"])
-        option = job.opts.get("removeOnComplete" if o.status == "completed" else "removeOnFail")
-        if option is None:
-            option = self.remove_on_complete if o.status == "completed" else self.remove_on_fail
-        keep, age = keep_policy(option)
-        return scripts.move_to_finished(self.keys, o.status, [job.id, job.token or "", now, o.status, o.value,
-                                                               o.trace, limit, keep, age, job.attempts])
+        finals, calls = [], []
+        for o in self._pending:
+            job = o.job
+            limit = job.opts.get("stackTraceLimit", DEFAULT_STACK_TRACE_LIMIT)
+            limit = limit if isinstance(limit, int) else DEFAULT_STACK_TRACE_LIMIT
+            if o.status == "retry":
+                calls.append(scripts.retry_job(self.keys, [job.id, job.token or "", now, o.backoff, o.value, o.trace,
+                                                           limit, "1" if job.opts.get("lifo") else "0"]))
+                continue
+            option = job.opts.get("removeOnComplete" if o.status == "completed" else "removeOnFail")
+            if option is None:
+                option = self.remove_on_complete if o.status == "completed" else self.remove_on_fail
+            keep, age = keep_policy(option)
+            finals.append([job.id, job.token or "", o.status, o.value, o.trace, limit, keep, age, job.attempts])
+        return ([scripts.move_to_finished(self.keys, now, finals)] if finals else []) + calls
 
     def _drain_inflight(self) -> None:
         """After the loop: wait for running jobs up to the shutdown timeout, record them."""
@@ -275,11 +290,10 @@ class Worker:
                      self.id[:8], self.shutdown_timeout, len(self._inflight))
         while self._inflight or self._pending:
             if self._pending:
-                calls = [self._finish_call(o) for o in self._pending]
+                calls = self._finish_calls()
                 results = self._guard(lambda: self.scripts.batch(calls), stop_at=deadline)
                 if results is not None:
                     self._settle(results)
-                    self._pending = []
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 log.warning("worker %s: shutdown timeout; %d job(s) left active will be recovered as stalled: %s",

@@ -1,74 +1,86 @@
---[[ move_to_finished: active -> completed or failed (final), checked against the lock token.
+--[[ move_to_finished: active -> completed or failed (final) for a batch of jobs, each checked
+against its lock token. One call settles every job a worker finished since its last call.
 
-KEYS[1] active list   KEYS[2] target zset (completed or failed)   KEYS[3] stalled set
-KEYS[4] events stream KEYS[5] meta hash
-ARGV[1] base   ARGV[2] job id   ARGV[3] token   ARGV[4] now ms   ARGV[5] 'completed' | 'failed'
-ARGV[6] return value JSON (completed) or failed reason text (failed)
-ARGV[7] stack trace to append ('' for none)   ARGV[8] how many stack traces to keep
-ARGV[9] keep count (-1 keep all, 0 delete the job now, N keep the newest N in the target set)
-ARGV[10] keep age in seconds (0 = no age limit)   ARGV[11] attempts allowed (opts.attempts)
-Returns attempts made (>= 1), or -1 job missing, -2 lock missing, -6 lock held by another
-token, -3 job not in active.
+KEYS[1] active list   KEYS[2] completed zset   KEYS[3] failed zset   KEYS[4] stalled set
+KEYS[5] events stream KEYS[6] meta hash
+ARGV[1] base   ARGV[2] now ms
+ARGV[3..] nine values per job:
+  id, token, 'completed' | 'failed',
+  return value JSON (completed) or failed reason text (failed),
+  stack trace to append ('' for none), how many stack traces to keep,
+  keep count (-1 keep all, 0 delete the job now, N keep the newest N of that state),
+  keep age in seconds (0 = no age limit), attempts allowed (opts.attempts)
+Returns one number per job: attempts made (>= 1), or -1 job missing, -2 lock missing,
+-6 lock held by another token, -3 job not in active.
 ]]
 local rcall = redis.call
-local base, id, now = ARGV[1], ARGV[2], tonumber(ARGV[4])
-local jobKey = base .. id
-if rcall('EXISTS', jobKey) == 0 then return -1 end
-local lock = rcall('GET', jobKey .. ':lock')
-if not lock then return -2 end
-if lock ~= ARGV[3] then return -6 end
-rcall('DEL', jobKey .. ':lock')
-rcall('SREM', KEYS[3], id)
-if rcall('LREM', KEYS[1], -1, id) == 0 then return -3 end
-local atm = rcall('HINCRBY', jobKey, 'atm', 1)
-local completed = ARGV[5] == 'completed'
-local field = completed and 'returnvalue' or 'failedReason'
-
--- Release this job's deduplication slot when it still holds it and it has no TTL.
-local deid = rcall('HGET', jobKey, 'deid')
-if deid then
-  local dkey = base .. 'de:' .. deid
-  if rcall('GET', dkey) == id and rcall('PTTL', dkey) == -1 then rcall('DEL', dkey) end
-end
+local base, now = ARGV[1], tonumber(ARGV[2])
+local maxEvents = rcall('HGET', KEYS[6], 'opts.maxLenEvents') or 10000
 
 local function deleteJob(jid)
   local k = base .. jid
   rcall('DEL', k, k .. ':logs', k .. ':dependencies', k .. ':processed', k .. ':failed', k .. ':unsuccessful')
 end
 
-local keep, age = tonumber(ARGV[9]), tonumber(ARGV[10])
-if keep == 0 then
-  deleteJob(id)
-else
-  if ARGV[7] ~= '' then
-    local ok, traces = pcall(cjson.decode, rcall('HGET', jobKey, 'stacktrace') or '[]')
-    if not ok or type(traces) ~= 'table' then traces = {} end
-    traces[#traces + 1] = ARGV[7]
-    local limit = tonumber(ARGV[8])
-    while #traces > limit do table.remove(traces, 1) end
-    rcall('HSET', jobKey, 'stacktrace', cjson.encode(traces))
-  end
-  rcall('HSET', jobKey, field, ARGV[6], 'finishedOn', now)
-  if not completed then rcall('HDEL', jobKey, 'defa') end
-  rcall('ZADD', KEYS[2], now, id)
+local function trim(target, keep, age)
   if age > 0 then
-    local old = rcall('ZRANGEBYSCORE', KEYS[2], 0, now - age * 1000, 'LIMIT', 0, 1000)
-    for _, jid in ipairs(old) do deleteJob(jid); rcall('ZREM', KEYS[2], jid) end
+    local old = rcall('ZRANGEBYSCORE', target, 0, now - age * 1000, 'LIMIT', 0, 1000)
+    for _, jid in ipairs(old) do deleteJob(jid); rcall('ZREM', target, jid) end
   end
   if keep > 0 then
-    local extra = rcall('ZCARD', KEYS[2]) - keep
+    local extra = rcall('ZCARD', target) - keep
     if extra > 0 then
-      local old = rcall('ZRANGE', KEYS[2], 0, math.min(extra, 1000) - 1)
-      for _, jid in ipairs(old) do deleteJob(jid); rcall('ZREM', KEYS[2], jid) end
+      local old = rcall('ZRANGE', target, 0, math.min(extra, 1000) - 1)
+      for _, jid in ipairs(old) do deleteJob(jid); rcall('ZREM', target, jid) end
     end
   end
 end
 
-local maxEvents = rcall('HGET', KEYS[5], 'opts.maxLenEvents') or 10000
-rcall('XADD', KEYS[4], 'MAXLEN', '~', maxEvents, '*', 'event', ARGV[5], 'jobId', id, field, ARGV[6],
-      'prev', 'active')
-if not completed and atm >= tonumber(ARGV[11]) then
-  rcall('XADD', KEYS[4], 'MAXLEN', '~', maxEvents, '*', 'event', 'retries-exhausted', 'jobId', id,
-        'attemptsMade', atm)
+local function finish(id, token, status, value, trace, traceLimit, keep, age, attempts)
+  local jobKey = base .. id
+  if rcall('EXISTS', jobKey) == 0 then return -1 end
+  local lock = rcall('GET', jobKey .. ':lock')
+  if not lock then return -2 end
+  if lock ~= token then return -6 end
+  rcall('DEL', jobKey .. ':lock')
+  rcall('SREM', KEYS[4], id)
+  if rcall('LREM', KEYS[1], -1, id) == 0 then return -3 end
+  local atm = rcall('HINCRBY', jobKey, 'atm', 1)
+  local completed = status == 'completed'
+  local field = completed and 'returnvalue' or 'failedReason'
+  local target = completed and KEYS[2] or KEYS[3]
+  -- release this job's deduplication slot when it still holds it and it has no TTL
+  local deid = rcall('HGET', jobKey, 'deid')
+  if deid then
+    local dkey = base .. 'de:' .. deid
+    if rcall('GET', dkey) == id and rcall('PTTL', dkey) == -1 then rcall('DEL', dkey) end
+  end
+  if keep == 0 then
+    deleteJob(id)
+  else
+    if trace ~= '' then
+      local ok, traces = pcall(cjson.decode, rcall('HGET', jobKey, 'stacktrace') or '[]')
+      if not ok or type(traces) ~= 'table' then traces = {} end
+      traces[#traces + 1] = trace
+      while #traces > traceLimit do table.remove(traces, 1) end
+      rcall('HSET', jobKey, 'stacktrace', cjson.encode(traces))
+    end
+    rcall('HSET', jobKey, field, value, 'finishedOn', now)
+    if not completed then rcall('HDEL', jobKey, 'defa') end
+    rcall('ZADD', target, now, id)
+    trim(target, keep, age)
+  end
+  rcall('XADD', KEYS[5], 'MAXLEN', '~', maxEvents, '*', 'event', status, 'jobId', id, field, value, 'prev', 'active')
+  if not completed and atm >= attempts then
+    rcall('XADD', KEYS[5], 'MAXLEN', '~', maxEvents, '*', 'event', 'retries-exhausted', 'jobId', id,
+          'attemptsMade', atm)
+  end
+  return atm
 end
-return atm
+
+local results = {}
+for i = 3, #ARGV, 9 do
+  results[#results + 1] = finish(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4],
+    tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7]), tonumber(ARGV[i + 8]))
+end
+return results
