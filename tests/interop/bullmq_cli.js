@@ -9,13 +9,20 @@
 //   resume   Queue.resume()                                             -> {"paused":false}
 //   job      --id ID: the job's fields plus its state (getState)        -> {"id":"1",...,"state":"completed"}
 //                     or {"id":"1","state":null} when there is no such job
+//   jobs     stdin: JSON array of ids; `job` for each, one Node start   -> {"jobs":[{...},{...}]}
 //   work     Worker that appends {id,name,data,attemptsMade,startedAt} (startedAt in ms) as one JSON
 //            line per processor call to --out FILE.
-//            --concurrency N (1)  --sleep-ms MS (0)  --fail-names a,b (throw an Error for those names)
+//            --concurrency N (1)  --sleep-ms MS (0; a job whose data has an integer sleepMs sleeps that)
+//            --fail-names a,b (throw an Error for those names)
 //            --expect N (stop after N recorded calls; otherwise run until SIGTERM/SIGINT)
 //            --stalled-interval MS  --lock-duration MS  --max-stalled-count N
+//            --drain-delay S (BullMQ's drainDelay, seconds: how long an idle worker blocks on the
+//            marker before it polls anyway; 5 by default)
 //            prints {"ready":true} once the worker runs, and {"done":true,"recorded":N} after a
 //            graceful close (active jobs are allowed to finish first).
+//
+// Queue commands (add, counts, pause, resume, job, jobs) take --max-len-events N: the Queue's
+// streams.events.maxLen, which every Node Queue writes to meta `opts.maxLenEvents` (default 10000).
 //
 // Every command prints exactly one JSON line on stdout (work: the two above). On an error it prints
 // {"error":"message"} on stdout, the stack on stderr, and exits 1. Node >= 20, no network but --redis.
@@ -55,9 +62,11 @@ function parse(argv) {
       'stalled-interval': { type: 'string' },
       'lock-duration': { type: 'string' },
       'max-stalled-count': { type: 'string' },
+      'max-len-events': { type: 'string' },
+      'drain-delay': { type: 'string' },
     },
   });
-  if (positionals.length !== 1) throw new Error('exactly one command expected: add|counts|work|pause|resume|job');
+  if (positionals.length !== 1) throw new Error('exactly one command expected: add|counts|work|pause|resume|job|jobs');
   if (!values.redis) throw new Error('--redis URL is required');
   if (!values.queue) throw new Error('--queue NAME is required');
   return { command: positionals[0], opts: values };
@@ -79,7 +88,10 @@ function connection(opts) {
 }
 
 async function withQueue(opts, fn) {
-  const queue = new Queue(opts.queue, { connection: connection(opts), prefix: opts.prefix });
+  const queueOpts = { connection: connection(opts), prefix: opts.prefix };
+  const maxLen = int(opts['max-len-events'], '--max-len-events');
+  if (maxLen !== undefined) queueOpts.streams = { events: { maxLen } };
+  const queue = new Queue(opts.queue, queueOpts);
   try {
     await queue.waitUntilReady();
     return await fn(queue);
@@ -105,36 +117,46 @@ async function pause(opts, paused) {
   out({ paused });
 }
 
+async function describe(queue, id) {
+  const found = await Job.fromId(queue, id);
+  if (!found) return { id, state: null };
+  const state = await found.getState();
+  const fields = found.toJSON();
+  return {
+    id: found.id,
+    name: found.name,
+    data: found.data,
+    opts: found.opts,
+    progress: found.progress,
+    returnvalue: found.returnvalue === undefined ? null : found.returnvalue,
+    failedReason: found.failedReason === undefined ? null : found.failedReason,
+    stacktrace: found.stacktrace || [],
+    attemptsMade: found.attemptsMade,
+    attemptsStarted: fields.attemptsStarted,
+    stalledCounter: fields.stalledCounter,
+    timestamp: found.timestamp,
+    delay: found.delay,
+    priority: found.priority,
+    processedOn: found.processedOn === undefined ? null : found.processedOn,
+    finishedOn: found.finishedOn === undefined ? null : found.finishedOn,
+    state,
+  };
+}
+
 async function job(opts) {
   if (!opts.id) throw new Error('--id ID is required');
-  await withQueue(opts, async (queue) => {
-    const found = await Job.fromId(queue, opts.id);
-    if (!found) {
-      out({ id: opts.id, state: null });
-      return;
-    }
-    const state = await found.getState();
-    const fields = found.toJSON();
-    out({
-      id: found.id,
-      name: found.name,
-      data: found.data,
-      opts: found.opts,
-      progress: found.progress,
-      returnvalue: found.returnvalue === undefined ? null : found.returnvalue,
-      failedReason: found.failedReason === undefined ? null : found.failedReason,
-      stacktrace: found.stacktrace || [],
-      attemptsMade: found.attemptsMade,
-      attemptsStarted: fields.attemptsStarted,
-      stalledCounter: fields.stalledCounter,
-      timestamp: found.timestamp,
-      delay: found.delay,
-      priority: found.priority,
-      processedOn: found.processedOn === undefined ? null : found.processedOn,
-      finishedOn: found.finishedOn === undefined ? null : found.finishedOn,
-      state,
-    });
+  out(await withQueue(opts, (queue) => describe(queue, opts.id)));
+}
+
+async function jobs(opts) {
+  const ids = JSON.parse(await readStdin());
+  if (!Array.isArray(ids)) throw new Error('stdin must be a JSON array of job ids');
+  const found = await withQueue(opts, async (queue) => {
+    const all = [];
+    for (const id of ids) all.push(await describe(queue, String(id)));
+    return all;
   });
+  out({ jobs: found });
 }
 
 async function work(opts) {
@@ -151,6 +173,7 @@ async function work(opts) {
   if (opts['stalled-interval'] !== undefined) workerOpts.stalledInterval = int(opts['stalled-interval'], '--stalled-interval');
   if (opts['lock-duration'] !== undefined) workerOpts.lockDuration = int(opts['lock-duration'], '--lock-duration');
   if (opts['max-stalled-count'] !== undefined) workerOpts.maxStalledCount = int(opts['max-stalled-count'], '--max-stalled-count');
+  if (opts['drain-delay'] !== undefined) workerOpts.drainDelay = Math.max(1, int(opts['drain-delay'], '--drain-delay'));
 
   let recorded = 0;
   let closing = null;
@@ -169,7 +192,8 @@ async function work(opts) {
     }) + '\n');
     recorded += 1;
     if (expect !== undefined && recorded >= expect) setImmediate(close);
-    if (sleepMs) await new Promise((resolve) => setTimeout(resolve, sleepMs));
+    const jobSleepMs = j.data && Number.isInteger(j.data.sleepMs) ? j.data.sleepMs : sleepMs;
+    if (jobSleepMs) await new Promise((resolve) => setTimeout(resolve, jobSleepMs));
     if (failNames.has(j.name)) throw new Error(`failed on purpose: ${j.name}`);
     return { ok: true, id: j.id };
   }, workerOpts);
@@ -193,8 +217,9 @@ async function main() {
     case 'pause': return pause(opts, true);
     case 'resume': return pause(opts, false);
     case 'job': return job(opts);
+    case 'jobs': return jobs(opts);
     case 'work': return work(opts);
-    default: throw new Error(`unknown command ${JSON.stringify(command)}: add|counts|work|pause|resume|job`);
+    default: throw new Error(`unknown command ${JSON.stringify(command)}: add|counts|work|pause|resume|job|jobs`);
   }
 }
 
