@@ -58,19 +58,23 @@ class Counts:
     failed: int = 0
     waiting_children: int = 0
     paused: bool = False
+    #: ids in the ``paused`` list BullMQ <= 5 used; counted in ``waiting`` too (6.x resume moves them)
+    legacy_paused: int = 0
     problems: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
-        """The counts keyed as Node BullMQ's ``getJobCounts()`` keys them."""
+        """The counts keyed as Node BullMQ 6's ``getJobCounts()`` keys them (its ``waiting``
+        leaves out the legacy ``paused`` list, which it reports as ``paused``)."""
         return {
-            "waiting": self.waiting, "prioritized": self.prioritized, "delayed": self.delayed,
-            "active": self.active, "completed": self.completed, "failed": self.failed,
-            "waiting-children": self.waiting_children,
+            "waiting": self.waiting - self.legacy_paused, "prioritized": self.prioritized,
+            "delayed": self.delayed, "active": self.active, "completed": self.completed, "failed": self.failed,
+            "waiting-children": self.waiting_children, "paused": self.legacy_paused,
         }
 
     @property
     def total(self) -> int:
-        return sum(self.as_dict().values())
+        return (self.waiting + self.prioritized + self.delayed + self.active + self.completed + self.failed
+                + self.waiting_children)
 
 
 class Queue:
@@ -185,6 +189,7 @@ class Queue:
         (wait, legacy_paused, counts.prioritized, counts.delayed, counts.active, counts.completed,
          counts.failed, counts.waiting_children, paused) = values
         counts.waiting = wait + legacy_paused
+        counts.legacy_paused = legacy_paused
         counts.paused = bool(paused)
         return counts
 

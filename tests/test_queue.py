@@ -341,3 +341,18 @@ def test_every_key_comes_from_keys(q: Queue) -> None:
         "bull:mail:wait", "bull:mail:waiting-children", "bull:mail:stalled-check", "bull:mail:5:lock",
         "bull:mail:5:logs")
     assert Keys("{app}", "q").job("1") == "{app}:q:1"
+
+
+def test_legacy_paused_list_is_counted_and_resume_migrates_it_in_order(q: Queue, r: redis.Redis) -> None:
+    """BullMQ <= 5 parked jobs in a `paused` list; 6.x semantics move them back on resume."""
+    for i in (1, 2, 3):
+        r.hset(f"bull:mail:{i}", mapping={"name": "old", "data": "{}", "opts": "{}", "timestamp": NOW})
+    r.lpush("bull:mail:paused", "1", "2", "3")  # 1 is the oldest: at the right end, next to run
+    r.lpush("bull:mail:wait", "9")
+    r.hset("bull:mail:9", mapping={"name": "new", "data": "{}", "opts": "{}", "timestamp": NOW})
+    c = q.counts()
+    assert c.waiting == 4 and c.legacy_paused == 3
+    assert c.as_dict()["waiting"] == 1 and c.as_dict()["paused"] == 3  # as Node 6's getJobCounts
+    q.resume()
+    assert r.exists("bull:mail:paused") == 0
+    assert r.lrange("bull:mail:wait", 0, -1) == [b"9", b"3", b"2", b"1"]
