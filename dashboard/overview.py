@@ -3,7 +3,7 @@
 :class:`Overview` reads the queue names from the registry (never ``KEYS``), each queue's
 counts and oldest waiting job through :class:`~dashboard.queue.Queue`, and the worker
 connections with a single ``CLIENT LIST`` for all queues (``Queue.workers()`` would run
-one per queue); a worker's second, blocking connection is not counted. The snapshot is cached for a short time so that N tabs polling cost
+one per queue); see :meth:`Overview._worker_counts` for how connections become workers. The snapshot is cached for a short time so that N tabs polling cost
 about one set of reads. This module must not import Flask or change any state.
 """
 
@@ -18,6 +18,10 @@ import redis
 
 from .keys import worker_client_name
 from .queue import Counts, Queue
+
+#: A worker connection idle for longer than this is not counted (BullMQ's lock renewal
+#: runs every 15 s by default, an idle worker blocks on its marker for at most 5 s).
+IDLE_SECONDS = 30
 
 
 @dataclass
@@ -61,25 +65,38 @@ class Overview:
             self._cached = (time.monotonic(), rows)
             return rows
 
+    def row(self, name: str) -> QueueSummary:
+        """One queue's summary: from the snapshot, or read now for a queue not registered."""
+        for row in self.snapshot():
+            if row.name == name:
+                return row
+        return self._summary(name, self._worker_counts([name]))
+
     def _read(self) -> list[QueueSummary]:
         names = Queue.names(self.client, self.prefix)
         workers = self._worker_counts(names)
-        rows = []
-        for name in names:
-            q = self.queue(name)
-            counts = q.counts()
-            oldest = q.oldest_waiting_timestamp() if counts.waiting else None
-            rows.append(QueueSummary(name, counts, workers.get(name, 0), oldest))
-        return rows
+        return [self._summary(name, workers) for name in names]
+
+    def _summary(self, name: str, workers: dict[str, int]) -> QueueSummary:
+        q = self.queue(name)
+        counts = q.counts()
+        oldest = q.oldest_waiting_timestamp() if counts.waiting else None
+        return QueueSummary(name, counts, workers.get(name, 0), oldest)
 
     def _worker_counts(self, names: list[str]) -> dict[str, int]:
+        """Workers per queue. Each worker names two kinds of connection alike: a pool for its
+        commands (several when busy) and one blocking connection for the marker. So: count the
+        blocking connections, and at least 1 when any named connection is open. Connections
+        idle for over :data:`IDLE_SECONDS` are left out: a live worker talks to Redis at least
+        every lock-renewal period, a closed one that never disconnected does not."""
         by_client_name = {worker_client_name(self.prefix, n): n for n in names}
-        counts: dict[str, int] = {}
+        blocking: dict[str, int] = {}
+        seen: set[str] = set()
         for entry in self.client.client_list():
-            client_name = str(entry.get("name", ""))
-            base = client_name.split(":w:", 1)[0]
-            queue = by_client_name.get(base)
-            # A worker holds two named connections; the one blocked on the marker is not counted.
-            if queue is not None and not str(entry.get("cmd", "")).startswith("bzpop"):
-                counts[queue] = counts.get(queue, 0) + 1
-        return counts
+            queue = by_client_name.get(str(entry.get("name", "")).split(":w:", 1)[0])
+            if queue is None or int(entry.get("idle", 0) or 0) > IDLE_SECONDS:
+                continue
+            seen.add(queue)
+            if str(entry.get("cmd", "")).startswith("bzpop"):
+                blocking[queue] = blocking.get(queue, 0) + 1
+        return {queue: max(blocking.get(queue, 0), 1) for queue in seen}

@@ -39,6 +39,11 @@ class Task:
     error: str | None = None
     started: float = field(default_factory=time.time)
     ended: float | None = None
+    _done: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the task has finished (True) or ``timeout`` seconds passed (False)."""
+        return self._done.wait(timeout)
 
     @property
     def percent(self) -> int:
@@ -105,5 +110,6 @@ class TaskRegistry:
         finally:
             task.ended = time.time()
             task.finished = True
+            task._done.set()
         log.info("queue=%s task=%s %s: %d jobs in %.0f ms", task.queue, task.id, task.label, task.done,
                  task.seconds * 1000)

@@ -136,7 +136,7 @@ def test_python_bullmq_jobs_run_on_our_worker(pybullmq: str, redis_url: str) -> 
     ids = py_cli(pybullmq, redis_url, "from-pybullmq", "add", stdin=specs)["ids"]
     q = Queue("from-pybullmq", redis_url=redis_url)
     assert q.counts().as_dict() == {"waiting": 4, "prioritized": 1, "delayed": 1, "active": 0, "completed": 0,
-                                    "failed": 0, "waiting-children": 0}
+                                    "failed": 0, "waiting-children": 0, "paused": 0}
 
     runs: list[tuple[str, int, float]] = []
     lock = threading.Lock()

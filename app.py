@@ -1,0 +1,114 @@
+"""Entry points: the WSGI app factory, and ``python app.py`` for the live demo.
+
+Production: ``gunicorn -b 127.0.0.1:8000 'app:create_app()'`` (settings from the
+environment, see ``dashboard/config.py``; no demo unless ``DASHBOARD_DEMO=1``).
+
+Demo: ``python app.py`` serves http://127.0.0.1:5000 with the demo producer and embedded
+workers on, on the Redis that :func:`dashboard.connection.resolve_redis` picks (an
+embedded one when no ``REDIS_URL`` is set and nothing answers on 6379). On a Redis it did
+not start itself, the demo keeps to the key prefix ``bullpen-demo`` so it never touches
+real queues. Ctrl-C stops it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import signal
+from collections.abc import Mapping
+from dataclasses import replace
+
+import redis
+from flask import Flask
+
+from dashboard import demo, security
+from dashboard.config import Settings
+from dashboard.connection import resolve_redis
+from dashboard.runtime import Runtime
+from dashboard.state import DashboardState, init_dashboard
+from dashboard.web import standalone_error
+from dashboard.worker import Handler
+
+log = logging.getLogger("dashboard.app")
+
+DEMO_PREFIX = "bullpen-demo"
+
+
+def configure_logging(settings: Settings) -> None:
+    """Log to stderr at the configured level, unless something configured logging already."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+
+def create_app(settings: Settings | None = None, *, handlers: Mapping[str, Handler] | None = None) -> Flask:
+    """Build the dashboard app (the blueprint mounted at ``settings.url_prefix``).
+
+    Args:
+        settings: None reads the environment (:meth:`Settings.from_env`).
+        handlers: queue name -> handler, run by embedded workers when
+            ``settings.embedded_workers`` is on.
+    """
+    settings = settings or Settings.from_env()
+    configure_logging(settings)
+    resolved = resolve_redis(settings)
+    if settings.demo and resolved.source != "embedded" and settings.prefix == "bull":
+        log.warning("demo on a Redis this process did not start: demo queues go under prefix %r", DEMO_PREFIX)
+        settings = replace(settings, prefix=DEMO_PREFIX)
+    app = Flask(__name__, static_folder=None, template_folder=None)
+    app.config["SESSION_COOKIE_NAME"] = "bullpen_session"
+    state = init_dashboard(app, settings, resolved.url, description=resolved.description)
+    app.register_error_handler(404, standalone_error)
+    app.register_error_handler(405, standalone_error)
+    app.after_request(security.add_headers)
+    _start_background(state, resolved.url, dict(handlers or {}))
+    return app
+
+
+def _start_background(state: DashboardState, url: str, handlers: dict[str, Handler]) -> None:
+    settings = state.settings
+    if settings.embedded_workers:
+        connection = redis.Redis.from_url(url)
+        state.runtime = Runtime(connection=connection, prefix=settings.prefix, concurrency=settings.concurrency)
+        for name, handler in handlers.items():
+            state.runtime.register(name, handler)
+    if settings.demo:
+        producer = demo.install(state.runtime, redis.Redis.from_url(url), settings.prefix)
+        state.stoppers.append(producer.stop)
+    if state.runtime is not None:
+        state.runtime.start()
+    if state.runtime is not None or state.stoppers:
+        atexit.register(state.stop)
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def main() -> None:
+    """Serve the live demo on http://127.0.0.1:5000 until Ctrl-C."""
+    from werkzeug.serving import make_server
+
+    settings = replace(Settings.from_env(), demo=True, embedded_workers=True)
+    configure_logging(settings)
+    for quiet in ("dashboard.worker", "werkzeug"):  # per-job and per-poll lines drown the rest
+        logging.getLogger(quiet).setLevel(max(logging.WARNING, logging.getLogger().level))
+    app = create_app(settings)
+    state: DashboardState = app.extensions["bullpen"]
+    server = make_server("127.0.0.1", 5000, app, threaded=True)
+    log.info("demo queues: %s", demo.describe())
+    log.info("Bullpen dashboard on http://127.0.0.1:%d/ (key prefix %r). Press Ctrl-C to stop the demo.",
+             server.server_port, state.settings.prefix)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server.serve_forever()  # returns on Ctrl-C / SIGTERM (werkzeug swallows KeyboardInterrupt)
+    finally:
+        log.info("stopping: the demo producer, then the workers (running jobs may finish first)")
+        server.server_close()
+        state.stop()
+        log.info("stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+// Bullpen dashboard: the little behaviour htmx does not do by itself. No inline scripts
+// anywhere (the CSP forbids them); everything is wired here with addEventListener.
+//  - confirmation <dialog> for hx-confirm (focus starts on Cancel), instead of window.confirm
+//  - polled parts ([data-poll]) skip their requests while the tab is hidden, a dialog is
+//    open, or the keyboard focus is inside them; they refresh as soon as the tab is visible
+//  - toasts from the HX-Trigger "dashboard:toast" event, a banner while the server or
+//    Redis is unreachable, a dismiss button for #flash, "/" to focus the search box
+(function () {
+  "use strict";
+
+  var dialog = null;
+  var pending = null;
+
+  function openDialog() {
+    return dialog !== null && dialog.open;
+  }
+
+  function fillQuestion(question, form) {
+    // Clean forms ask about the values chosen in the form itself.
+    if (!form || form.tagName !== "FORM") return question;
+    var grace = form.querySelector("select[name=grace]");
+    var limit = form.querySelector("input[name=limit]");
+    if (grace) {
+      var option = grace.options[grace.selectedIndex];
+      var graceText = grace.value === "0" ? "at any time" : "more than " + option.text + " ago";
+      question = question.replace("{grace}", graceText);
+    }
+    if (limit) {
+      var n = parseInt(limit.value, 10);
+      var limitText = n > 0 ? "up to " + n.toLocaleString("en-US") : "all";
+      question = question.replace("{limit}", limitText);
+    }
+    return question;
+  }
+
+  function askConfirmation(evt) {
+    var question = evt.detail.question;
+    if (!question || dialog === null) return;
+    evt.preventDefault();
+    var elt = evt.detail.elt;
+    document.getElementById("confirm-message").textContent = fillQuestion(question, elt);
+    document.getElementById("confirm-ok").textContent = elt.getAttribute("data-confirm-label") || "Confirm";
+    pending = evt.detail;
+    dialog.returnValue = "";
+    dialog.showModal();
+    document.getElementById("confirm-cancel").focus();
+  }
+
+  function closedDialog() {
+    var detail = pending;
+    pending = null;
+    if (detail && dialog.returnValue === "ok") detail.issueRequest(true);
+  }
+
+  function skipPoll(evt) {
+    var elt = evt.detail.elt;
+    if (!elt || !elt.hasAttribute || !elt.hasAttribute("data-poll")) return;
+    var focused = elt.querySelector(":focus-visible");
+    if (document.visibilityState !== "visible" || openDialog() || focused) evt.preventDefault();
+  }
+
+  var toastTimer = null;
+  function showToast(evt) {
+    var box = document.getElementById("toast");
+    if (!box || !evt.detail || !evt.detail.message) return;
+    box.textContent = evt.detail.message;
+    box.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(function () { box.hidden = true; }, 6000);
+  }
+
+  function banner(text) {
+    var box = document.getElementById("banner");
+    if (!box) return;
+    box.textContent = text || "";
+    box.hidden = !text;
+  }
+
+  function onResponseError(evt) {
+    var status = evt.detail.xhr ? evt.detail.xhr.status : 0;
+    if (status === 503) banner("Redis is unreachable. Showing the last data received; retrying…");
+    else banner("The dashboard server answered " + status + ". Retrying…");
+  }
+
+  function onAfterRequest(evt) {
+    if (evt.detail.successful) banner("");
+  }
+
+  function onKey(evt) {
+    if (evt.key !== "/" || evt.ctrlKey || evt.metaKey || evt.altKey) return;
+    var t = evt.target;
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+    var search = document.getElementById("search-q");
+    if (search) {
+      evt.preventDefault();
+      search.focus();
+    }
+  }
+
+  function onClick(evt) {
+    var close = evt.target.closest && evt.target.closest(".flash-close");
+    if (!close) return;
+    var flash = close.closest(".flash");
+    flash.textContent = "";
+    flash.className = "flash";
+  }
+
+  function onVisible() {
+    if (document.visibilityState === "visible" && window.htmx) {
+      window.htmx.trigger(document.body, "dashboard:refresh");
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    dialog = document.getElementById("confirm");
+    if (dialog) dialog.addEventListener("close", closedDialog);
+    document.body.addEventListener("htmx:confirm", askConfirmation);
+    document.body.addEventListener("htmx:beforeRequest", skipPoll);
+    document.body.addEventListener("dashboard:toast", showToast);
+    document.body.addEventListener("htmx:responseError", onResponseError);
+    document.body.addEventListener("htmx:sendError", function () { banner("The dashboard server is unreachable. Retrying…"); });
+    document.body.addEventListener("htmx:afterRequest", onAfterRequest);
+    document.addEventListener("keydown", onKey);
+    document.addEventListener("click", onClick);
+    document.addEventListener("visibilitychange", onVisible);
+  });
+})();

@@ -1,0 +1,292 @@
+"""End-to-end: what an on-call engineer does, in real headless Chromium (Debian's /usr/bin/chromium).
+
+Each test runs the app on 127.0.0.1 (port 0) against the private test Redis, with embedded
+workers where the story needs them. No sleeps: Playwright's ``expect`` waits for the page.
+Screenshots of every page go to ``test-artifacts/`` (git-ignored) for a human to look at.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+from werkzeug.serving import make_server
+
+from app import create_app
+from dashboard import Queue
+from dashboard.config import Settings
+from dashboard.embedded import EmbeddedRedis, free_port
+from dashboard.job import Job
+from dashboard.state import DashboardState
+from tests.webkit import SCRIPT, XSS, run_burst
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    return {**browser_type_launch_args, "executable_path": str(CHROMIUM), "args": CHROMIUM_ARGS}
+
+
+class Live:
+    """A running dashboard: its base URL and app state."""
+
+    def __init__(self, url: str, state: DashboardState) -> None:
+        self.url = url
+        self.state = state
+
+
+@pytest.fixture
+def serve(redis_url: str) -> Iterator[Callable[..., Live]]:
+    """Start the app in a thread (optionally with embedded workers for ``handlers``).
+
+    Worker stories use queue names of their own: a stopped Worker's named connections stay
+    open for a while and would count as workers of a queue another test reuses."""
+    running: list[tuple[Any, threading.Thread, DashboardState]] = []
+
+    def start(handlers: dict[str, Callable[[Job], Any]] | None = None, url: str | None = None) -> Live:
+        settings = Settings(redis_url=url or redis_url, poll_seconds=0.5, embedded_workers=bool(handlers),
+                            concurrency=2)
+        app = create_app(settings, handlers=handlers)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        state: DashboardState = app.extensions["bullpen"]
+        running.append((server, thread, state))
+        return Live(f"http://127.0.0.1:{server.server_port}", state)
+
+    yield start
+    for server, thread, state in running:
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
+        state.stop()
+
+
+@pytest.fixture
+def watched(page: Page) -> Iterator[dict[str, list[str]]]:
+    """Collect JavaScript dialogs (dismissed) and console errors (CSP violations show there)."""
+    seen: dict[str, list[str]] = {"dialogs": [], "errors": []}
+
+    def on_console(msg: ConsoleMessage) -> None:
+        if msg.type == "error":
+            seen["errors"].append(msg.text)
+
+    page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
+    page.on("console", on_console)
+    yield seen
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def count_cell(page: Page, queue: str, state: str) -> Any:
+    return page.locator(f'tr[data-queue="{queue}"] a[data-state="{state}"]')
+
+
+def tab(page: Page, state: str) -> Any:
+    return page.locator(f".tabs a.state-{state} .n")
+
+
+def test_overview_counts_change_as_jobs_arrive(page: Page, serve, r: redis.Redis, watched) -> None:  # type: ignore[no-untyped-def]
+    q = Queue("inbox", connection=r)
+    q.add("welcome", {"to": "a@example.com"})
+    live = serve()
+    page.goto(live.url + "/")
+    expect(count_cell(page, "inbox", "waiting")).to_have_text("1")
+    expect(page.locator('tr[data-queue="inbox"] .badge')).to_have_text("no workers")
+    q.add_bulk([("welcome", {"n": i}, {}) for i in range(41)])
+    q.add("later", {}, delay=3600)
+    expect(count_cell(page, "inbox", "waiting")).to_have_text("42")
+    expect(count_cell(page, "inbox", "delayed")).to_have_text("1")
+    shot(page, "overview")
+    assert watched == {"dialogs": [], "errors": []}
+
+
+def test_pause_stops_the_worker_and_resume_restarts_it(page: Page, serve, r: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+    q = Queue("pausable", connection=r)
+    live = serve({"pausable": lambda job: {"ok": job.id}})
+    q.add("first", {})
+    page.goto(live.url + "/queues/pausable?state=completed")
+    expect(tab(page, "completed")).to_have_text("1")
+    expect(page.locator(".page-head .workers")).to_have_text("1 worker")
+    page.get_by_role("button", name="Pause pausable").click()
+    expect(page.locator("#paused-badge")).to_be_visible()
+    expect(page.locator("#toast")).to_contain_text("Paused pausable")
+    q.add_bulk([("while-paused", {"n": i}, {}) for i in range(3)])
+    expect(tab(page, "waiting")).to_have_text("3")
+    assert q.counts().completed == 1 and q.counts().active == 0  # the worker took none of them
+    shot(page, "queue-paused")
+    page.get_by_role("button", name="Resume pausable").click()
+    expect(page.locator("#paused-badge")).to_have_count(0)
+    expect(tab(page, "completed")).to_have_text("4")
+    expect(tab(page, "waiting")).to_have_text("0")
+
+
+def test_failed_jobs_retry_one_then_retry_all(page: Page, serve, r: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+    healed: set[str] = set()
+
+    def flaky(job: Job) -> Any:
+        if job.id not in healed:
+            raise ConnectionResetError(104, "Connection reset by peer (smtp.example.net)")
+        return {"sent": True}
+
+    q = Queue("outbox", connection=r)
+    live = serve({"outbox": flaky})
+    jobs = q.add_bulk([("welcome", {"to": f"u{i}@example.com"}, {}) for i in range(5)])
+    page.goto(live.url + "/queues/outbox?state=failed")
+    expect(tab(page, "failed")).to_have_text("5")
+    shot(page, "queue-failed")
+    healed.update(job.id for job in jobs)
+    page.locator(f'tr[data-job="{jobs[0].id}"] td.id a').click()
+    expect(page.locator("#job-state")).to_have_text("failed")
+    expect(page.locator("pre.reason")).to_contain_text("Connection reset by peer")
+    shot(page, "job-failed")
+    page.get_by_role("button", name=f"Retry job {jobs[0].id}").click()
+    expect(page.locator("#job-state")).to_have_text("completed")
+    shot(page, "job-completed")
+    page.goto(live.url + "/queues/outbox?state=failed")
+    expect(tab(page, "failed")).to_have_text("4")
+    page.get_by_role("button", name="Retry all failed jobs in outbox").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Retry all 4 failed jobs in queue “outbox”")
+    expect(page.locator("#confirm-cancel")).to_be_focused()
+    shot(page, "confirm-retry-all")
+    page.locator("#confirm-ok").click()
+    expect(page.locator("#task")).to_contain_text("done, 4 jobs")
+    expect(tab(page, "failed")).to_have_text("0")
+    expect(tab(page, "completed")).to_have_text("5")
+    shot(page, "retry-all-done")
+
+
+def test_clean_completed_after_confirming(page: Page, serve, r: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+    q = Queue("mail", connection=r)
+    q.add_bulk([("welcome", {"n": i}, {}) for i in range(30)])
+    run_burst(r, "mail", lambda job: {"ok": True})
+    live = serve()
+    page.goto(live.url + "/queues/mail?state=completed")
+    expect(tab(page, "completed")).to_have_text("30")
+    page.select_option("#clean-grace", "0")
+    page.fill("#clean-limit", "0")
+    page.get_by_role("button", name="Clean completed jobs in mail").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Delete all completed jobs finished at any time from queue “mail” (30 completed now)")
+    expect(page.locator("#confirm-cancel")).to_be_focused()
+    page.keyboard.press("Escape")  # cancel first: nothing happens
+    expect(dialog).to_be_hidden()
+    assert q.counts().completed == 30
+    page.get_by_role("button", name="Clean completed jobs in mail").click()
+    page.locator("#confirm-ok").click()
+    expect(page.locator("#task")).to_contain_text("done, 30 jobs")
+    expect(tab(page, "completed")).to_have_text("0")
+    shot(page, "clean-done")
+
+
+def test_find_a_job_by_id(page: Page, serve, r: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+    q = Queue("mail", connection=r)
+    for i in range(12):
+        q.add("welcome", {"n": i})
+    Queue("sms", connection=r).add("otp", {"code": "123456"})
+    live = serve()
+    page.goto(live.url + "/")
+    page.keyboard.press("/")
+    expect(page.locator("#search-q")).to_be_focused()
+    page.keyboard.type("7")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(live.url + "/queues/mail/jobs/7")
+    expect(page.locator("h1")).to_contain_text("Job 7")
+    shot(page, "job-waiting")
+    page.goto(live.url + "/")
+    page.fill("#search-q", "404404")
+    page.keyboard.press("Enter")
+    expect(page.locator(".empty")).to_contain_text("No job with id “404404”")
+    shot(page, "search-miss")
+
+
+def test_hostile_job_opens_with_no_dialog(page: Page, serve, r: redis.Redis, watched) -> None:  # type: ignore[no-untyped-def]
+    q = Queue(XSS, connection=r)
+    q.add(XSS, {"html": XSS, "js": SCRIPT})
+
+    def evil(job: Job) -> Any:
+        job.log(f"log {XSS} {SCRIPT}")
+        raise RuntimeError(f"reason {XSS} {SCRIPT}")
+
+    run_burst(r, XSS, evil)
+    live = serve()
+    page.goto(live.url + "/")
+    expect(page.locator("#summary")).to_contain_text(XSS)
+    page.get_by_role("link", name=XSS).click()
+    page.locator(".tabs a.state-failed").click()
+    expect(page.locator("table.jobs")).to_contain_text(f"reason {XSS}")
+    page.locator("td.id a").first.click()
+    expect(page.locator("pre.logs")).to_contain_text(f"log {XSS} {SCRIPT}")
+    expect(page.locator("pre.reason")).to_contain_text(SCRIPT)
+    expect(page.locator("pre.json").first).to_contain_text(XSS)
+    assert page.locator('img[src="x"]').count() == 0
+    assert page.locator("main script").count() == 0
+    shot(page, "job-hostile")
+    page.reload()
+    expect(page.locator("#job-state")).to_have_text("failed")
+    assert watched == {"dialogs": [], "errors": []}
+
+
+def test_error_pages_and_dark_mode(browser: Browser, serve, r: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+    Queue("mail", connection=r).add("welcome", {"to": "a@example.com"})
+    live = serve()
+    context = browser.new_context(color_scheme="dark", viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(live.url + "/queues/mail")
+    expect(page.locator("h1")).to_have_text("mail")
+    shot(page, "queue-dark")
+    page.goto(live.url + "/queues/mail/jobs/1")
+    shot(page, "job-dark")
+    response = page.goto(live.url + "/queues/no-such-queue")
+    assert response is not None and response.status == 404
+    expect(page.locator(".error-page")).to_contain_text("No queue named 'no-such-queue'")
+    shot(page, "not-found-dark")
+    context.close()
+
+
+def test_redis_outage_shows_a_banner_and_recovers(page: Page, serve) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    server = EmbeddedRedis(port=port).start()  # no persistence: every restart starts empty
+
+    def restart_with_one_job() -> EmbeddedRedis:
+        started = EmbeddedRedis(port=port).start()
+        Queue("mail", connection=redis.Redis.from_url(url)).add("welcome", {})
+        return started
+
+    try:
+        Queue("mail", connection=redis.Redis.from_url(url)).add("welcome", {})
+        live = serve(url=url)
+        page.goto(live.url + "/")
+        expect(count_cell(page, "mail", "waiting")).to_have_text("1")
+        server.stop()
+        expect(page.locator("#banner")).to_contain_text("Redis is unreachable")
+        shot(page, "redis-down-banner")
+        server = restart_with_one_job()
+        expect(page.locator("#banner")).to_be_hidden()  # the next poll succeeds
+        expect(count_cell(page, "mail", "waiting")).to_have_text("1")
+        server.stop()
+        page.goto(live.url + "/queues/mail")
+        expect(page.locator("h1")).to_contain_text("Redis is unreachable")
+        shot(page, "redis-down-page")
+        server = restart_with_one_job()
+        expect(page.locator("h1")).to_have_text("mail", timeout=15_000)  # the 503 page reloads itself
+    finally:
+        server.stop()

@@ -1,0 +1,109 @@
+"""The embedded worker runtime, the demo's producer and handlers, and the web settings."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+import redis
+
+from dashboard import Queue, demo
+from dashboard.config import ConfigError, Settings
+from dashboard.job import Job
+from dashboard.overview import Overview
+from dashboard.runtime import Runtime
+from dashboard.tasks import TaskRegistry
+from tests.webkit import run_burst
+
+
+def test_runtime_runs_registered_handlers_in_threads_and_stops(r: redis.Redis) -> None:
+    done = threading.Event()
+    seen: list[str] = []
+
+    def handler(job: Job) -> Any:
+        seen.append(job.id)
+        if len(seen) == 3:
+            done.set()
+        return {"ok": True}
+
+    runtime = Runtime(connection=r, concurrency=2, shutdown_timeout=5)
+    runtime.register("runtime-q", handler)
+    runtime.start()
+    try:
+        q = Queue("runtime-q", connection=r)
+        for i in range(3):
+            q.add("welcome", {"i": i})
+        assert done.wait(10)
+        overview = Overview(r, "bull", lambda n: Queue(n, connection=r), ttl=0)
+        assert overview.row("runtime-q").workers == 1
+    finally:
+        runtime.stop()
+    assert not runtime.running and sorted(seen) == ["1", "2", "3"]
+
+
+def test_demo_producer_adds_realistic_jobs_and_respects_the_cap(r: redis.Redis,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(demo, "BACKLOG_CAP", 4)
+    producer = demo.Producer(r, "bull")
+    for name in demo.QUEUES:
+        for _ in range(6):
+            producer.add_one(name)
+        counts = Queue(name, connection=r).counts()
+        assert counts.waiting + counts.delayed == 4, name
+    job = Queue("send-email", connection=r).job("1")
+    assert job is not None and "@" in job.data["to"] and job.opts["removeOnComplete"] == {"count": 500}
+
+
+def test_demo_handlers_complete_fail_and_log(r: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(demo, "_pause", lambda seconds: None)
+    demo._rng.seed(7)
+    producer = demo.Producer(r, "bull")
+    for name, (handler, _factory, _rate, _concurrency) in demo.QUEUES.items():
+        if handler is None:
+            continue
+        for _ in range(40):
+            producer.add_one(name)
+        Queue(name, connection=r).promote_all()
+        run_burst(r, name, handler)
+    failed = {n: Queue(n, connection=r).counts().failed for n in demo.QUEUES}
+    completed = {n: Queue(n, connection=r).counts().completed for n in demo.QUEUES}
+    assert all(completed[n] > 0 for n in demo.QUEUES if n != "sync-crm")
+    assert sum(failed.values()) > 0
+    bad = Queue("resize-image", connection=r).jobs("failed", 0, 0)
+    if bad:
+        assert "UnidentifiedImageError" in bad[0].stacktrace[-1]
+    assert any("250 2.0.0 Ok" in line for line in Queue("send-email", connection=r).logs("1"))
+
+
+def test_task_registry_reuses_a_running_task_and_records_errors() -> None:
+    tasks = TaskRegistry(keep=2)
+    gate = threading.Event()
+
+    def slow(progress: Any) -> int:
+        progress(1)
+        gate.wait(10)
+        return 5
+
+    first = tasks.start("q", "Retry all failed", 5, slow)
+    assert tasks.start("q", "Retry all failed", 5, slow) is first  # a double click
+    gate.set()
+    assert first.wait(10) and first.done == 5 and first.percent == 100
+
+    def broken(progress: Any) -> int:
+        raise RuntimeError("redis went away")
+
+    failed = tasks.start("q", "Clean failed", 1, broken)
+    assert failed.wait(10) and failed.error == "RuntimeError: redis went away"
+    tasks.start("q", "Clean completed", 0, lambda p: 0).wait(10)
+    assert tasks.get(first.id) is None  # only the newest two are kept
+
+
+def test_web_settings_from_the_environment() -> None:
+    settings = Settings.from_env({"DASHBOARD_URL_PREFIX": "/admin/jobs/", "DASHBOARD_CONCURRENCY": "8"})
+    assert settings.url_prefix == "/admin/jobs" and settings.concurrency == 8
+    assert Settings.from_env({}).url_prefix == "" and Settings.from_env({}).concurrency == 4
+    with pytest.raises(ConfigError, match="DASHBOARD_URL_PREFIX"):
+        Settings.from_env({"DASHBOARD_URL_PREFIX": "admin"})
+    with pytest.raises(ConfigError, match="DASHBOARD_CONCURRENCY"):
+        Settings.from_env({"DASHBOARD_CONCURRENCY": "0"})

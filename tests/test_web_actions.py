@@ -1,0 +1,177 @@
+"""Dashboard actions: CSRF and same-origin checks, read-only mode, basic auth, and every POST."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+
+from dashboard.job import JobState
+from tests.webkit import HX, app, client, make_app, post, queue, rows, seed, state, token  # noqa: F401
+
+
+def test_post_without_csrf_token_is_refused(client: FlaskClient, r: redis.Redis) -> None:
+    seed(r, "mail", 2)
+    client.get("/")
+    resp = client.post("/queues/mail/pause", headers={"Sec-Fetch-Site": "same-origin"})
+    assert resp.status_code == 403 and "CSRF" in resp.get_data(as_text=True)
+    resp = client.post("/queues/mail/pause", headers={"Sec-Fetch-Site": "same-origin", "X-CSRF-Token": "forged"})
+    assert resp.status_code == 403
+    fresh = client.application.test_client()  # no session at all
+    assert fresh.post("/queues/mail/pause", data={"csrf_token": "x"}).status_code == 403
+    assert not queue(r, "mail").is_paused()
+
+
+@pytest.mark.parametrize("headers", [{"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"},
+                                     {"Origin": "https://evil.example"}])
+def test_cross_site_posts_are_refused_even_with_the_token(client: FlaskClient, r: redis.Redis,
+                                                          headers: dict[str, str]) -> None:
+    seed(r, "mail", 2)
+    resp = client.post("/queues/mail/pause", headers={"X-CSRF-Token": token(client), **headers})
+    assert resp.status_code == 403
+    assert not queue(r, "mail").is_paused()
+
+
+def test_csrf_refusal_for_htmx_goes_to_the_flash(client: FlaskClient, r: redis.Redis) -> None:
+    seed(r, "mail", 2)
+    client.get("/")
+    resp = client.post("/queues/mail/pause", headers={**HX, "HX-Target": "queue", "Sec-Fetch-Site": "same-origin"})
+    assert resp.status_code == 403 and resp.headers["HX-Retarget"] == "#flash"
+
+
+def test_get_never_changes_anything(client: FlaskClient, r: redis.Redis) -> None:
+    seed(r, "mail", 2)
+    for path in ("/queues/mail/pause", "/pause-all", "/queues/mail/retry-all", "/queues/mail/jobs/2/retry"):
+        assert client.get(path).status_code in (404, 405)
+    assert not queue(r, "mail").is_paused() and queue(r, "mail").counts().failed == 1
+
+
+def test_read_only_hides_and_refuses_actions(make_app, r: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+    seed(r, "mail", 4)
+    client = make_app(read_only=True).test_client()
+    for path in ("/", "/queues/mail?state=failed", "/queues/mail/jobs/2"):
+        html = client.get(path).get_data(as_text=True)
+        assert "hx-post" not in html and "Retry all" not in html and "Pause all" not in html, path
+        assert "read-only" in html
+    for path in ("/queues/mail/pause", "/pause-all", "/queues/mail/retry-all", "/queues/mail/jobs/2/retry",
+                 "/queues/mail/clean", "/rescan"):
+        assert post(client, path, {"state": "failed"}).status_code == 403, path
+    assert queue(r, "mail").counts().failed == 2 and not queue(r, "mail").is_paused()
+
+
+def test_basic_auth(make_app, r: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+    client = make_app(auth_user="oncall", auth_password="s3cret").test_client()
+    resp = client.get("/")
+    assert resp.status_code == 401 and "Basic" in resp.headers["WWW-Authenticate"]
+    wrong = base64.b64encode(b"oncall:nope").decode()
+    assert client.get("/", headers={"Authorization": f"Basic {wrong}"}).status_code == 401
+    good = base64.b64encode(b"oncall:s3cret").decode()
+    assert client.get("/", headers={"Authorization": f"Basic {good}"}).status_code == 200
+    assert client.get("/healthz").status_code == 200  # probes need no password
+
+
+def toast(resp) -> str:  # type: ignore[no-untyped-def]
+    return str(json.loads(resp.headers["HX-Trigger"])["dashboard:toast"]["message"])
+
+
+def test_retry_one_from_the_queue_page(client: FlaskClient, r: redis.Redis) -> None:
+    seed(r, "mail", 4)
+    resp = post(client, "/queues/mail/jobs/2/retry", {"state": "failed", "page": "1", "per": "20"}, target="queue")
+    assert resp.status_code == 200 and toast(resp) == "Retried job 2 in mail."
+    body = resp.get_data(as_text=True)
+    assert body.lstrip().startswith('<div id="queue"') and rows(body) == ["4"]
+    assert queue(r, "mail").job("2").state is JobState.WAITING
+
+
+def test_job_page_actions(client: FlaskClient, r: redis.Redis) -> None:
+    q = seed(r, "mail", 2)
+    delayed = q.add("later", {}, delay=3600)
+    resp = post(client, f"/queues/mail/jobs/{delayed.id}/promote", target="job")
+    assert resp.status_code == 200 and 'id="job-state">waiting<' in resp.get_data(as_text=True)
+    resp = post(client, "/queues/mail/jobs/1/remove", target="job")
+    assert resp.status_code == 200 and "no longer exists" in resp.get_data(as_text=True)
+    assert q.job("1") is None
+
+
+def test_action_on_a_job_in_the_wrong_state_is_409(client: FlaskClient, r: redis.Redis) -> None:
+    q = queue(r)
+    q.add("waiting", {})
+    resp = post(client, "/queues/mail/jobs/1/retry", target="job")
+    assert resp.status_code == 409 and resp.headers["HX-Retarget"] == "#flash"
+    assert "not failed or completed" in resp.get_data(as_text=True)
+    plain = post(client, "/queues/mail/jobs/1/promote")
+    assert plain.status_code == 409 and "<!doctype html>" in plain.get_data(as_text=True)
+    assert post(client, "/queues/mail/jobs/1/explode").status_code == 404
+    assert post(client, "/queues/mail/jobs/99/retry").status_code == 404
+
+
+def test_plain_form_posts_redirect_back(client: FlaskClient, r: redis.Redis) -> None:
+    seed(r, "mail", 2)
+    resp = post(client, "/queues/mail/jobs/2/retry", {"next": "/queues/mail?state=failed"})
+    assert resp.status_code == 303 and resp.headers["Location"] == "/queues/mail?state=failed"
+    evil = post(client, "/queues/mail/pause", {"next": "//evil.example/x"})
+    assert evil.headers["Location"] == "/queues/mail"
+
+
+def test_pause_and_resume_show_the_badge(client: FlaskClient, r: redis.Redis) -> None:
+    seed(r, "mail", 2)
+    resp = post(client, "/queues/mail/pause", {"state": "waiting"}, target="queue")
+    assert 'id="paused-badge"' in resp.get_data(as_text=True) and queue(r, "mail").is_paused()
+    resp = post(client, "/queues/mail/resume", target="queue")
+    assert 'id="paused-badge"' not in resp.get_data(as_text=True) and not queue(r, "mail").is_paused()
+
+
+def test_pause_all_and_resume_all(client: FlaskClient, r: redis.Redis) -> None:
+    seed(r, "mail", 1)
+    seed(r, "sms", 1)
+    resp = post(client, "/pause-all", target="summary")
+    assert toast(resp) == "Paused all 2 queues." and resp.get_data(as_text=True).count("badge paused") == 2
+    assert queue(r, "mail").is_paused() and queue(r, "sms").is_paused()
+    resp = post(client, "/resume-all", target="summary")
+    assert "badge paused" not in resp.get_data(as_text=True) and not queue(r, "sms").is_paused()
+
+
+def _task(app: Flask, resp) -> str:  # type: ignore[no-untyped-def]
+    match = re.search(r'data-task="([0-9a-f]+)"', resp.get_data(as_text=True))
+    assert match, resp.get_data(as_text=True)
+    task = state(app).tasks.get(match.group(1))
+    assert task is not None and task.wait(20)
+    return match.group(1)
+
+
+def test_retry_all_runs_as_a_task_with_progress(client: FlaskClient, app: Flask, r: redis.Redis) -> None:
+    seed(r, "mail", 20)
+    resp = post(client, "/queues/mail/retry-all", target="task")
+    assert resp.status_code == 200 and "Retry all failed on mail" in toast(resp)
+    task_id = _task(app, resp)
+    done = client.get(f"/tasks/{task_id}", headers={**HX, "HX-Target": "task"})
+    assert done.status_code == 286 and '<span class="task-count">10</span>' in done.get_data(as_text=True)
+    assert "done, 10 jobs" in toast(done)
+    assert queue(r, "mail").counts().failed == 0 and queue(r, "mail").counts().waiting == 10
+
+
+def test_promote_all_and_clean(client: FlaskClient, app: Flask, r: redis.Redis) -> None:
+    q = seed(r, "mail", 10)
+    for _ in range(3):
+        q.add("later", {}, delay=3600)
+    _task(app, post(client, "/queues/mail/promote-all", target="task"))
+    assert q.counts().delayed == 0
+    _task(app, post(client, "/queues/mail/clean", {"state": "completed", "grace": "0", "limit": "2"}, target="task"))
+    assert q.counts().completed == 3
+    _task(app, post(client, "/queues/mail/clean", {"state": "completed", "grace": "0", "limit": ""}, target="task"))
+    assert q.counts().completed == 0
+    _task(app, post(client, "/queues/mail/clean", {"state": "failed", "grace": "3600"}, target="task"))
+    assert q.counts().failed == 5  # all younger than an hour
+    assert post(client, "/queues/mail/clean", {"state": "waiting"}, target="task").status_code == 400
+    assert post(client, "/queues/mail/clean", {"state": "failed", "grace": "-5"}, target="task").status_code == 400
+
+
+def test_rescan_finds_queues_without_registry_entry(client: FlaskClient, r: redis.Redis) -> None:
+    r.hset("bull:node-made:meta", mapping={"opts.maxLenEvents": 10000})
+    resp = post(client, "/rescan", target="summary")
+    assert "found 1 queue" in toast(resp) and 'data-queue="node-made"' in resp.get_data(as_text=True)
