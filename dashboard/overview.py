@@ -3,7 +3,7 @@
 :class:`Overview` reads the queue names from the registry (never ``KEYS``), each queue's
 counts and oldest waiting job through :class:`~dashboard.queue.Queue`, and the worker
 connections with a single ``CLIENT LIST`` for all queues (``Queue.workers()`` would run
-one per queue); see :meth:`Overview._worker_counts` for how connections become workers. The snapshot is cached for a short time so that N tabs polling cost
+one per queue). The snapshot is cached for a short time so that N tabs polling cost
 about one set of reads. This module must not import Flask or change any state.
 """
 
@@ -18,11 +18,6 @@ import redis
 
 from .keys import worker_client_name
 from .queue import Counts, Queue
-
-#: A worker connection idle for longer than this is not counted (BullMQ's lock renewal
-#: runs every 15 s by default, an idle worker blocks on its marker for at most 5 s).
-IDLE_SECONDS = 30
-
 
 @dataclass
 class QueueSummary:
@@ -84,19 +79,12 @@ class Overview:
         return QueueSummary(name, counts, workers.get(name, 0), oldest)
 
     def _worker_counts(self, names: list[str]) -> dict[str, int]:
-        """Workers per queue. Each worker names two kinds of connection alike: a pool for its
-        commands (several when busy) and one blocking connection for the marker. So: count the
-        blocking connections, and at least 1 when any named connection is open. Connections
-        idle for over :data:`IDLE_SECONDS` are left out: a live worker talks to Redis at least
-        every lock-renewal period, a closed one that never disconnected does not."""
+        """Workers per queue: like BullMQ, every worker (ours or Node's) names exactly one
+        connection ``<prefix>:<base64(queue)>[:w:<name>]``, and it closes with the worker."""
         by_client_name = {worker_client_name(self.prefix, n): n for n in names}
-        blocking: dict[str, int] = {}
-        seen: set[str] = set()
+        counts: dict[str, int] = {}
         for entry in self.client.client_list():
             queue = by_client_name.get(str(entry.get("name", "")).split(":w:", 1)[0])
-            if queue is None or int(entry.get("idle", 0) or 0) > IDLE_SECONDS:
-                continue
-            seen.add(queue)
-            if str(entry.get("cmd", "")).startswith("bzpop"):
-                blocking[queue] = blocking.get(queue, 0) + 1
-        return {queue: max(blocking.get(queue, 0), 1) for queue in seen}
+            if queue is not None:
+                counts[queue] = counts.get(queue, 0) + 1
+        return counts

@@ -96,7 +96,9 @@ class Worker:
         self.id = uuid.uuid4().hex
         base = connect(redis_url, connection)
         client_name = worker_client_name(prefix, queue_name, name)
-        self.client = _named_copy(base, client_name, socket_timeout=None)
+        self.client = base
+        # As BullMQ does, only the blocking connection carries the worker name: one per worker,
+        # so CLIENT LIST counts workers exactly.
         self._blocking = _named_copy(base, client_name, socket_timeout=None)
         self.scripts = scripts.Scripts(self.client)
         self.queue = Queue(queue_name, connection=self.client, prefix=prefix, clock=clock)
@@ -131,7 +133,9 @@ class Worker:
         threads = [threading.Thread(target=self._execute_loop, name=f"bullpen-job-{i}", daemon=True)
                    for i in range(self.concurrency)]
         threads.append(threading.Thread(target=self._renew_loop, name="bullpen-locks", daemon=True))
-        threads.append(threading.Thread(target=self._marker_loop, name="bullpen-marker", daemon=True))
+        marker = threading.Thread(target=self._marker_loop, name="bullpen-marker", daemon=True)
+        threads.append(marker)
+        self._guard(self._blocking.ping)  # open the named connection now: dashboards see the worker
         for t in threads:
             t.start()
         log.info("worker %s started: queue=%s concurrency=%d", self.id[:8], self.queue_name, self.concurrency)
@@ -143,6 +147,8 @@ class Worker:
             for _ in range(self.concurrency):
                 self._todo.put(None)
             restore()
+            marker.join(BLOCK_SECONDS + 1)
+            self._blocking.close()  # the worker's name leaves CLIENT LIST with it
             log.info("worker %s stopped: queue=%s processed=%d", self.id[:8], self.queue_name, self.processed)
             self._done.set()
 

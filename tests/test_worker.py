@@ -221,16 +221,25 @@ def test_close_from_another_thread_stops_gracefully(q: Queue, r: redis.Redis) ->
     assert q.counts().completed == 1 and q.counts().waiting == 1
 
 
-def test_worker_names_its_connection_like_bullmq(q: Queue, r: redis.Redis) -> None:
-    started = threading.Event()
-    w = make_worker(r, lambda job: started.set() or threading.Event().wait(0.5), name="w1")
-    q.add("x", {})
-    t = threading.Thread(target=w.run, kwargs={"burst": True})
-    t.start()
-    assert started.wait(10)
-    names = {c["name"] for c in q.workers()}
-    t.join(10)
-    assert "bull:d29yaw==:w:w1" in names  # base64("work")
+def test_each_worker_names_one_connection_like_bullmq_and_drops_it_on_close(q: Queue, r: redis.Redis) -> None:
+    workers = [make_worker(r, jobs.succeed, name="w1"), make_worker(r, jobs.succeed)]
+    threads = [threading.Thread(target=w.run) for w in workers]
+    for t in threads:
+        t.start()
+    try:
+        deadline = threading.Event()
+        for _ in range(200):  # until both have connected (bounded)
+            if len(q.workers()) == 2:
+                break
+            deadline.wait(0.05)
+        names = sorted(c["name"] for c in q.workers())
+        assert names == ["bull:d29yaw==", "bull:d29yaw==:w:w1"]  # base64("work"), one each
+    finally:
+        for w in workers:
+            w.close()
+        for t in threads:
+            t.join(10)
+    assert q.workers() == []
 
 
 def test_idle_worker_promotes_delayed_job_when_due_and_wakes_for_new_jobs(q: Queue, r: redis.Redis) -> None:
