@@ -129,6 +129,7 @@ class Worker:
         self._done.clear()
         self._closing.clear()
         self._stopped.clear()
+        self._armed.clear()
         restore = self._install_signals()
         threads = [threading.Thread(target=self._execute_loop, name=f"bullpen-job-{i}", daemon=True)
                    for i in range(self.concurrency)]
@@ -147,8 +148,9 @@ class Worker:
             for _ in range(self.concurrency):
                 self._todo.put(None)
             restore()
+            self._armed.set()  # wakes the marker thread so it sees the stop at once
             marker.join(BLOCK_SECONDS + 1)
-            self._blocking.close()  # the worker's name leaves CLIENT LIST with it
+            _disconnect(self._blocking)  # the worker's name leaves CLIENT LIST with it
             log.info("worker %s stopped: queue=%s processed=%d", self.id[:8], self.queue_name, self.processed)
             self._done.set()
 
@@ -376,7 +378,7 @@ class Worker:
 
     def _marker_loop(self) -> None:
         while not self._stopped.is_set():
-            if not self._armed.wait(0.5):
+            if not self._armed.wait(0.5) or self._stopped.is_set():
                 continue
             try:
                 popped = self._blocking.bzpopmin(self.keys.marker, timeout=BLOCK_SECONDS)
@@ -417,6 +419,13 @@ def _named_copy(base: Any, client_name: str, **overrides: Any) -> Any:
     pool = base.connection_pool
     kwargs = {**pool.connection_kwargs, "client_name": client_name, **overrides}
     return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs))
+
+
+def _disconnect(client: Any) -> None:
+    if isinstance(client, RedisCluster):
+        client.close()
+    else:
+        client.connection_pool.disconnect()
 
 
 def _text(raw: Any) -> str:
