@@ -4,10 +4,9 @@ Production: ``gunicorn -b 127.0.0.1:8000 'app:create_app()'`` (settings from the
 environment, see ``dashboard/config.py``; no demo unless ``DASHBOARD_DEMO=1``).
 
 Demo: ``python app.py`` serves http://127.0.0.1:5000 with the demo producer and embedded
-workers on, on the Redis that :func:`dashboard.connection.resolve_redis` picks (an
-embedded one when no ``REDIS_URL`` is set and nothing answers on 6379). On a Redis it did
-not start itself, the demo keeps to the key prefix ``bullpen-demo`` so it never touches
-real queues. Ctrl-C stops it.
+workers on. Without ``REDIS_URL`` it starts its own embedded Redis (data in ``./var/redis``)
+and never writes into a Redis that happens to answer on 6379; with ``REDIS_URL`` it keeps
+to the key prefix ``bullpen-demo`` so it never touches real queues. Ctrl-C stops it.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from flask import Flask
 
 from dashboard import demo, security
 from dashboard.config import Settings
-from dashboard.connection import resolve_redis
+from dashboard.connection import DEFAULT_PROBE_URL, resolve_redis
 from dashboard.runtime import Runtime
 from dashboard.state import DashboardState, init_dashboard
 from dashboard.web import standalone_error
@@ -41,17 +40,20 @@ def configure_logging(settings: Settings) -> None:
         logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
 
 
-def create_app(settings: Settings | None = None, *, handlers: Mapping[str, Handler] | None = None) -> Flask:
+def create_app(settings: Settings | None = None, *, handlers: Mapping[str, Handler] | None = None,
+               use_local_redis: bool = True) -> Flask:
     """Build the dashboard app (the blueprint mounted at ``settings.url_prefix``).
 
     Args:
         settings: None reads the environment (:meth:`Settings.from_env`).
         handlers: queue name -> handler, run by embedded workers when
             ``settings.embedded_workers`` is on.
+        use_local_redis: without ``REDIS_URL``, use a Redis answering on 127.0.0.1:6379
+            before starting an embedded one (the demo passes False).
     """
     settings = settings or Settings.from_env()
     configure_logging(settings)
-    resolved = resolve_redis(settings)
+    resolved = resolve_redis(settings, probe_url=DEFAULT_PROBE_URL if use_local_redis else None)
     if settings.demo and resolved.source != "embedded" and settings.prefix == "bull":
         log.warning("demo on a Redis this process did not start: demo queues go under prefix %r", DEMO_PREFIX)
         settings = replace(settings, prefix=DEMO_PREFIX)
@@ -93,7 +95,7 @@ def main() -> None:
     configure_logging(settings)
     for quiet in ("dashboard.worker", "werkzeug"):  # per-job and per-poll lines drown the rest
         logging.getLogger(quiet).setLevel(max(logging.WARNING, logging.getLogger().level))
-    app = create_app(settings)
+    app = create_app(settings, use_local_redis=False)
     state: DashboardState = app.extensions["bullpen"]
     server = make_server("127.0.0.1", 5000, app, threaded=True)
     log.info("demo queues: %s", demo.describe())

@@ -116,7 +116,7 @@ def _embedded_on(port: int, data_dir: Path, timeout: float) -> bool:
 def resolve_redis(
     settings: Settings,
     *,
-    probe_url: str = DEFAULT_PROBE_URL,
+    probe_url: str | None = DEFAULT_PROBE_URL,
     probe_timeout: float = 0.3,
     embedded_port: int | None = DEFAULT_EMBEDDED_PORT,
     register_atexit: bool = True,
@@ -125,7 +125,8 @@ def resolve_redis(
 
     Args:
         settings: ``redis_url`` and ``data_dir`` are used.
-        probe_url: The "is a local Redis running?" target; tests point it elsewhere.
+        probe_url: The "is a local Redis running?" target; tests point it elsewhere. None
+            skips it (the demo never writes into a Redis it was not pointed at).
         probe_timeout: Seconds to wait for that PING.
         embedded_port: Preferred port for an embedded server; None means any free port.
         register_atexit: Stop a server started here when the interpreter exits.
@@ -140,18 +141,19 @@ def resolve_redis(
         logger.info("%s", description)
         return ResolvedRedis(url=url, source="REDIS_URL", description=description)
 
-    probe_where = redact_url(probe_url).split("://", 1)[-1].split("/", 1)[0]
-    if answers_ping(probe_url, probe_timeout):
+    probe_where = redact_url(probe_url).split("://", 1)[-1].split("/", 1)[0] if probe_url else ""
+    if probe_url and answers_ping(probe_url, probe_timeout):
         description = f"No REDIS_URL; using the Redis that answers on {probe_where}"
         logger.info("%s", description)
         return ResolvedRedis(url=probe_url, source="local", description=description)
 
+    why = f"No REDIS_URL and nothing answers on {probe_where}" if probe_url else "No REDIS_URL"
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     if embedded_port is not None and not port_is_free(embedded_port) and _embedded_on(embedded_port, data_dir, probe_timeout):
         url = f"redis://{HOST}:{embedded_port}/0"
         description = (
-            f"No REDIS_URL and nothing answers on {probe_where}: reusing the embedded redis-server "
+            f"{why}: reusing the embedded redis-server "
             f"on {HOST}:{embedded_port} that another process started with data in {settings.data_dir}"
         )
         logger.info("%s", description)
@@ -162,7 +164,7 @@ def resolve_redis(
     if register_atexit:
         atexit.register(server.stop)
     description = (
-        f"No REDIS_URL and nothing answers on {probe_where}: started embedded redis-server "
+        f"{why}: started embedded redis-server "
         f"{server.version} ({server.binary}) on {HOST}:{server.port}, data in {settings.data_dir} (append-only)"
     )
     logger.info("%s", description)

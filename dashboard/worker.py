@@ -265,7 +265,7 @@ class Worker:
                         self.queue_name, job.id, outcome.status, what)
         else:
             self.processed += 1
-            level = logging.INFO if outcome.status == "completed" else logging.WARNING
+            level = logging.WARNING if outcome.status == "failed" else logging.INFO
             if log.isEnabledFor(level):
                 log.log(level, "queue=%s job=%s name=%s %s in %.1f ms%s", self.queue_name, job.id, job.name,
                         outcome.status, outcome.elapsed_ms,
