@@ -144,3 +144,16 @@ def test_redis_url_with_password_is_logged_redacted(caplog: pytest.LogCaptureFix
     caplog.set_level(logging.INFO, logger=LOGGER)
     resolve_redis(Settings(redis_url="redis://:s3cret@127.0.0.1:1/0"))
     assert "s3cret" not in caplog.text and ":***@127.0.0.1:1" in caplog.text
+
+
+def test_without_probe_the_embedded_server_is_used_even_if_a_redis_answers(
+    tmp_path: Path, redis_url: str, atexit_calls: list[Callable[[], None]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The demo passes probe_url=None: it never writes into a Redis it was not pointed at."""
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    resolved = resolve_redis(Settings(data_dir=str(tmp_path)), probe_url=None, embedded_port=None)
+    try:
+        assert resolved.source == "embedded" and resolved.url != redis_url
+        assert any(m.startswith("No REDIS_URL: started embedded redis-server") for m in caplog.messages)
+    finally:
+        resolved.stop()
