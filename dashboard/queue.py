@@ -27,6 +27,9 @@ BATCH = 1000
 LPOS_WINDOW = 50_000
 
 Progress = Callable[[int], None]
+#: Hash fields a job listing needs: everything but stack traces and return values.
+SUMMARY_FIELDS = ("name", "data", "opts", "timestamp", "delay", "priority", "processedOn", "finishedOn", "atm",
+                  "ats", "stc", "failedReason", "progress", "attemptsMade", "defa", "pb")
 
 
 def now_ms() -> int:
@@ -207,9 +210,10 @@ class Queue:
         except ValueError:
             return None
 
-    def jobs(self, state: JobState | str, start: int = 0, end: int = 19) -> list[Job]:
+    def jobs(self, state: JobState | str, start: int = 0, end: int = 19, *, summary: bool = False) -> list[Job]:
         """Jobs in one state, newest first (prioritized: next to run first), ``start..end``
-        inclusive. Costs O(end - start) in Redis. Ids whose hash is gone are skipped."""
+        inclusive. Costs O(end - start) in Redis. Ids whose hash is gone are skipped. With
+        ``summary`` only the fields a listing shows are read (no stack traces, return values)."""
         state = JobState(state)
         if state not in STATE_KEYS:
             raise ValueError(f"cannot list jobs in state {state!r}")
@@ -223,17 +227,22 @@ class Queue:
             ids = self.client.zrange(key, start, end)
         else:
             ids = self.client.zrevrange(key, start, end)
-        jobs = [job for job in self._load([_text(i) for i in ids]) if job is not None]
+        jobs = [job for job in self._load([_text(i) for i in ids], summary) if job is not None]
         for job in jobs:
             job.state = job.state or state
         return jobs
 
-    def _load(self, ids: list[str]) -> list[Job | None]:
+    def _load(self, ids: list[str], summary: bool = False) -> list[Job | None]:
         pipe = self.client.pipeline(transaction=False)
         for job_id in ids:
-            pipe.hgetall(self.keys.job(job_id))
+            if summary:
+                pipe.hmget(self.keys.job(job_id), SUMMARY_FIELDS)
+            else:
+                pipe.hgetall(self.keys.job(job_id))
         out: list[Job | None] = []
         for job_id, raw in zip(ids, pipe.execute(raise_on_error=False)):
+            if summary and isinstance(raw, list):
+                raw = {f: v for f, v in zip(SUMMARY_FIELDS, raw) if v is not None}
             if isinstance(raw, Exception):
                 job = Job(id=job_id, state=JobState.UNKNOWN, _queue=self)
                 job.problems.append(f"job key is not a hash: {raw}")

@@ -86,7 +86,7 @@ def queue_view(name: str) -> Response:
     state, page, per = _list_args()
     summary = current().overview.row(queue.name)
     count = summary.counts.as_dict()[state.value]
-    jobs = queue.jobs(state, (page - 1) * per, page * per - 1)
+    jobs = queue.jobs(state, (page - 1) * per, page * per - 1, summary=True)
     task = current().tasks.get(request.args.get("task", ""))
     return htmx.render_page_or_partial(
         "queue.html", "partials/_queue.html", queue=queue, q=summary, state=state, page=page, per=per,

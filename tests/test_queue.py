@@ -356,3 +356,15 @@ def test_legacy_paused_list_is_counted_and_resume_migrates_it_in_order(q: Queue,
     q.resume()
     assert r.exists("bull:mail:paused") == 0
     assert r.lrange("bull:mail:wait", 0, -1) == [b"9", b"3", b"2", b"1"]
+
+
+def test_summary_listing_leaves_out_traces_and_return_values(q: Queue, r: redis.Redis) -> None:
+    q.add("a", {"x": 1}, attempts=2)
+    r.hset("bull:mail:1", mapping={"stacktrace": '["long trace"]', "returnvalue": '{"big": 1}',
+                                   "failedReason": "boom"})
+    r.lpush("bull:mail:wait", "gone")  # an id whose hash no longer exists
+    (job,) = q.jobs("waiting", 0, 9, summary=True)
+    assert (job.id, job.name, job.data, job.attempts, job.failed_reason) == ("1", "a", {"x": 1}, 2, "boom")
+    assert job.stacktrace == [] and job.returnvalue is None
+    (full,) = q.jobs("waiting", 0, 9)
+    assert full.stacktrace == ["long trace"] and full.returnvalue == {"big": 1}
