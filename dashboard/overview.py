@@ -65,18 +65,14 @@ class Overview:
         for row in self.snapshot():
             if row.name == name:
                 return row
-        return self._summary(name, self._worker_counts([name]))
+        return self._read([name])[0]
 
-    def _read(self) -> list[QueueSummary]:
-        names = Queue.names(self.client, self.prefix)
+    def _read(self, names: list[str] | None = None) -> list[QueueSummary]:
+        names = Queue.names(self.client, self.prefix) if names is None else names
         workers = self._worker_counts(names)
-        return [self._summary(name, workers) for name in names]
-
-    def _summary(self, name: str, workers: dict[str, int]) -> QueueSummary:
-        q = self.queue(name)
-        counts = q.counts()
-        oldest = q.oldest_waiting_timestamp() if counts.waiting else None
-        return QueueSummary(name, counts, workers.get(name, 0), oldest)
+        summaries = Queue.summarize([self.queue(name) for name in names])
+        return [QueueSummary(name, counts, workers.get(name, 0), oldest)
+                for name, (counts, oldest) in zip(names, summaries)]
 
     def _worker_counts(self, names: list[str]) -> dict[str, int]:
         """Workers per queue: like BullMQ, every worker (ours or Node's) names exactly one

@@ -368,3 +368,16 @@ def test_summary_listing_leaves_out_traces_and_return_values(q: Queue, r: redis.
     assert job.stacktrace == [] and job.returnvalue is None
     (full,) = q.jobs("waiting", 0, 9)
     assert full.stacktrace == ["long trace"] and full.returnvalue == {"big": 1}
+
+
+def test_summarize_many_queues_in_two_round_trips(r: redis.Redis, clock: Clock) -> None:
+    a, b, c = (Queue(n, connection=r, clock=clock) for n in ("a", "b", "c"))
+    a.add("x", {})
+    clock.now += 5
+    a.add("y", {})
+    b.add("z", {}, delay=5)
+    r.set("bull:c:wait", "not a list")
+    (ca, oa), (cb, ob), (cc, oc) = Queue.summarize([a, b, c])
+    assert (ca.waiting, oa) == (2, NOW) and (cb.delayed, ob) == (1, None)
+    assert cc.problems and oc is None
+    assert Queue.summarize([]) == []
