@@ -11,6 +11,7 @@ import json
 import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 #: Pretty JSON longer than this is cut on the job page, with a link to see all of it.
 PRETTY_LIMIT = 10_000
@@ -131,7 +132,13 @@ def _json(value: Any, indent: int | None) -> str:
         return str(value)
 
 
+def path_segment(value: Any) -> str:
+    """Percent-encode text for one URL path segment (as url_for does, ``/`` included)."""
+    return quote(str(value), safe="")
+
+
 FILTERS = {
     "number": number, "exact": exact, "duration": duration, "ago": ago, "age": age,
     "one_line": one_line, "last_line": last_line, "preview": preview, "size": size,
+    "path_segment": path_segment,
 }

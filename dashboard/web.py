@@ -42,7 +42,7 @@ TERMINAL = (JobState.COMPLETED, JobState.FAILED)
 PER_PAGE = (20, 50, 100)
 MAX_PAGE = 1_000_000
 NAME_RE = re.compile(r"[^\x00-\x1f\x7f:]{1,200}")
-ID_RE = re.compile(r"[^\x00-\x20\x7f]{1,200}")
+ID_RE = re.compile(r"[^\x00-\x1f\x7f]{1,200}")  # BullMQ ids may hold spaces and unicode
 JOB_ACTIONS = {"retry": "Retried", "promote": "Promoted", "remove": "Removed"}
 GRACE_CHOICES = [(0, "any age"), (60, "1 minute"), (3600, "1 hour"), (86400, "1 day"), (604800, "7 days")]
 
@@ -93,7 +93,7 @@ def queue_view(name: str) -> Response:
         jobs=jobs, count=count, pages=max(1, math.ceil(count / per)), task=task)
 
 
-@bp.get("/queues/<name>/jobs/<job_id>")
+@bp.get("/queues/<name>/jobs/<path:job_id>")
 def job_view(name: str, job_id: str) -> Response:
     queue = _queue_or_404(name)
     job = _job_or_none(queue, job_id)
@@ -105,7 +105,7 @@ def job_view(name: str, job_id: str) -> Response:
     return htmx.stop_polling(response) if htmx.is_partial() and job.state in TERMINAL else response
 
 
-@bp.get("/queues/<name>/jobs/<job_id>/data")
+@bp.get("/queues/<name>/jobs/<path:job_id>/data")
 def job_data(name: str, job_id: str) -> Response:
     job = _job_or_404(_queue_or_404(name), job_id)
     return Response(formatting.full_json(job.data), mimetype="text/plain")
@@ -180,7 +180,7 @@ def resume(name: str) -> Response:
     return _done(f"Resumed {name}.", url_for(".queue_view", name=name))
 
 
-@bp.post("/queues/<name>/jobs/<job_id>/<action>")
+@bp.post("/queues/<name>/jobs/<path:job_id>/<action>")
 def job_action(name: str, job_id: str, action: str) -> Response:
     queue = _queue_or_404(name)
     if action not in JOB_ACTIONS or not ID_RE.fullmatch(job_id):

@@ -238,3 +238,17 @@ def test_create_app_mounts_at_the_configured_prefix(make_app, r: redis.Redis) ->
     html = client.get("/ops/queues/").get_data(as_text=True)
     assert 'href="/ops/queues/queues/mail"' in html
     assert client.get("/").status_code == 404
+
+
+def test_row_links_reach_jobs_with_odd_ids(client: FlaskClient, r: redis.Redis) -> None:
+    q = queue(r)
+    odd = "mail/2026 #1?x=<b>&y"
+    q.add("odd", {}, job_id=odd)
+    html = client.get("/queues/mail?state=waiting").get_data(as_text=True)
+    (href,) = re.findall(r'<td class="id"><a href="([^"]+)"', html)
+    page = client.get(href.replace("&amp;", "&"))
+    assert page.status_code == 200
+    assert "mail/2026 #1?x=&lt;b&gt;&amp;y" in page.get_data(as_text=True)
+    (action,) = re.findall(r'action="([^"]+/remove)"', page.get_data(as_text=True))
+    assert post(client, action.replace("&amp;", "&")).status_code in (200, 303)
+    assert q.job(odd) is None
