@@ -12,6 +12,8 @@ grows without bound. This module must not import Flask.
 
 from __future__ import annotations
 
+import functools
+
 import json
 import logging
 import random
@@ -194,6 +196,10 @@ class Producer:
         if self._thread.is_alive():
             self._thread.join(5)
 
+    def add_many(self, name: str, count: int) -> None:
+        for _ in range(count):
+            self.add_one(name)
+
     def add_one(self, name: str) -> None:
         """Add one realistic job to ``name`` unless its backlog is over the cap."""
         queue = self.queues[name]
@@ -208,7 +214,7 @@ class Producer:
         names = list(QUEUES)
         weights = [QUEUES[n][2] for n in names]
         for name in names:  # something in every queue from the start
-            self._guarded(lambda n=name: [self.add_one(n) for _ in range(5)])
+            self._guarded(functools.partial(self.add_many, name, 5))
         while not self._stop.wait(_rng.expovariate(self.rate)):
             self._guarded(lambda: self.add_one(_rng.choices(names, weights)[0]))
 

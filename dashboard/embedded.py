@@ -262,7 +262,7 @@ class EmbeddedRedis:
             info = self._probe(port)
             # Only our own process counts: if another server grabbed the port
             # first, never talk to it again; ours will exit on the bind error.
-            if info is not None and int(info["process_id"]) == self._proc.pid:
+            if info is not None and int(str(info["process_id"])) == self._proc.pid:
                 self.version = str(info["redis_version"])
                 break
             if time.monotonic() > deadline:

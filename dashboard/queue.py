@@ -242,6 +242,7 @@ class Queue:
             raise ValueError(f"bad range {start}..{end}")
         suffix, kind = STATE_KEYS[state]
         key = self.keys.state(suffix)
+        ids: Any
         if kind == "list":
             ids = self.client.lrange(key, start, end)
         elif state is JobState.PRIORITIZED:

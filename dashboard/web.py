@@ -131,7 +131,7 @@ def search() -> Response:
         abort(400, "Type a job id (or a queue name) to search for.")
     hits = _find(term, request.args.get("queue") or None)
     if len(hits) == 1:
-        return redirect(hits[0][1], 303)
+        return make_response(redirect(hits[0][1], 303))
     return make_response(render_template("search.html", term=term, hits=hits), 200 if hits else 404)
 
 
@@ -322,7 +322,7 @@ def _start(queue: Queue, label: str, expected: int, work: Callable[[Progress], i
     task = current().tasks.start(queue.name, label, expected, work)
     current().overview.invalidate()
     if not htmx.is_partial():
-        return redirect(url_for(".task_view", task_id=task.id), 303)
+        return make_response(redirect(url_for(".task_view", task_id=task.id), 303))
     finished = task.wait(0.2)  # small jobs are done at once: answer with the result
     message = _task_summary(task) if finished else f"{label} on {queue.name}: started ({expected:,} jobs)."
     html = render_template("partials/_task.html", task=task, finished=finished)
@@ -339,7 +339,7 @@ def _done(message: str, back: str) -> Response:
     """After an action: htmx gets the swapped part re-rendered and a toast; forms a redirect."""
     current().overview.invalidate()
     if not htmx.is_partial():
-        return redirect(_safe_next() or back, 303)
+        return make_response(redirect(_safe_next() or back, 303))
     refresh: dict[str, Callable[[], Response]] = {
         "summary": overview,
         "queue": lambda: queue_view(request.view_args["name"]),  # type: ignore[index]

@@ -274,7 +274,8 @@ class Worker:
     def _finish_calls(self) -> list[scripts.Call]:
         """One move_to_finished call for every final outcome, then one retry_job per retry."""
         now = self.clock()
-        finals, calls = [], []
+        finals: list[list[scripts.Arg]] = []
+        calls: list[scripts.Call] = []
         for o in self._pending:
             job = o.job
             limit = job.opts.get("stackTraceLimit", DEFAULT_STACK_TRACE_LIMIT)
