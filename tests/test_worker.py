@@ -264,3 +264,15 @@ def test_idle_worker_promotes_delayed_job_when_due_and_wakes_for_new_jobs(q: Que
     job = q.job(later.id)
     assert seen == ["now", "later"]
     assert job.processed_on is not None and job.processed_on >= job.timestamp + 300
+
+
+def test_ids_whose_hash_was_deleted_by_another_tool_are_dropped(q: Queue, r: redis.Redis) -> None:
+    q.add("a", {})
+    r.lpush("bull:work:wait", "ghost")  # next in line after job 1... and its hash does not exist
+    r.rpush("bull:work:wait", "ghost2")  # first in line
+    q.add("b", {})
+    seen: list[str] = []
+    make_worker(r, lambda job: seen.append(job.id)).run(burst=True)
+    assert seen == ["1", "2"]
+    assert r.exists("bull:work:ghost", "bull:work:ghost2") == 0  # no empty hash created
+    assert r.llen("bull:work:active") == 0 and q.counts().completed == 2

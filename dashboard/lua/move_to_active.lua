@@ -5,7 +5,7 @@ KEYS[5] pc    string KEYS[6] meta    hash   KEYS[7] marker      zset   KEYS[8] e
 ARGV[1] base   ARGV[2] token prefix (each job's token is prefix .. ':' .. n)
 ARGV[3] lock duration ms   ARGV[4] now ms   ARGV[5] most jobs to take   ARGV[6] worker name or ''
 Returns {taken, next_due}: taken is a flat list id, token, {hash fields...} per job (wait first,
-then prioritized, as BullMQ serves them); next_due is the due ms of the earliest delayed job,
+then prioritized, as BullMQ serves them; ids whose hash is gone are dropped); next_due is the due ms of the earliest delayed job,
 or -1 when nothing is delayed.
 ]]
 local rcall = redis.call
@@ -40,30 +40,37 @@ local want = tonumber(ARGV[5])
 if flags[2] then want = math.min(want, tonumber(flags[2]) - rcall('LLEN', KEYS[2])) end
 if paused or want < 1 then return {{}, nextDue()} end
 
-local taken = {}
-for n = 1, want do
+local function nextId()
   local id = rcall('RPOPLPUSH', KEYS[1], KEYS[2])
-  if not id then
-    local popped = rcall('ZPOPMIN', KEYS[3])
-    if popped[1] then
-      id = popped[1]
-      rcall('LPUSH', KEYS[2], id)
-    end
-  end
+  if id then return id end
+  local popped = rcall('ZPOPMIN', KEYS[3])
+  if not popped[1] then return nil end
+  rcall('LPUSH', KEYS[2], popped[1])
+  return popped[1]
+end
+
+local taken, n = {}, 0
+while n < want do
+  local id = nextId()
   if not id then break end
   local jobKey = base .. id
-  local token = ARGV[2] .. ':' .. n
-  rcall('SET', jobKey .. ':lock', token, 'PX', ARGV[3])
-  if ARGV[6] ~= '' then
-    rcall('HSET', jobKey, 'processedOn', now, 'pb', ARGV[6])
+  if rcall('EXISTS', jobKey) == 0 then
+    rcall('LREM', KEYS[2], 1, id)  -- its hash was deleted by another tool: drop the id, run nothing
   else
-    rcall('HSET', jobKey, 'processedOn', now)
+    n = n + 1
+    local token = ARGV[2] .. ':' .. n
+    rcall('SET', jobKey .. ':lock', token, 'PX', ARGV[3])
+    if ARGV[6] ~= '' then
+      rcall('HSET', jobKey, 'processedOn', now, 'pb', ARGV[6])
+    else
+      rcall('HSET', jobKey, 'processedOn', now)
+    end
+    rcall('HINCRBY', jobKey, 'ats', 1)
+    rcall('XADD', KEYS[8], 'MAXLEN', '~', maxEvents, '*', 'event', 'active', 'jobId', id, 'prev', 'waiting')
+    taken[#taken + 1] = id
+    taken[#taken + 1] = token
+    taken[#taken + 1] = rcall('HGETALL', jobKey)
   end
-  rcall('HINCRBY', jobKey, 'ats', 1)
-  rcall('XADD', KEYS[8], 'MAXLEN', '~', maxEvents, '*', 'event', 'active', 'jobId', id, 'prev', 'waiting')
-  taken[#taken + 1] = id
-  taken[#taken + 1] = token
-  taken[#taken + 1] = rcall('HGETALL', jobKey)
 end
 if #taken > 0 then
   rcall('ZADD', KEYS[7], 0, '0')
