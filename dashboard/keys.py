@@ -11,13 +11,6 @@ from dataclasses import dataclass
 
 #: Suffixes of the per-queue keys, as BullMQ 6 names them.
 STATE_SUFFIXES = ("wait", "paused", "active", "prioritized", "delayed", "waiting-children", "completed", "failed")
-QUEUE_SUFFIXES = STATE_SUFFIXES + (
-    "pc", "marker", "stalled", "stalled-check", "meta", "id", "events", "limiter",
-    "repeat", "metrics:completed", "metrics:completed:data", "metrics:failed", "metrics:failed:data",
-    "delay", "priority",  # legacy Bull-era keys, only ever deleted
-)
-#: Sub-keys of a job hash that are deleted together with the job.
-JOB_SUFFIXES = ("logs", "lock", "dependencies", "processed", "failed", "unsuccessful")
 
 
 def registry_key(prefix: str) -> str:
@@ -146,6 +139,9 @@ class Keys:
     def logs(self, job_id: str) -> str:
         return f"{self.base}{job_id}:logs"
 
-    def job_family(self, job_id: str) -> list[str]:
-        """The job hash and every sub-key deleted with it."""
-        return [self.job(job_id)] + [f"{self.base}{job_id}:{s}" for s in JOB_SUFFIXES]
+    def bookkeeping(self) -> list[str]:
+        """The queue's keys that hold no jobs (deleted last by obliterate), legacy ones too."""
+        suffixes = ("meta", "events", "id", "pc", "marker", "stalled", "stalled-check", "limiter", "repeat",
+                    "delay", "priority", "metrics:completed", "metrics:completed:data", "metrics:failed",
+                    "metrics:failed:data")
+        return [self.base + s for s in suffixes]

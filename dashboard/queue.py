@@ -433,14 +433,11 @@ class Queue:
         if not force and self.client.llen(self.keys.active) > 0:
             raise QueueHasActiveJobs(f"obliterate: queue {self.name} has active jobs (use force=True)")
         k = self.keys
-        leftovers = [k.meta, k.events, k.id, k.pc, k.marker, k.stalled, k.stalled_check, k.limiter,
-                     k.base + "repeat", k.base + "delay", k.base + "priority", k.base + "metrics:completed",
-                     k.base + "metrics:completed:data", k.base + "metrics:failed", k.base + "metrics:failed:data"]
         states = [("paused", "list"), *STATE_KEYS.values()]
         for _ in range(100):
             for suffix, kind in states:
                 self._delete(suffix, kind, "+inf", None, "", None, force=True)
-            if self.scripts.run(scripts.obliterate(k, leftovers)) == 1:
+            if self.scripts.run(scripts.obliterate(k, k.bookkeeping())) == 1:
                 self.client.srem(registry_key(self.prefix), self.name)
                 return
         raise RuntimeError(f"obliterate: jobs keep arriving in {self.name}")
