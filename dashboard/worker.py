@@ -230,6 +230,10 @@ class Worker:
                 return
 
     def _dispatch(self, fetched: Any) -> tuple[int, int]:
+        if isinstance(fetched, Exception):  # e.g. a queue key of the wrong type written by another tool
+            log.error("queue=%s: cannot fetch jobs: %s", self.queue_name, fetched)
+            self._closing.wait(1.0)
+            return 0, -1
         taken, next_due = fetched
         for i in range(0, len(taken), 3):
             job_id = _text(taken[i])

@@ -276,3 +276,9 @@ def test_ids_whose_hash_was_deleted_by_another_tool_are_dropped(q: Queue, r: red
     assert seen == ["1", "2"]
     assert r.exists("bull:work:ghost", "bull:work:ghost2") == 0  # no empty hash created
     assert r.llen("bull:work:active") == 0 and q.counts().completed == 2
+
+
+def test_malformed_queue_key_is_logged_not_fatal(q: Queue, r: redis.Redis, caplog: pytest.LogCaptureFixture) -> None:
+    r.set("bull:work:wait", "written by another tool")
+    make_worker(r, jobs.succeed).run(burst=True)  # returns instead of raising
+    assert any("cannot fetch jobs" in m and "WRONGTYPE" in m for m in caplog.messages)
