@@ -274,7 +274,9 @@ class Queue:
         return out
 
     def job(self, job_id: str) -> Job | None:
-        """One job with its state, or None when no job has that id."""
+        """One job with its state, or None when no job has that id. Sorted sets and the
+        active list are checked first; only a job found in none of them costs bounded LPOS
+        scans of wait (from both ends)."""
         if not job_id:
             return None
         k = self.keys
@@ -283,9 +285,6 @@ class Queue:
         for suffix in ("completed", "failed", "delayed", "prioritized", "waiting-children"):
             pipe.zscore(k.state(suffix), job_id)
         pipe.lpos(k.active, job_id)
-        pipe.lpos(k.wait, job_id, maxlen=LPOS_WINDOW)
-        pipe.lpos(k.wait, job_id, rank=-1, maxlen=LPOS_WINDOW)
-        pipe.llen(k.wait)
         raw, *found = pipe.execute(raise_on_error=False)
         if isinstance(raw, Exception):
             job = Job(id=job_id, state=JobState.UNKNOWN, _queue=self)
@@ -294,15 +293,21 @@ class Queue:
         if not raw:
             return None
         job = Job.from_hash(job_id, raw, self)
-        found = [None if isinstance(f, Exception) else f for f in found]
         states = [JobState.COMPLETED, JobState.FAILED, JobState.DELAYED, JobState.PRIORITIZED,
                   JobState.WAITING_CHILDREN, JobState.ACTIVE]
-        job.state = next((s for s, hit in zip(states, found) if hit is not None), None)
-        if job.state is None:
-            in_wait = found[6] is not None or found[7] is not None
-            beyond_window = (found[8] or 0) > 2 * LPOS_WINDOW and job.finished_on is None
-            job.state = JobState.WAITING if in_wait or beyond_window else JobState.UNKNOWN
+        job.state = next((s for s, hit in zip(states, found) if hit is not None and not isinstance(hit, Exception)),
+                         None) or self._waiting_or_unknown(job)
         return job
+
+    def _waiting_or_unknown(self, job: Job) -> JobState:
+        k = self.keys
+        pipe = self.client.pipeline(transaction=False)
+        pipe.lpos(k.wait, job.id, maxlen=LPOS_WINDOW)
+        pipe.lpos(k.wait, job.id, rank=-1, maxlen=LPOS_WINDOW)
+        pipe.llen(k.wait)
+        head, tail, length = [None if isinstance(x, Exception) else x for x in pipe.execute(raise_on_error=False)]
+        beyond_window = (length or 0) > 2 * LPOS_WINDOW and job.finished_on is None
+        return JobState.WAITING if head is not None or tail is not None or beyond_window else JobState.UNKNOWN
 
     def logs(self, job_id: str, limit: int = 1000) -> list[str]:
         """The newest ``limit`` lines of a job's log, oldest first."""
