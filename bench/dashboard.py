@@ -39,7 +39,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -559,18 +559,7 @@ def profile_pages(app: App, c: Client, pages: list[tuple[str, str, str | None, f
         spy_p.wait(30)
         if not raw.exists():
             return "py-spy wrote no profile (ptrace not permitted?)\n"
-        self_t, incl, total = Counter(), Counter(), 0
-        for line in raw.read_text().splitlines():
-            stack, _, weight = line.rpartition(" ")
-            if not stack:
-                continue
-            k = int(weight)
-            frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]
-            frames = [f.replace(str(ROOT) + "/", "").replace(sys.prefix, "<py>") for f in frames]
-            total += k
-            self_t[frames[-1]] += k
-            for f in set(frames):
-                incl[f] += k
+        self_t, incl, total = tp.fold_pyspy(raw)
         total = max(total, 1)
         ms = lambda v: f"{v / count:5.2f} ms"  # noqa: E731  (1 sample = 1 ms at 1000 Hz)
         out += [f"## {label}: {path}{' (htmx)' if target else ''}: {count} requests, {total / count:.1f} ms of "

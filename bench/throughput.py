@@ -317,18 +317,7 @@ def profile_phase(port: int, conc: int, args) -> None:
     if not raw.exists():
         print("py-spy wrote no profile (ptrace not permitted?)", flush=True)
         return
-    self_t, incl, total = Counter(), Counter(), 0
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack:
-            continue
-        c = int(count)
-        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]
-        frames = [f.replace(str(ROOT) + "/", "").replace(sys.prefix, "<py>") for f in frames]
-        total += c
-        self_t[frames[-1]] += c
-        for f in set(frames):
-            incl[f] += c
+    self_t, incl, total = fold_pyspy(raw)
     lines = [f"# Bullpen worker, concurrency={conc}, N={args.n}: py-spy --gil samples (GIL holder only)",
              f"# drain: {rec.get('jobs_per_s', 0):.0f} jobs/s, worker CPU {rec.get('worker_cpu_ms_per_job', 0):.3f}"
              f" ms/job; {total} samples at 1000 Hz (start-up imports included)", "", "## self time (top 25)"]
@@ -340,6 +329,25 @@ def profile_phase(port: int, conc: int, args) -> None:
 
 
 # ------------------------------------------------------------------------------- report
+def fold_pyspy(raw: Path) -> tuple[Counter, Counter, int]:
+    """py-spy's collapsed stacks -> (self samples, inclusive samples per frame, total samples)."""
+    self_t: Counter = Counter()
+    incl: Counter = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        c = int(count)
+        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]
+        frames = [f.replace(str(ROOT) + "/", "").replace(sys.prefix, "<py>") for f in frames]
+        total += c
+        self_t[frames[-1]] += c
+        for f in set(frames):
+            incl[f] += c
+    return self_t, incl, total
+
+
 def med(xs):
     return statistics.median(xs) if xs else None
 
