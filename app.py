@@ -23,7 +23,7 @@ from flask import Flask
 from dashboard import demo, security
 from dashboard.config import Settings
 from dashboard.connection import DEFAULT_PROBE_URL, resolve_redis
-from dashboard.runtime import Runtime
+from dashboard.runtime import Runtime, load_handler
 from dashboard.state import DashboardState, init_dashboard
 from dashboard.web import standalone_error
 from dashboard.worker import Handler
@@ -63,7 +63,8 @@ def create_app(settings: Settings | None = None, *, handlers: Mapping[str, Handl
     app.register_error_handler(404, standalone_error)
     app.register_error_handler(405, standalone_error)
     app.after_request(security.add_headers)
-    _start_background(state, resolved.url, dict(handlers or {}))
+    configured = {queue: load_handler(spec) for queue, spec in settings.handlers}
+    _start_background(state, resolved.url, {**configured, **(handlers or {})})
     return app
 
 

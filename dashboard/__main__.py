@@ -9,24 +9,11 @@ graceful shutdown (SIGTERM or SIGINT). Never imports Flask.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
-from collections.abc import Callable
-from typing import Any
 
 from .config import Settings
+from .runtime import load_handler
 from .worker import Worker
-
-
-def load_handler(spec: str) -> Callable[..., Any]:
-    """``package.module:function`` -> the function."""
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise SystemExit(f"--handler must look like package.module:function, got {spec!r}")
-    handler = getattr(importlib.import_module(module_name), attr, None)
-    if not callable(handler):
-        raise SystemExit(f"--handler {spec!r}: {attr} is not a callable in {module_name}")
-    return handler
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,8 +33,12 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        handler = load_handler(args.handler)
+    except (ValueError, ImportError) as exc:
+        parser.error(f"--handler: {exc}")
     worker = Worker(
-        args.queue, load_handler(args.handler), args.redis_url or settings.redis_url, prefix=settings.prefix,
+        args.queue, handler, args.redis_url or settings.redis_url, prefix=settings.prefix,
         concurrency=args.concurrency, lock_duration=args.lock_duration, stalled_interval=args.stalled_interval,
         shutdown_timeout=args.shutdown_timeout, name=args.name,
     )

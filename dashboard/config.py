@@ -13,6 +13,7 @@ with a message naming the variable.
 | ``DASHBOARD_POLL_SECONDS`` | ``3`` | how often live fragments refresh |
 | ``DASHBOARD_EMBEDDED_WORKERS`` | ``0`` | ``1`` runs worker threads for registered handlers inside the app |
 | ``DASHBOARD_DEMO`` | ``0`` | ``1`` seeds demo queues, a producer and their handlers (``python app.py`` turns it on) |
+| ``DASHBOARD_HANDLERS`` | empty | ``queue=package.module:function`` pairs, comma-separated, run by the embedded workers |
 | ``DASHBOARD_CONCURRENCY`` | ``4`` | jobs each embedded worker runs at once |
 | ``DASHBOARD_URL_PREFIX`` | empty | mount the dashboard under this path (e.g. ``/admin/jobs``) in ``create_app()`` |
 | ``DASHBOARD_SECRET_KEY`` | random per process | signs CSRF tokens; set it when gunicorn runs several processes |
@@ -57,6 +58,18 @@ def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -
     return value
 
 
+def _handlers(raw: str) -> tuple[tuple[str, str], ...]:
+    """``"mail=app.jobs:send, resize=app.jobs:resize"`` -> (("mail", "app.jobs:send"), ...)."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        queue, _, spec = item.partition("=")
+        module, _, func = spec.strip().partition(":")
+        if not queue.strip() or not module or not func:
+            raise ConfigError(f"DASHBOARD_HANDLERS entries look like queue=package.module:function, got {item!r}")
+        pairs.append((queue.strip(), spec.strip()))
+    return tuple(pairs)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable, with defaults that suit a laptop."""
@@ -74,6 +87,7 @@ class Settings:
     log_level: str = "INFO"
     concurrency: int = 4
     url_prefix: str = ""
+    handlers: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -105,6 +119,7 @@ class Settings:
             log_level=level,
             concurrency=int(_number(env, "DASHBOARD_CONCURRENCY", 4, 1)),
             url_prefix=url_prefix,
+            handlers=_handlers(env.get("DASHBOARD_HANDLERS", "")),
         )
         if env.get("DASHBOARD_SECRET_KEY"):
             kwargs["secret_key"] = env["DASHBOARD_SECRET_KEY"]

@@ -9,6 +9,7 @@ them gracefully. This module must not import Flask.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -19,6 +20,17 @@ import redis
 from .worker import Handler, Worker
 
 log = logging.getLogger(__name__)
+
+
+def load_handler(spec: str) -> Handler:
+    """``package.module:function`` -> the function; a clear error when it is not one."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"a handler looks like package.module:function, got {spec!r}")
+    handler = getattr(importlib.import_module(module_name), attr, None)
+    if not callable(handler):
+        raise ValueError(f"handler {spec!r}: {attr} is not a callable in {module_name}")
+    return handler  # type: ignore[no-any-return]
 
 
 @dataclass

@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "dashboard"
 #: The job runtime: worker processes load these and must never load Flask.
 RUNTIME = ["__init__", "__main__", "config", "connection", "embedded", "errors", "job", "keys", "queue",
-           "scripts", "worker"]
+           "runtime", "scripts", "worker"]
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -107,3 +108,26 @@ def test_web_settings_from_the_environment() -> None:
         Settings.from_env({"DASHBOARD_URL_PREFIX": "admin"})
     with pytest.raises(ConfigError, match="DASHBOARD_CONCURRENCY"):
         Settings.from_env({"DASHBOARD_CONCURRENCY": "0"})
+
+
+def test_handlers_from_the_environment_run_in_the_app(redis_url: str, r: redis.Redis) -> None:
+    """A small deployment: gunicorn + DASHBOARD_EMBEDDED_WORKERS=1 + DASHBOARD_HANDLERS."""
+    from app import create_app
+
+    env = {"REDIS_URL": redis_url, "DASHBOARD_EMBEDDED_WORKERS": "1",
+           "DASHBOARD_HANDLERS": "mail=tests.jobs:succeed, other = tests.jobs:fail"}
+    settings = Settings.from_env(env)
+    assert settings.handlers == (("mail", "tests.jobs:succeed"), ("other", "tests.jobs:fail"))
+    with pytest.raises(ConfigError, match="DASHBOARD_HANDLERS"):
+        Settings.from_env({"DASHBOARD_HANDLERS": "mail"})
+    app = create_app(settings)
+    try:
+        q = Queue("mail", connection=r)
+        q.add("x", {"n": 1})
+        deadline = time.monotonic() + 20
+        while q.counts().completed < 1:
+            assert time.monotonic() < deadline, "the embedded worker did not run the job"
+            time.sleep(0.05)
+        assert q.job("1").returnvalue == {"echo": {"n": 1}}
+    finally:
+        app.extensions["bullpen"].stop()
