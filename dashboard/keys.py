@@ -22,6 +22,12 @@ def registry_key(prefix: str) -> str:
     return f"{prefix}::queues"
 
 
+def task_key(prefix: str, task_id: str) -> str:
+    """A dashboard bulk action's progress (a hash with a TTL), shared by every web process.
+    Like :func:`registry_key` it sits outside any queue's namespace (empty queue name)."""
+    return f"{prefix}::task:{task_id}"
+
+
 def check_cluster_tag(client: object, prefix: str, queue: str) -> None:
     """On Redis Cluster every key of a queue must hash to one slot (our scripts touch job keys
     they are not passed), so the prefix or the queue name must carry a ``{hash tag}``."""

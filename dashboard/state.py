@@ -22,7 +22,7 @@ from .config import Settings
 from .overview import Overview
 from .queue import Queue
 from .runtime import Runtime
-from .tasks import TaskRegistry
+from .tasks import TaskRegistry, TaskStore
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,9 @@ def init_dashboard(app: Flask, settings: Settings, redis_url: str, *, url_prefix
         app.secret_key = settings.secret_key
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     Htmx(app)
-    state = DashboardState(settings=settings, client=make_client(redis_url), redis_description=description)
+    client = make_client(redis_url)
+    state = DashboardState(settings=settings, client=client, redis_description=description,
+                           tasks=TaskRegistry(store=TaskStore(client, settings.prefix)))
     app.extensions[EXTENSION] = state
     app.register_blueprint(bp, url_prefix=settings.url_prefix if url_prefix is None else url_prefix)
     try:

@@ -1,11 +1,11 @@
-"""Bulk actions run in background threads, with their progress kept in memory.
+"""Bulk actions run in background threads; their progress is shared through Redis.
 
 The web layer starts a :class:`Task` (retry all, promote all, clean, pause all ...) and
 answers at once; the page then polls the task's small progress fragment until it is done.
-Progress lives in this process only (a gunicorn with several workers may answer a poll
-from another process: the fragment then says the task is unknown). The registry keeps
-the newest :data:`KEEP` tasks, so memory stays bounded. This module must not import Flask
-and never talks to Redis itself: the callable it runs does.
+The process running the task writes its progress to a small hash with a TTL after every
+batch (:class:`TaskStore`), so a gunicorn with several workers can answer the poll from
+any process. The registry keeps the newest :data:`KEEP` tasks in memory, so memory stays
+bounded. This module must not import Flask.
 """
 
 from __future__ import annotations
@@ -16,12 +16,19 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import redis
+
+from .keys import task_key
 
 log = logging.getLogger(__name__)
 
 #: How many tasks (running or finished) the registry remembers.
 KEEP = 100
+#: How long a task's progress stays readable in Redis after its last update.
+TASK_TTL_SECONDS = 3600
 
 Progress = Callable[[int], None]
 
@@ -60,17 +67,61 @@ class Task:
         return (self.ended or time.time()) - self.started
 
 
-class TaskRegistry:
-    """Starts tasks in daemon threads and remembers the newest :data:`KEEP` of them."""
+class TaskStore:
+    """Task progress in Redis, so every web process can report a task any of them started."""
 
-    def __init__(self, keep: int = KEEP) -> None:
+    _FIELDS = [f.name for f in fields(Task) if not f.name.startswith("_")]
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+
+    def save(self, task: Task) -> None:
+        values: dict[Any, Any] = {
+            k: "" if v is None else str(int(v) if isinstance(v, bool) else v)
+            for k, v in ((name, getattr(task, name)) for name in self._FIELDS)}
+        key = task_key(self.prefix, task.id)
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hset(key, mapping=values)
+            pipe.expire(key, TASK_TTL_SECONDS)
+            pipe.execute()
+        except redis.RedisError as exc:  # progress is a courtesy: the task itself goes on
+            log.warning("task=%s: could not record progress: %s", task.id, exc)
+
+    def load(self, task_id: str) -> Task | None:
+        raw = {_text(k): _text(v) for k, v in self.client.hgetall(task_key(self.prefix, task_id)).items()}
+        if not raw:
+            return None
+        task = Task(id=task_id, queue=raw.get("queue", ""), label=raw.get("label", ""),
+                    expected=int(raw.get("expected") or 0), done=int(raw.get("done") or 0),
+                    finished=raw.get("finished") == "1", error=raw.get("error") or None,
+                    started=float(raw.get("started") or 0), ended=float(raw["ended"]) if raw.get("ended") else None)
+        if task.finished:
+            task._done.set()
+        return task
+
+
+def _text(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+class TaskRegistry:
+    """Starts tasks in daemon threads and remembers the newest :data:`KEEP` of them; with a
+    :class:`TaskStore`, also finds tasks other processes started."""
+
+    def __init__(self, keep: int = KEEP, store: TaskStore | None = None) -> None:
         self._tasks: OrderedDict[str, Task] = OrderedDict()
         self._lock = threading.Lock()
         self._keep = keep
+        self.store = store
 
     def get(self, task_id: str) -> Task | None:
         with self._lock:
-            return self._tasks.get(task_id)
+            task = self._tasks.get(task_id)
+        if task is None and self.store is not None and task_id.isalnum():
+            task = self.store.load(task_id)
+        return task
 
     def running(self, queue: str, label: str) -> Task | None:
         """The unfinished task with this queue and label, if any (double clicks reuse it)."""
@@ -96,10 +147,16 @@ class TaskRegistry:
         thread.start()
         return task
 
-    @staticmethod
-    def _run(task: Task, work: Callable[[Progress], int]) -> None:
+    def _save(self, task: Task) -> None:
+        if self.store is not None:
+            self.store.save(task)
+
+    def _run(self, task: Task, work: Callable[[Progress], int]) -> None:
         def progress(count: int) -> None:
             task.done = count
+            self._save(task)
+
+        self._save(task)
 
         log.info("queue=%s task=%s %s: started (about %d jobs)", task.queue, task.id, task.label, task.expected)
         try:
@@ -110,6 +167,7 @@ class TaskRegistry:
         finally:
             task.ended = time.time()
             task.finished = True
+            self._save(task)
             task._done.set()
         log.info("queue=%s task=%s %s: %d jobs in %.0f ms", task.queue, task.id, task.label, task.done,
                  task.seconds * 1000)

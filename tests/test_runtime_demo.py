@@ -131,3 +131,29 @@ def test_handlers_from_the_environment_run_in_the_app(redis_url: str, r: redis.R
         assert q.job("1").returnvalue == {"echo": {"n": 1}}
     finally:
         app.extensions["bullpen"].stop()
+
+
+def test_task_progress_is_readable_from_another_process_registry(r: redis.Redis) -> None:
+    """Several gunicorn workers: the one that did not start a bulk action can still report it."""
+    from dashboard.tasks import TaskStore
+
+    here, elsewhere = TaskRegistry(store=TaskStore(r, "bull")), TaskRegistry(store=TaskStore(r, "bull"))
+    release = threading.Event()
+
+    def work(progress):  # type: ignore[no-untyped-def]
+        progress(500)
+        release.wait(10)
+        return 1000
+
+    task = here.start("mail", "Retry all failed", 1000, work)
+    deadline = time.monotonic() + 10
+    while (seen := elsewhere.get(task.id)) is None or seen.done < 500:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert (seen.queue, seen.label, seen.expected, seen.finished) == ("mail", "Retry all failed", 1000, False)
+    release.set()
+    assert task.wait(10)
+    final = elsewhere.get(task.id)
+    assert final is not None and final.finished and final.done == 1000 and final.wait(0)
+    assert 0 < r.ttl(f"bull::task:{task.id}") <= 3600
+    assert elsewhere.get("nope") is None
