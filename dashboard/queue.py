@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import redis
 
 from . import scripts
+from .counts import Counts, summarize
 from .errors import JobNotFound, JobNotInState, QueueHasActiveJobs, script_error
 from .job import STATE_KEYS, Job, JobState, build_opts, dumps, to_ms
 from .keys import Keys, check_cluster_tag, registry_key, worker_client_name
@@ -47,37 +47,6 @@ def validate_queue_name(name: str) -> str:
     if not isinstance(name, str) or not name or ":" in name:
         raise ValueError(f"queue name must be a non-empty string without ':', got {name!r}")
     return name
-
-
-@dataclass
-class Counts:
-    """Jobs per state (BullMQ's names), whether the queue is paused, and read problems."""
-
-    waiting: int = 0
-    prioritized: int = 0
-    delayed: int = 0
-    active: int = 0
-    completed: int = 0
-    failed: int = 0
-    waiting_children: int = 0
-    paused: bool = False
-    #: ids in the ``paused`` list BullMQ <= 5 used; counted in ``waiting`` too (6.x resume moves them)
-    legacy_paused: int = 0
-    problems: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, int]:
-        """The counts keyed as Node BullMQ 6's ``getJobCounts()`` keys them (its ``waiting``
-        leaves out the legacy ``paused`` list, which it reports as ``paused``)."""
-        return {
-            "waiting": self.waiting - self.legacy_paused, "prioritized": self.prioritized,
-            "delayed": self.delayed, "active": self.active, "completed": self.completed, "failed": self.failed,
-            "waiting-children": self.waiting_children, "paused": self.legacy_paused,
-        }
-
-    @property
-    def total(self) -> int:
-        return (self.waiting + self.prioritized + self.delayed + self.active + self.completed + self.failed
-                + self.waiting_children)
 
 
 class Queue:
@@ -175,58 +144,13 @@ class Queue:
 
     def counts(self) -> Counts:
         """Jobs per state and the paused flag, in one round trip."""
-        pipe = self.client.pipeline(transaction=False)
-        self._queue_counts(pipe)
-        return self._parse_counts(pipe.execute(raise_on_error=False))
-
-    _COUNTED = ("wait", "paused", "prioritized", "delayed", "active", "completed", "failed", "waiting-children",
-                "meta")
-
-    def _queue_counts(self, pipe: Any) -> None:
-        k = self.keys
-        pipe.llen(k.wait).llen(k.paused).zcard(k.prioritized).zcard(k.delayed).llen(k.active)
-        pipe.zcard(k.completed).zcard(k.failed).zcard(k.waiting_children).hexists(k.meta, "paused")
-
-    def _parse_counts(self, raw: list[Any]) -> Counts:
-        counts = Counts()
-        values: list[int] = []
-        for suffix, value in zip(self._COUNTED, raw):
-            if isinstance(value, Exception):
-                counts.problems.append(f"{self.keys.base}{suffix}: {value}")
-                value = 0
-            values.append(int(value))
-        (wait, legacy_paused, counts.prioritized, counts.delayed, counts.active, counts.completed,
-         counts.failed, counts.waiting_children, paused) = values
-        counts.waiting = wait + legacy_paused
-        counts.legacy_paused = legacy_paused
-        counts.paused = bool(paused)
-        return counts
+        return summarize(self.client, [self.keys], oldest=False)[0][0]
 
     @staticmethod
     def summarize(queues: list[Queue]) -> list[tuple[Counts, int | None]]:
         """Counts and the oldest waiting job's creation time (ms) of several queues on one
         connection, in two round trips whatever their number (for overview pages)."""
-        if not queues:
-            return []
-        pipe = queues[0].client.pipeline(transaction=False)
-        for q in queues:
-            q._queue_counts(pipe)
-            pipe.lindex(q.keys.wait, -1)
-        raw = pipe.execute(raise_on_error=False)
-        step = len(Queue._COUNTED) + 1
-        counts = [q._parse_counts(raw[i * step:(i + 1) * step - 1]) for i, q in enumerate(queues)]
-        oldest_ids = [raw[(i + 1) * step - 1] for i in range(len(queues))]
-        pipe = queues[0].client.pipeline(transaction=False)
-        asked = [i for i, job_id in enumerate(oldest_ids) if isinstance(job_id, (bytes, str))]
-        for i in asked:
-            pipe.hget(queues[i].keys.job(_text(oldest_ids[i])), "timestamp")
-        stamps: list[int | None] = [None] * len(queues)
-        for i, value in zip(asked, pipe.execute(raise_on_error=False) if asked else []):
-            try:
-                stamps[i] = int(value) if isinstance(value, (bytes, str)) else None
-            except ValueError:
-                stamps[i] = None
-        return list(zip(counts, stamps))
+        return summarize(queues[0].client, [q.keys for q in queues]) if queues else []
 
     def is_paused(self) -> bool:
         return bool(self.client.hexists(self.keys.meta, "paused"))

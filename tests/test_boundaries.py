@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "dashboard"
 #: The job runtime: worker processes load these and must never load Flask.
-RUNTIME = ["__init__", "__main__", "config", "connection", "embedded", "errors", "job", "keys", "queue",
+RUNTIME = ["__init__", "__main__", "config", "connection", "counts", "embedded", "errors", "job", "keys", "queue",
            "runtime", "scripts", "worker"]
 
 
