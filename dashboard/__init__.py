@@ -7,7 +7,8 @@ package has no side effects and does not import Flask (the web layer is ``dashbo
 from .config import Settings
 from .errors import BullpenError, JobLocked, JobNotFound, JobNotInState, LockLost, Unrecoverable
 from .job import Job, JobState
-from .queue import Counts, Queue
+from .counts import Counts
+from .queue import Queue
 from .worker import Worker
 
 __all__ = [

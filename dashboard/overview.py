@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import redis
 
 from .keys import worker_client_name
-from .queue import Counts, Queue
+from .counts import Counts
+from .queue import Queue
 
 @dataclass
 class QueueSummary:
