@@ -197,12 +197,15 @@ def _text(raw: Any) -> str:
 
 def _int(fields: dict[str, str], name: str) -> int | None:
     raw = fields.get(name)
-    if raw is None or raw == "":
+    if not raw:
         return None
     try:
-        return int(float(raw))
+        return int(raw)
     except ValueError:
-        return None
+        try:
+            return int(float(raw))
+        except ValueError:
+            return None
 
 
 @dataclass
@@ -235,7 +238,10 @@ class Job:
     @classmethod
     def from_hash(cls, job_id: str, raw: dict[Any, Any], queue: Queue | None = None) -> Job:
         """Build a Job from HGETALL output (bytes or str), tolerating malformed fields."""
-        f = {_text(k): _text(v) for k, v in raw.items()}
+        if raw and isinstance(next(iter(raw)), bytes):
+            f = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in raw.items()}
+        else:
+            f = {_text(k): _text(v) for k, v in raw.items()}
         job = cls(id=job_id, name=f.get("name", ""), _queue=queue)
         job.data = job._json(f, "data", {})
         opts = job._json(f, "opts", {})

@@ -102,8 +102,10 @@ class Worker:
         self._blocking = _named_copy(base, client_name, socket_timeout=None)
         self.scripts = scripts.Scripts(self.client)
         self.queue = Queue(queue_name, connection=self.client, prefix=prefix, clock=clock)
-        self._inflight: dict[str, Job] = {}
-        self._todo: stdqueue.SimpleQueue[Job | None] = stdqueue.SimpleQueue()
+        self._inflight: dict[str, str] = {}  # job id -> lock token
+        # (id, token, raw hash) per taken job: handler threads build the Job, so that work
+        # overlaps the main loop's wait on Redis
+        self._todo: stdqueue.SimpleQueue[tuple[str, str, list[Any]] | None] = stdqueue.SimpleQueue()
         self._events: stdqueue.SimpleQueue[Outcome | float | None] = stdqueue.SimpleQueue()
         self._pending: list[Outcome] = []
         self._closing = threading.Event()
@@ -236,13 +238,9 @@ class Worker:
             return 0, -1
         taken, next_due = fetched
         for i in range(0, len(taken), 3):
-            job_id = _text(taken[i])
-            raw = taken[i + 2]
-            job = Job.from_hash(job_id, dict(zip(raw[::2], raw[1::2])))
-            job._queue = self.queue
-            job.token = _text(taken[i + 1])
-            self._inflight[job_id] = job
-            self._todo.put(job)
+            job_id, token = _text(taken[i]), _text(taken[i + 1])
+            self._inflight[job_id] = token
+            self._todo.put((job_id, token, taken[i + 2]))
         return len(taken) // 3, int(next_due)
 
     def _settle(self, results: list[Any]) -> None:
@@ -343,9 +341,12 @@ class Worker:
 
     def _execute_loop(self) -> None:
         while True:
-            job = self._todo.get()
-            if job is None:
+            item = self._todo.get()
+            if item is None:
                 return
+            job_id, token, raw = item
+            job = Job.from_hash(job_id, dict(zip(raw[::2], raw[1::2])), self.queue)
+            job.token = token
             self._events.put(self._execute(job))
 
     def _execute(self, job: Job) -> Outcome:
@@ -370,7 +371,7 @@ class Worker:
     def _renew_loop(self) -> None:
         interval = self.lock_ms / 2000
         while not self._stopped.wait(interval):
-            pairs = [(j.id, j.token or "") for j in list(self._inflight.values())]
+            pairs = list(self._inflight.items())
             if not pairs:
                 continue
             try:
