@@ -12,6 +12,7 @@ from typing import Any
 
 import redis
 
+from .job import text
 from .keys import Keys
 
 
@@ -88,7 +89,7 @@ def summarize(client: redis.Redis, queues: list[Keys], oldest: bool = True) -> l
         pipe = client.pipeline(transaction=False)
         for i in asked:
             head = heads[i]
-            pipe.hget(queues[i].job(head.decode() if isinstance(head, bytes) else head), "timestamp")
+            pipe.hget(queues[i].job(text(head)), "timestamp")
         for i, value in zip(asked, pipe.execute(raise_on_error=False) if asked else []):
             try:
                 stamps[i] = int(value) if isinstance(value, (bytes, str)) else None

@@ -191,7 +191,8 @@ def backoff_ms(opts: dict[str, Any], attempts_made: int) -> int:
     return int(delay)
 
 
-def _text(raw: Any) -> str:
+def text(raw: Any) -> str:
+    """A Redis reply as text, whether the client decodes responses or not."""
     return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
 
 
@@ -241,7 +242,7 @@ class Job:
         if raw and isinstance(next(iter(raw)), bytes):
             f = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in raw.items()}
         else:
-            f = {_text(k): _text(v) for k, v in raw.items()}
+            f = {text(k): text(v) for k, v in raw.items()}
         job = cls(id=job_id, name=f.get("name", ""), _queue=queue)
         job.data = job._json(f, "data", {})
         opts = job._json(f, "opts", {})

@@ -18,7 +18,7 @@ import redis
 from . import scripts
 from .counts import Counts, summarize
 from .errors import JobNotFound, JobNotInState, QueueHasActiveJobs, script_error
-from .job import STATE_KEYS, Job, JobState, build_opts, dumps, to_ms
+from .job import STATE_KEYS, Job, JobState, build_opts, dumps, text, to_ms
 from .keys import Keys, check_cluster_tag, registry_key, worker_client_name
 
 #: Jobs handled per script call in bulk actions; each call stays well under 50 ms.
@@ -102,7 +102,7 @@ class Queue:
             stack_trace_limit=stack_trace_limit))
         self._register()
         job_id_raw, _duplicate = self.scripts.run(call)
-        job.id = _text(job_id_raw)
+        job.id = text(job_id_raw)
         return job
 
     def add_bulk(self, jobs: Iterable[tuple[str, Any, dict[str, Any]]]) -> list[Job]:
@@ -115,7 +115,7 @@ class Queue:
         for start in range(0, len(prepared), BATCH):
             chunk = prepared[start:start + BATCH]
             for (_, job), (job_id_raw, _dup) in zip(chunk, self.scripts.batch([c for c, _ in chunk])):
-                job.id = _text(job_id_raw)
+                job.id = text(job_id_raw)
         return [job for _, job in prepared]
 
     def _prepare(self, name: str, data: Any, options: dict[str, Any]) -> tuple[scripts.Call, Job]:
@@ -173,7 +173,7 @@ class Queue:
             ids = self.client.zrange(key, start, end)
         else:
             ids = self.client.zrevrange(key, start, end)
-        jobs = [job for job in self._load([_text(i) for i in ids], summary) if job is not None]
+        jobs = [job for job in self._load([text(i) for i in ids], summary) if job is not None]
         for job in jobs:
             job.state = job.state or state
         return jobs
@@ -235,7 +235,7 @@ class Queue:
 
     def logs(self, job_id: str, limit: int = 1000) -> list[str]:
         """The newest ``limit`` lines of a job's log, oldest first."""
-        return [_text(x) for x in self.client.lrange(self.keys.logs(job_id), -limit, -1)]
+        return [text(x) for x in self.client.lrange(self.keys.logs(job_id), -limit, -1)]
 
     def lock_ttl_ms(self, job_id: str) -> int | None:
         """Milliseconds left on the job's lock, or None when it has none."""
@@ -376,7 +376,7 @@ class Queue:
     @staticmethod
     def names(connection: redis.Redis, prefix: str = "bull") -> list[str]:
         """Queue names known under ``prefix`` (from the registry; see :meth:`discover`)."""
-        return sorted(_text(n) for n in connection.smembers(registry_key(prefix)))
+        return sorted(text(n) for n in connection.smembers(registry_key(prefix)))
 
     @staticmethod
     def discover(connection: redis.Redis, prefix: str = "bull", scan_count: int = 1000,
@@ -391,7 +391,7 @@ class Queue:
             cursor, keys = connection.scan(cursor=cursor, match=pattern, count=scan_count)
             calls += 1
             for key in keys:
-                name = _text(key)[len(prefix) + 1:-len(":meta")]
+                name = text(key)[len(prefix) + 1:-len(":meta")]
                 if name and ":" not in name:
                     found.add(name)
             if cursor == 0 or calls >= max_calls:
@@ -404,6 +404,3 @@ class Queue:
 def _glob_escape(text: str) -> str:
     return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
 
-
-def _text(raw: Any) -> str:
-    return raw.decode() if isinstance(raw, bytes) else str(raw)

@@ -21,6 +21,7 @@ from typing import Any
 
 import redis
 
+from .job import text
 from .keys import task_key
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class TaskStore:
             log.warning("task=%s: could not record progress: %s", task.id, exc)
 
     def load(self, task_id: str) -> Task | None:
-        raw = {_text(k): _text(v) for k, v in self.client.hgetall(task_key(self.prefix, task_id)).items()}
+        raw = {text(k): text(v) for k, v in self.client.hgetall(task_key(self.prefix, task_id)).items()}
         if not raw:
             return None
         task = Task(id=task_id, queue=raw.get("queue", ""), label=raw.get("label", ""),
@@ -101,9 +102,6 @@ class TaskStore:
             task._done.set()
         return task
 
-
-def _text(raw: Any) -> str:
-    return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
 class TaskRegistry:

@@ -30,7 +30,7 @@ from redis.cluster import ClusterNode, RedisCluster
 
 from . import scripts
 from .errors import SCRIPT_ERRORS, Unrecoverable
-from .job import DEFAULT_STACK_TRACE_LIMIT, Job, backoff_ms, dumps, keep_policy, to_ms
+from .job import DEFAULT_STACK_TRACE_LIMIT, Job, backoff_ms, dumps, keep_policy, text, to_ms
 from .keys import Keys, registry_key, worker_client_name
 from .queue import Queue, connect, now_ms, validate_queue_name
 
@@ -203,7 +203,7 @@ class Worker:
             log.error("queue=%s: stalled check failed: %s", self.queue_name, moved)
         elif moved:
             log.warning("queue=%s: moved stalled jobs back to wait: %s", self.queue_name,
-                        ", ".join(_text(m) for m in moved))
+                        ", ".join(text(m) for m in moved))
 
     def _wait(self, idle: bool, next_due: int, next_check: float) -> None:
         """Block until a job finishes, the marker says work is ready, or a timer is due."""
@@ -238,7 +238,7 @@ class Worker:
             return 0, -1
         taken, next_due = fetched
         for i in range(0, len(taken), 3):
-            job_id, token = _text(taken[i]), _text(taken[i + 1])
+            job_id, token = text(taken[i]), text(taken[i + 1])
             self._inflight[job_id] = token
             self._todo.put((job_id, token, taken[i + 2]))
         return len(taken) // 3, int(next_due)
@@ -380,7 +380,7 @@ class Worker:
                 log.debug("queue=%s: lock renewal failed: %s", self.queue_name, exc)
                 continue
             for job_id in lost:
-                log.warning("queue=%s job=%s: lock lost while running", self.queue_name, _text(job_id))
+                log.warning("queue=%s job=%s: lock lost while running", self.queue_name, text(job_id))
 
     def _marker_loop(self) -> None:
         while not self._stopped.is_set():
@@ -433,6 +433,3 @@ def _disconnect(client: Any) -> None:
     else:
         client.connection_pool.disconnect()
 
-
-def _text(raw: Any) -> str:
-    return raw.decode() if isinstance(raw, bytes) else str(raw)
