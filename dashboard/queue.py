@@ -152,6 +152,10 @@ class Queue:
         connection, in two round trips whatever their number (for overview pages)."""
         return summarize(queues[0].client, [q.keys for q in queues]) if queues else []
 
+    def is_registered(self) -> bool:
+        """Whether the registry (see :meth:`names`) lists this queue: one SISMEMBER."""
+        return bool(self.client.sismember(registry_key(self.prefix), self.name))
+
     def is_paused(self) -> bool:
         return bool(self.client.hexists(self.keys.meta, "paused"))
 

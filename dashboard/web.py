@@ -260,7 +260,7 @@ def _queue_or_404(name: str) -> Queue:
     """The queue, if the registry knows it or it holds jobs; else a 404 page."""
     if NAME_RE.fullmatch(name):
         queue = current().queue(name)
-        if name in Queue.names(current().client, current().settings.prefix) or queue.counts().total:
+        if queue.is_registered() or queue.counts().total:
             return queue
     abort(404, f"No queue named {name!r} under prefix {current().settings.prefix!r}. "
                "If BullMQ created it recently, use Rescan on the overview.")
