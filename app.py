@@ -17,16 +17,15 @@ import signal
 from collections.abc import Mapping
 from dataclasses import replace
 
-import redis
 from flask import Flask
 
-from dashboard import demo, security
+from dashboard.catalog import Catalog
+from dashboard.clients import connect
 from dashboard.config import Settings
 from dashboard.connection import DEFAULT_PROBE_URL, resolve_redis
-from dashboard.runtime import Runtime, load_handler
-from dashboard.state import DashboardState, init_dashboard
-from dashboard.web import standalone_error
-from dashboard.worker import Handler
+from dashboard.embedded_workers import EmbeddedWorkers
+from dashboard.handlers import Handler, load_handler
+from dashboard.web import DashboardState, demo, init_dashboard, security, standalone_error
 
 log = logging.getLogger("dashboard.app")
 
@@ -59,6 +58,7 @@ def create_app(settings: Settings | None = None, *, handlers: Mapping[str, Handl
         settings = replace(settings, prefix=DEMO_PREFIX)
     app = Flask(__name__, static_folder=None, template_folder=None)
     app.config["SESSION_COOKIE_NAME"] = "bullpen_session"
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     state = init_dashboard(app, settings, resolved.url, description=resolved.description)
     app.register_error_handler(404, standalone_error)
     app.register_error_handler(405, standalone_error)
@@ -71,16 +71,16 @@ def create_app(settings: Settings | None = None, *, handlers: Mapping[str, Handl
 def _start_background(state: DashboardState, url: str, handlers: dict[str, Handler]) -> None:
     settings = state.settings
     if settings.embedded_workers:
-        connection = redis.Redis.from_url(url)
-        state.runtime = Runtime(connection=connection, prefix=settings.prefix, concurrency=settings.concurrency)
+        state.workers = EmbeddedWorkers(connection=connect(url), prefix=settings.prefix,
+                                        concurrency=settings.concurrency)
         for name, handler in handlers.items():
-            state.runtime.register(name, handler)
+            state.workers.register(name, handler)
     if settings.demo:
-        producer = demo.install(state.runtime, redis.Redis.from_url(url), settings.prefix)
+        producer = demo.install(state.workers, Catalog(connect(url), settings.prefix))
         state.stoppers.append(producer.stop)
-    if state.runtime is not None:
-        state.runtime.start()
-    if state.runtime is not None or state.stoppers:
+    if state.workers is not None:
+        state.workers.start()
+    if state.workers is not None or state.stoppers:
         atexit.register(state.stop)
 
 

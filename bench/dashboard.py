@@ -7,12 +7,12 @@
     python bench/dashboard.py --profile  # plus py-spy profiles of the page requests (results/profile-dashboard.txt)
 
 What it does (see bench/README.md, "Dashboard", for the method and what each number means):
-  * starts its own redis-server (dashboard.embedded.EmbeddedRedis: free port, 127.0.0.1, no
+  * starts its own redis-server (dashboard.redis_server.EmbeddedRedis: free port, 127.0.0.1, no
     persistence) and stops it at the end; it never talks to any other Redis;
   * seeds queue ``send-email`` under the default prefix ``bull``: jobs added with
     Queue.add_bulk, then the oldest moved to completed (with a return value) and to failed
     with what our worker leaves (3 attempts, 3 real Python tracebacks produced by
-    dashboard.worker.Worker._execute, failedReason, atm/ats/processedOn/finishedOn), plus two
+    dashboard.outcome.run_handler, failedReason, atm/ats/processedOn/finishedOn), plus two
     small queues so the overview has more than one row;
   * serves the app as production does: ``gunicorn -w 1 --threads 2 'app:create_app()'`` on a
     free port of 127.0.0.1, REDIS_URL = the private server, demo and embedded workers off;
@@ -49,12 +49,12 @@ ROOT = HERE.parent
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() not in (ROOT, HERE)] + [str(HERE)]
 
 import redis  # noqa: E402
-
 import throughput as tp  # noqa: E402  (venv(), med(), fmt(), PYSPY_PIN, WORK)
+
 from dashboard import scripts as bp_scripts  # noqa: E402
-from dashboard.embedded import EmbeddedRedis, free_port  # noqa: E402
 from dashboard.job import Job  # noqa: E402
 from dashboard.queue import Queue  # noqa: E402
+from dashboard.redis_server import EmbeddedRedis, free_port  # noqa: E402
 from dashboard.worker import Worker  # noqa: E402
 
 WORK = tp.WORK
@@ -138,7 +138,7 @@ TEMPLATE_NAMES = ["password-reset", "welcome", "invoice", "weekly-digest", "orde
 
 
 def make_traces() -> list[tuple[str, str]]:
-    """Real tracebacks, as dashboard.worker.Worker._execute formats them, for five failure
+    """Real tracebacks, as dashboard.outcome.run_handler formats them, for five failure
     kinds. The recipient is ``{TO}`` in the text, replaced per job. Returns (reason, trace)."""
     import linecache
     import types
@@ -561,7 +561,7 @@ def profile_pages(app: App, c: Client, pages: list[tuple[str, str, str | None, f
             return "py-spy wrote no profile (ptrace not permitted?)\n"
         self_t, incl, total = tp.fold_pyspy(raw)
         total = max(total, 1)
-        ms = lambda v: f"{v / count:5.2f} ms"  # noqa: E731  (1 sample = 1 ms at 1000 Hz)
+        ms = lambda v, count=count: f"{v / count:5.2f} ms"  # noqa: E731  (1 sample = 1 ms at 1000 Hz)
         out += [f"## {label}: {path}{' (htmx)' if target else ''}: {count} requests, {total / count:.1f} ms of "
                 "Python (GIL held) per request", "", "self time (top 15):"]
         out += [f"  {100 * v / total:5.1f}%  {ms(v)}  {k}" for k, v in self_t.most_common(15)]
@@ -857,7 +857,7 @@ def main() -> None:
             name = "dashboard-quick" if args.quick else "dashboard"
             (out_dir / f"{name}.md").write_text(md)
             with open(out_dir / f"{name}.jsonl", "w") as f:
-                f.write(json.dumps(dict(kind="meta", **{k: v for k, v in meta.items()}, rss_idle=rss_idle,
+                f.write(json.dumps(dict(kind="meta", **meta, rss_idle=rss_idle,
                                         rss_after=rss_after)) + "\n")
                 for rec in RECORDS:
                     rec = dict(rec, server_ms=[server_times[s][2] for s in rec["seqs"] if s in server_times])

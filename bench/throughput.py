@@ -7,7 +7,7 @@
     python bench/throughput.py --profile             # plus one Bullpen drain under py-spy
 
 What it does (see bench/README.md for the method and what each number means):
-  * starts its own redis-server (dashboard.embedded.EmbeddedRedis: free port, 127.0.0.1,
+  * starts its own redis-server (dashboard.redis_server.EmbeddedRedis: free port, 127.0.0.1,
     no persistence) and stops it at the end; it never talks to any other Redis;
   * on first run creates bench/.work/v-huey (pinned requirements/huey.txt) and finds or
     installs Node BullMQ 6.7.0 + ioredis 6.0.0 (tests/interop/node_modules when it has
@@ -19,7 +19,7 @@ What it does (see bench/README.md for the method and what each number means):
     calls, socket reads and Redis CPU per job;
   * writes results/throughput.jsonl (raw, one line per measurement) and
     results/throughput.md (medians), and prints the tables.
-Only the standard library, redis-py and dashboard.embedded are used here.
+Only the standard library, redis-py and dashboard.redis_server are used here.
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
-from dashboard.embedded import EmbeddedRedis  # noqa: E402
+from dashboard.redis_server import EmbeddedRedis  # noqa: E402
 
 WORK = Path(os.environ.get("QB_WORK", HERE / ".work"))
 DONE = WORK / "done.log"
@@ -84,8 +84,8 @@ def venv(name: str, requirements: list[str]) -> Path:
 
 
 def huey_python() -> str:
-    reqs = [l.strip() for l in (HERE / "requirements" / "huey.txt").read_text().splitlines()
-            if l.strip() and not l.startswith("#")]
+    reqs = [line.strip() for line in (HERE / "requirements" / "huey.txt").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
     return str(venv("huey", reqs) / "bin" / "python")
 
 
@@ -184,7 +184,7 @@ def run_enqueue(port: int, system: str, mode: str, n: int, rep: int) -> bool:
     p = subprocess.run(adapter(system, "enqueue", ["--mode", mode, "--n", str(n)]),
                        env=env(port), capture_output=True, text=True, timeout=900)
     after = snapshot()
-    res = [l for l in p.stdout.splitlines() if l.startswith("QBRESULT ")]
+    res = [line for line in p.stdout.splitlines() if line.startswith("QBRESULT ")]
     if p.returncode or not res:
         log(dict(kind="enqueue", sys=system, mode=mode, n=n, rep=rep, error=(p.stderr or p.stdout)[-800:]))
         return False
@@ -197,7 +197,7 @@ def run_enqueue(port: int, system: str, mode: str, n: int, rep: int) -> bool:
 def finish_times() -> list[float]:
     if not DONE.exists():
         return []
-    return sorted(float(l.split()[0]) for l in DONE.read_text().splitlines() if l.strip())
+    return sorted(float(line.split()[0]) for line in DONE.read_text().splitlines() if line.strip())
 
 
 def _reap(p: subprocess.Popen, timeout: float):
@@ -384,7 +384,7 @@ def report(records: list[dict], args, meta: dict) -> str:
         if confs:
             best[system] = max(confs, key=lambda x: x[1])[0]
 
-    out = [f"# Throughput: Bullpen vs Node BullMQ vs huey", "",
+    out = ["# Throughput: Bullpen vs Node BullMQ vs huey", "",
            f"Measured {meta['date']} by `python bench/throughput.py {' '.join(meta['argv'])}` "
            f"(N={args.n:,} jobs, {args.reps} repetition(s), systems interleaved; medians [min–max]).",
            f"{meta['machine']}; load average (1 min) during the run: median {meta['load_med']:.2f}, "
@@ -425,7 +425,8 @@ def report(records: list[dict], args, meta: dict) -> str:
             return None
         reps = [ra[k] / rb[k] for k in ra if k in rb]
         rng = f" [{min(reps):.2f}–{max(reps):.2f} per repetition]" if len(reps) > 1 else ""
-        verdict = "" if target is None else (f" — target ≥ {target:.1f}×: " + ("met" if ma / mb >= target else "**not met**"))
+        met = "met" if target is not None and ma / mb >= target else "**not met**"
+        verdict = "" if target is None else f" — target ≥ {target:.1f}×: {met}"
         return f"* {name}: **{ma / mb:.2f}×**{rng}{verdict}"
 
     lines = [ratio_line("Bullpen best / Node BullMQ best", ("bullpen", best.get("bullpen")),
@@ -433,7 +434,7 @@ def report(records: list[dict], args, meta: dict) -> str:
              ratio_line("Bullpen best / huey best", ("bullpen", best.get("bullpen")), ("huey", best.get("huey")), 3.0),
              ratio_line("Bullpen c=1 / Node BullMQ c=1", ("bullpen", 1), ("node", 1), None),
              ratio_line("Bullpen c=1 / huey c=1", ("bullpen", 1), ("huey", 1), None)]
-    lines = [l for l in lines if l]
+    lines = [line for line in lines if line]
     if lines:
         out += ["## Ratios (process jobs/s, ratio of medians)", "", *lines, ""]
 
@@ -541,8 +542,8 @@ def main() -> None:
     t0 = time.time()
     PY["bullpen"] = args.bullpen_python
     if args.hiredis:
-        pin = next(l.strip() for l in (ROOT / "requirements.txt").read_text().splitlines()
-                   if l.strip().startswith("redis=="))
+        pin = next(line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
+                   if line.strip().startswith("redis=="))
         PY["bullpen"] = str(venv("bullpen-hiredis", [pin, HIREDIS_PIN]) / "bin" / "python")
     if "huey" in args.only:
         PY["huey"] = huey_python()
@@ -559,7 +560,7 @@ def main() -> None:
             RAW = OUT / "throughput.jsonl"
             RAW.write_text("")  # one run per file: medians never mix runs
             main_phase(server.port, args)
-            records = [json.loads(l) for l in RAW.read_text().splitlines() if l.strip()]
+            records = [json.loads(line) for line in RAW.read_text().splitlines() if line.strip()]
             loads = [r["loadavg1"] for r in records]
             meta = dict(date=time.strftime("%Y-%m-%d %H:%M"), argv=sys.argv[1:],
                         machine=f"{os.cpu_count()} CPUs ({platform.machine()})",

@@ -5,9 +5,9 @@ package has no side effects and does not import Flask (the web layer is ``dashbo
 """
 
 from .config import Settings
+from .counts import Counts
 from .errors import BullpenError, JobLocked, JobNotFound, JobNotInState, LockLost, Unrecoverable
 from .job import Job, JobState
-from .counts import Counts
 from .queue import Queue
 from .worker import Worker
 

@@ -12,7 +12,7 @@ import argparse
 import logging
 
 from .config import Settings
-from .runtime import load_handler
+from .handlers import load_handler
 from .worker import Worker
 
 

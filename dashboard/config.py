@@ -13,7 +13,7 @@ with a message naming the variable.
 | ``DASHBOARD_POLL_SECONDS`` | ``3`` | how often live fragments refresh |
 | ``DASHBOARD_EMBEDDED_WORKERS`` | ``0`` | ``1`` runs worker threads for registered handlers inside the app |
 | ``DASHBOARD_DEMO`` | ``0`` | ``1`` seeds demo queues, a producer and their handlers (``python app.py`` turns it on) |
-| ``DASHBOARD_HANDLERS`` | empty | ``queue=package.module:function`` pairs, comma-separated, run by the embedded workers |
+| ``DASHBOARD_HANDLERS`` | empty | ``queue=package.module:function`` pairs, comma-separated, for embedded workers |
 | ``DASHBOARD_CONCURRENCY`` | ``4`` | jobs each embedded worker runs at once |
 | ``DASHBOARD_URL_PREFIX`` | empty | mount the dashboard under this path (e.g. ``/admin/jobs``) in ``create_app()`` |
 | ``DASHBOARD_SECRET_KEY`` | random per process | signs CSRF tokens; set it when gunicorn runs several processes |

@@ -4,7 +4,7 @@ Three cases, in order:
 
 1. ``settings.redis_url`` is set: use it as given.
 2. Something answers PING on 127.0.0.1:6379 within ~0.3 s: use it.
-3. Otherwise start an :class:`~dashboard.embedded.EmbeddedRedis` with
+3. Otherwise start an :class:`~dashboard.redis_server.EmbeddedRedis` with
    append-only persistence under ``settings.data_dir``, on 127.0.0.1:6380 if
    that port is free (else any free port), and stop it when the process exits.
    If 6380 already holds an embedded Redis using the same data directory
@@ -27,11 +27,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
-from dashboard.config import Settings
-from dashboard.embedded import HOST, EmbeddedRedis, port_is_free
+from .clients import Client, connect, probe_client
+from .codec import text
+from .config import Settings
+from .redis_server import HOST, EmbeddedRedis, port_is_free
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +55,9 @@ class ResolvedRedis:
     description: str
     embedded: EmbeddedRedis | None = None
 
-    def client(self, **kwargs: Any) -> redis.Redis:
-        """Return a new client for :attr:`url`; keyword arguments go to ``from_url``."""
-        return redis.Redis.from_url(self.url, **kwargs)
+    def client(self) -> Client:
+        """A new client for :attr:`url`."""
+        return connect(self.url)
 
     def stop(self) -> None:
         """Stop the embedded server if this process started it; otherwise do nothing."""
@@ -77,11 +77,9 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-def redis_version(client: redis.Redis) -> tuple[int, int, int]:
+def redis_version(client: Client) -> tuple[int, int, int]:
     """Return the server's version as ``(major, minor, patch)`` from INFO server."""
-    raw = client.info("server")["redis_version"]
-    text = raw.decode() if isinstance(raw, bytes) else str(raw)
-    numbers = [int(part) for part in text.split(".")[:3] if part.isdigit()]
+    numbers = [int(part) for part in text(client.info("server")["redis_version"]).split(".")[:3] if part.isdigit()]
     numbers += [0] * (3 - len(numbers))
     return numbers[0], numbers[1], numbers[2]
 
@@ -89,9 +87,7 @@ def redis_version(client: redis.Redis) -> tuple[int, int, int]:
 def answers_ping(url: str, timeout: float = 0.3) -> bool:
     """True when a Redis at ``url`` answers PING within ``timeout`` seconds."""
     try:
-        with redis.Redis.from_url(
-            url, socket_connect_timeout=timeout, socket_timeout=timeout, retry=Retry(NoBackoff(), 0)
-        ) as client:
+        with probe_client(url, connect_timeout=timeout, timeout=timeout) as client:
             return bool(client.ping())
     except (redis.RedisError, OSError):
         return False
@@ -100,17 +96,14 @@ def answers_ping(url: str, timeout: float = 0.3) -> bool:
 def _embedded_on(port: int, data_dir: Path, timeout: float) -> bool:
     """True when ``port`` holds a Redis whose working dir is ``data_dir``."""
     try:
-        with redis.Redis(
-            host=HOST, port=port, socket_connect_timeout=timeout, socket_timeout=timeout, retry=Retry(NoBackoff(), 0)
-        ) as client:
+        with probe_client(host=HOST, port=port, connect_timeout=timeout, timeout=timeout) as client:
             config: dict[Any, Any] = client.config_get("dir")
         reported = config.get("dir", config.get(b"dir"))
     except (redis.RedisError, OSError):
         return False
     if not reported:
         return False
-    text = reported.decode() if isinstance(reported, bytes) else str(reported)
-    return Path(text).resolve() == data_dir.resolve()
+    return Path(text(reported)).resolve() == data_dir.resolve()
 
 
 def resolve_redis(
@@ -132,7 +125,7 @@ def resolve_redis(
         register_atexit: Stop a server started here when the interpreter exits.
 
     Raises:
-        dashboard.embedded.EmbeddedRedisError: an embedded server was needed
+        dashboard.redis_server.EmbeddedRedisError: an embedded server was needed
             but could not be started.
     """
     if settings.redis_url:
@@ -150,7 +143,8 @@ def resolve_redis(
     why = f"No REDIS_URL and nothing answers on {probe_where}" if probe_url else "No REDIS_URL"
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    if embedded_port is not None and not port_is_free(embedded_port) and _embedded_on(embedded_port, data_dir, probe_timeout):
+    taken = embedded_port is not None and not port_is_free(embedded_port)
+    if embedded_port is not None and taken and _embedded_on(embedded_port, data_dir, probe_timeout):
         url = f"redis://{HOST}:{embedded_port}/0"
         description = (
             f"{why}: reusing the embedded redis-server "

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
-
-from .job import text
+from .clients import Client
+from .codec import text
 from .keys import Keys
 
 
@@ -71,7 +70,7 @@ def _parse(raw: list[Any], k: Keys) -> Counts:
     return counts
 
 
-def summarize(client: redis.Redis, queues: list[Keys], oldest: bool = True) -> list[tuple[Counts, int | None]]:
+def summarize(client: Client, queues: list[Keys], oldest: bool = True) -> list[tuple[Counts, int | None]]:
     """Counts of several queues in one round trip, and with ``oldest`` the creation time (ms)
     of each one's next waiting job in a second one."""
     pipe = client.pipeline(transaction=False)

@@ -9,19 +9,25 @@ does not parse is kept as text and named in :attr:`Job.problems`.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .queue import Queue
+from .codec import text, to_ms
 
 #: BullMQ refuses priorities above this (keeps scores below 2^53).
 MAX_PRIORITY = 2**21 - 1
 #: How many stack traces a job keeps when its options do not say.
 DEFAULT_STACK_TRACE_LIMIT = 10
+
+
+class JobOwner(Protocol):
+    """What a job needs from the queue it came from (a :class:`~dashboard.queue.Queue`)."""
+
+    def update_progress(self, job_id: str, progress: Any) -> None: ...
+
+    def add_log(self, job_id: str, line: str, keep: int = 0) -> int: ...
 
 
 class JobState(StrEnum):
@@ -49,27 +55,8 @@ STATE_KEYS: dict[JobState, tuple[str, str]] = {
 }
 
 
-def to_ms(value: float | int | timedelta | None, what: str) -> int:
-    """Seconds (int, float or timedelta) to whole milliseconds; ``ValueError`` if negative."""
-    if value is None:
-        return 0
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{what} must be seconds (int, float or timedelta), got {value!r}")
-    else:
-        seconds = float(value)
-    if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
-        raise ValueError(f"{what} must be a finite number of seconds >= 0, got {value!r}")
-    return int(round(seconds * 1000))
 
 
-def dumps(value: Any, what: str) -> str:
-    """Compact JSON, or ``TypeError`` naming what could not be serialized."""
-    try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{what} must be JSON-serializable: {exc}") from None
 
 
 def validate_job_id(job_id: str) -> str:
@@ -191,9 +178,6 @@ def backoff_ms(opts: dict[str, Any], attempts_made: int) -> int:
     return int(delay)
 
 
-def text(raw: Any) -> str:
-    """A Redis reply as text, whether the client decodes responses or not."""
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
 
 
 def _int(fields: dict[str, str], name: str) -> int | None:
@@ -234,10 +218,10 @@ class Job:
     state: JobState | None = None
     problems: list[str] = field(default_factory=list)
     token: str | None = field(default=None, repr=False)
-    _queue: Queue | None = field(default=None, repr=False, compare=False)
+    _queue: JobOwner | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_hash(cls, job_id: str, raw: dict[Any, Any], queue: Queue | None = None) -> Job:
+    def from_hash(cls, job_id: str, raw: dict[Any, Any], queue: JobOwner | None = None) -> Job:
         """Build a Job from HGETALL output (bytes or str), tolerating malformed fields."""
         if raw and isinstance(next(iter(raw)), bytes):
             f = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in raw.items()}
@@ -288,7 +272,7 @@ class Job:
         """Append a line to the job's log; returns the number of lines."""
         return self._require_queue().add_log(self.id, line, keep=int(self.opts.get("kl") or 0))
 
-    def _require_queue(self) -> Queue:
+    def _require_queue(self) -> JobOwner:
         if self._queue is None:
             raise RuntimeError(f"job {self.id} is not attached to a queue")
         return self._queue

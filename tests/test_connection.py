@@ -6,6 +6,7 @@ port; nothing here talks to 127.0.0.1:6379.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import socket
 from collections.abc import Callable
@@ -14,10 +15,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from dashboard import connection
 from dashboard.config import Settings
 from dashboard.connection import ResolvedRedis, redact_url, redis_version, resolve_redis
-from dashboard.embedded import EmbeddedRedis, find_redis_server, free_port
+from dashboard.redis_server import EmbeddedRedis, find_redis_server, free_port
 
 LOGGER = "dashboard.connection"
 
@@ -32,7 +32,7 @@ def closed_url() -> str:
 def atexit_calls(monkeypatch: pytest.MonkeyPatch) -> list[Callable[[], None]]:
     """Capture atexit registrations instead of leaving them to the interpreter."""
     calls: list[Callable[[], None]] = []
-    monkeypatch.setattr(connection.atexit, "register", calls.append)
+    monkeypatch.setattr(atexit, "register", calls.append)
     return calls
 
 

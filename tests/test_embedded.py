@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from dashboard.connection import redis_version
-from dashboard.embedded import (
+from dashboard.redis_server import (
     EmbeddedRedis,
     EmbeddedRedisError,
     _wheel_copy,

@@ -13,7 +13,7 @@ from pathlib import Path
 import redis
 
 from dashboard import Queue
-from dashboard.embedded import EmbeddedRedis, free_port
+from dashboard.redis_server import EmbeddedRedis, free_port
 from tests.test_stalled import ROOT, lines, wait_for
 
 

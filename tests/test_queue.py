@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import redis
 
 from dashboard import JobLocked, JobNotFound, JobNotInState, JobState, Queue
+from dashboard.codec import text
 from dashboard.errors import QueueHasActiveJobs
 from dashboard.keys import Keys
 
@@ -35,11 +37,11 @@ def q(r: redis.Redis, clock: Clock) -> Queue:
 
 
 def h(r: redis.Redis, key: str) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in r.hgetall(key).items()}
+    return {text(k): text(v) for k, v in r.hgetall(key).items()}
 
 
 def events(r: redis.Redis, key: str = "bull:mail:events") -> list[dict[str, str]]:
-    return [{k.decode(): v.decode() for k, v in f.items()} for _, f in r.xrange(key)]
+    return [{text(k): text(v) for k, v in f.items()} for _, f in r.xrange(key)]
 
 
 def test_add_writes_bullmq_job_hash_wait_list_marker_and_events(q: Queue, r: redis.Redis) -> None:
@@ -119,7 +121,7 @@ def test_ids_of_three_parts_are_allowed(q: Queue) -> None:
     {"priority": -1}, {"priority": 2**21}, {"priority": 1.5}, {"delay": -1}, {"delay": float("nan")},
     {"attempts": -1}, {"backoff": ("linear", 1)}, {"remove_on_complete": "yes"},
 ])
-def test_invalid_options_raise_value_error_and_write_nothing(q: Queue, r: redis.Redis, kwargs: dict) -> None:
+def test_invalid_options_raise_value_error_and_write_nothing(q: Queue, r: redis.Redis, kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         q.add("x", {}, **kwargs)
     assert r.dbsize() == 0
@@ -369,15 +371,3 @@ def test_summary_listing_leaves_out_traces_and_return_values(q: Queue, r: redis.
     (full,) = q.jobs("waiting", 0, 9)
     assert full.stacktrace == ["long trace"] and full.returnvalue == {"big": 1}
 
-
-def test_summarize_many_queues_in_two_round_trips(r: redis.Redis, clock: Clock) -> None:
-    a, b, c = (Queue(n, connection=r, clock=clock) for n in ("a", "b", "c"))
-    a.add("x", {})
-    clock.now += 5
-    a.add("y", {})
-    b.add("z", {}, delay=5)
-    r.set("bull:c:wait", "not a list")
-    (ca, oa), (cb, ob), (cc, oc) = Queue.summarize([a, b, c])
-    assert (ca.waiting, oa) == (2, NOW) and (cb.delayed, ob) == (1, None)
-    assert cc.problems and oc is None
-    assert Queue.summarize([]) == []

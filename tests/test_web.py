@@ -10,9 +10,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from dashboard.config import Settings
-from dashboard.embedded import EmbeddedRedis, free_port
-from dashboard.state import init_dashboard
-from tests.webkit import HX, SCRIPT, XSS, app, client, make_app, post, queue, rows, run_burst, seed, state, token  # noqa: F401
+from dashboard.redis_server import EmbeddedRedis, free_port
+from dashboard.web import init_dashboard
+from tests.webkit import HX, SCRIPT, XSS, post, queue, rows, run_burst, seed, state, token
 
 
 def test_overview_full_page_and_partial(client: FlaskClient, r: redis.Redis) -> None:
@@ -89,7 +89,7 @@ def test_job_page_shows_everything(client: FlaskClient, r: redis.Redis) -> None:
     q = queue(r)
     q.add("report", {"big": "y" * 20_000, "n": 1}, attempts=2)
 
-    def handler(job):  # type: ignore[no-untyped-def]
+    def handler(job):
         job.log("step one")
         job.update_progress(40)
         return {"pages": 12}
@@ -142,7 +142,7 @@ def test_task_page_full_and_partial(client: FlaskClient, app: Flask, r: redis.Re
     assert client.get("/tasks/unknown").status_code == 404
 
 
-def test_redis_down_gives_503_and_recovers(make_app) -> None:  # type: ignore[no-untyped-def]
+def test_redis_down_gives_503_and_recovers(make_app) -> None:
     port = free_port()
     app = make_app(redis_url=f"redis://127.0.0.1:{port}/0")
     client = app.test_client()
@@ -182,7 +182,7 @@ def test_escaped_everywhere(client: FlaskClient, r: redis.Redis) -> None:
     q.add(XSS, {"html": XSS, "js": SCRIPT})
     q.add(SCRIPT, {"html": XSS}, attempts=1)
 
-    def evil(job):  # type: ignore[no-untyped-def]
+    def evil(job):
         job.log(f"log {XSS} {SCRIPT}")
         if job.name == SCRIPT:
             raise RuntimeError(f"reason {XSS} {SCRIPT}")
@@ -232,7 +232,7 @@ def test_mounted_under_a_prefix_in_another_app(redis_url: str, r: redis.Redis) -
         dash.stop()
 
 
-def test_create_app_mounts_at_the_configured_prefix(make_app, r: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+def test_create_app_mounts_at_the_configured_prefix(make_app, r: redis.Redis) -> None:
     seed(r, "mail", 1)
     client = make_app(url_prefix="/ops/queues").test_client()
     html = client.get("/ops/queues/").get_data(as_text=True)

@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from dashboard.job import JobState
-from tests.webkit import HX, app, client, make_app, post, queue, rows, seed, state, token  # noqa: F401
+from tests.webkit import HX, post, queue, rows, seed, state, token
 
 
 def test_post_without_csrf_token_is_refused(client: FlaskClient, r: redis.Redis) -> None:
@@ -51,7 +51,7 @@ def test_get_never_changes_anything(client: FlaskClient, r: redis.Redis) -> None
     assert not queue(r, "mail").is_paused() and queue(r, "mail").counts().failed == 1
 
 
-def test_read_only_hides_and_refuses_actions(make_app, r: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+def test_read_only_hides_and_refuses_actions(make_app, r: redis.Redis) -> None:
     seed(r, "mail", 4)
     client = make_app(read_only=True).test_client()
     for path in ("/", "/queues/mail?state=failed", "/queues/mail/jobs/2"):
@@ -64,7 +64,7 @@ def test_read_only_hides_and_refuses_actions(make_app, r: redis.Redis) -> None: 
     assert queue(r, "mail").counts().failed == 2 and not queue(r, "mail").is_paused()
 
 
-def test_basic_auth(make_app, r: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+def test_basic_auth(make_app, r: redis.Redis) -> None:
     client = make_app(auth_user="oncall", auth_password="s3cret").test_client()
     resp = client.get("/")
     assert resp.status_code == 401 and "Basic" in resp.headers["WWW-Authenticate"]
@@ -75,7 +75,7 @@ def test_basic_auth(make_app, r: redis.Redis) -> None:  # type: ignore[no-untype
     assert client.get("/healthz").status_code == 200  # probes need no password
 
 
-def toast(resp) -> str:  # type: ignore[no-untyped-def]
+def toast(resp) -> str:
     return str(json.loads(resp.headers["HX-Trigger"])["dashboard:toast"]["message"])
 
 
@@ -136,7 +136,7 @@ def test_pause_all_and_resume_all(client: FlaskClient, r: redis.Redis) -> None:
     assert "badge paused" not in resp.get_data(as_text=True) and not queue(r, "sms").is_paused()
 
 
-def _task(app: Flask, resp) -> str:  # type: ignore[no-untyped-def]
+def _task(app: Flask, resp) -> str:
     match = re.search(r'data-task="([0-9a-f]+)"', resp.get_data(as_text=True))
     assert match, resp.get_data(as_text=True)
     task = state(app).tasks.get(match.group(1))

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import redis
 
-from dashboard import Job, Queue, Unrecoverable, Worker
+from dashboard import Job, Queue, Worker
+from dashboard.codec import text
 from tests import jobs
 
 
@@ -32,11 +33,11 @@ def make_worker(r: redis.Redis, handler: Any, **kw: Any) -> Worker:
 
 
 def fields(r: redis.Redis, job_id: str) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in r.hgetall(f"bull:work:{job_id}").items()}
+    return {text(k): text(v) for k, v in r.hgetall(f"bull:work:{job_id}").items()}
 
 
 def stream(r: redis.Redis) -> list[dict[str, str]]:
-    return [{k.decode(): v.decode() for k, v in f.items()} for _, f in r.xrange("bull:work:events")]
+    return [{text(k): text(v) for k, v in f.items()} for _, f in r.xrange("bull:work:events")]
 
 
 def test_completes_job_stores_return_value_progress_logs(q: Queue, r: redis.Redis) -> None:

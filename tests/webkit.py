@@ -20,7 +20,7 @@ from app import create_app
 from dashboard import Queue, Worker
 from dashboard.config import Settings
 from dashboard.job import Job
-from dashboard.state import DashboardState
+from dashboard.web import DashboardState
 
 XSS = "<img src=x onerror=alert(1)>"
 SCRIPT = "<script>alert('x')</script>"

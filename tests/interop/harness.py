@@ -62,7 +62,7 @@ class Child:
     def __init__(self, argv: list[str], name: str, log_dir: Path) -> None:
         self.name = name
         self.stderr_path = log_dir / f"{name}.stderr"
-        self._stderr = open(self.stderr_path, "w")
+        self._stderr = open(self.stderr_path, "w")  # noqa: SIM115 - open while the child lives
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
                                      text=True, bufsize=1)
         self.lines: stdqueue.Queue[dict[str, Any] | None] = stdqueue.Queue()

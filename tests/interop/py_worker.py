@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from dashboard import Job, Worker  # noqa: E402
+from dashboard import Job, Worker
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     fail_names = {n for n in args.fail_names.split(",") if n}
     lock = threading.Lock()
     recorded = 0
-    out = open(args.out, "a", encoding="utf-8")
+    out = open(args.out, "a", encoding="utf-8")  # noqa: SIM115 - open while the worker runs
 
     def handler(job: Job) -> Any:
         nonlocal recorded

@@ -90,7 +90,7 @@ def main() -> int:
     args = parser.parse_args()
     try:
         asyncio.run(add(args) if args.command == "add" else work(args))
-    except Exception as exc:  # noqa: BLE001 - report any failure as one JSON line
+    except Exception as exc:
         out({"error": f"{type(exc).__name__}: {exc}"})
         raise
     return 0

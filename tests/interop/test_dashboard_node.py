@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 
 from dashboard import Queue
 from tests.interop.test_node_bullmq import CLI, COMMON_COUNTS, NODE, node_cli, pytestmark  # noqa: F401
-from tests.webkit import HX, app, client, make_app, post  # noqa: F401
+from tests.webkit import HX, post
 
 NAME = "node-orders"
 

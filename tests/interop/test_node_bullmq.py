@@ -25,7 +25,8 @@ import pytest
 import redis
 
 from dashboard import Job, Queue, Worker
-from tests.interop.harness import Child, blocked_on_marker, now_ms, read_records, spawn, wait_until  # noqa: F401
+from dashboard.codec import text
+from tests.interop.harness import Child, blocked_on_marker, now_ms, read_records, wait_until
 
 HERE = Path(__file__).resolve().parent
 CLI = HERE / "bullmq_cli.js"
@@ -376,7 +377,7 @@ def test_mixed_fleet_runs_every_job_exactly_once(redis_url: str, r: redis.Redis,
     assert {kind for _, kind in slow_runs} == {"py", "node"}, slow_runs
 
     events = r.xrange(f"bull:{name}:events")
-    kinds = Counter(fields[b"event"].decode() for _, fields in events)
+    kinds = Counter(text(fields[b"event"]) for _, fields in events)
     assert kinds["completed"] == total, f"events were trimmed or lost: {kinds}"
     assert kinds["stalled"] == 0, f"jobs flagged stalled: {kinds}"
     pipe = r.pipeline(transaction=False)

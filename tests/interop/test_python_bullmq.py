@@ -21,8 +21,7 @@ import pytest
 import redis
 
 from dashboard import Job, Queue, Worker
-
-from tests.interop.harness import blocked_on_marker, now_ms, read_records, spawn, wait_until  # noqa: F401
+from tests.interop.harness import blocked_on_marker, now_ms, read_records, wait_until
 
 HERE = Path(__file__).resolve().parent
 VENV = HERE / ".venv-pybullmq"
@@ -124,7 +123,7 @@ def test_our_jobs_run_on_a_python_bullmq_worker(pybullmq: str, redis_url: str, r
 def test_python_bullmq_jobs_run_on_our_worker(pybullmq: str, redis_url: str) -> None:
     """PyPI bullmq's Queue.add (plain, prioritized, delayed, attempts + backoff) -> our Worker,
     retrying as the job options say."""
-    specs = [
+    specs: list[dict[str, Any]] = [
         {"name": "plain", "data": {"fail": 0}},
         {"name": "prioritized", "data": {"fail": 0}, "opts": {"priority": 2}},
         {"name": "delayed", "data": {"fail": 0}, "opts": {"delay": 300}},

@@ -3,9 +3,9 @@ Worker: one Worker in this process, --conc handler threads, logging at WARNING."
 import logging
 import time
 
-from dashboard import Queue, Worker
-
 from qbcommon import QUEUE, REDIS_URL, emit, mark, payload, steady
+
+from dashboard import Queue, Worker
 
 
 def _queue():

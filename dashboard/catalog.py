@@ -1,0 +1,67 @@
+"""Every queue under one key prefix on one Redis, as one object: the API for "all queues".
+
+The dashboard (and any tool that looks at a whole deployment) holds a :class:`Catalog`
+instead of a Redis client: it names the queues (:mod:`dashboard.registry`), makes a
+:class:`~dashboard.queue.Queue` for each, reads all their counts in two round trips and
+their workers in one, and pauses or resumes them all. Costs are O(number of queues),
+never O(jobs). This module must not import Flask.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import registry
+from .clients import Client
+from .counts import Counts, summarize
+from .queue import Queue
+
+
+class Catalog:
+    """The queues under ``prefix`` on ``client``."""
+
+    def __init__(self, client: Client, prefix: str = "bull") -> None:
+        self.client = client
+        self.prefix = prefix
+
+    def __repr__(self) -> str:
+        return f"Catalog(prefix={self.prefix!r})"
+
+    def queue(self, name: str) -> Queue:
+        """A :class:`Queue` for ``name`` on the shared client (cheap to make)."""
+        return Queue(name, connection=self.client, prefix=self.prefix)
+
+    def names(self) -> list[str]:
+        """Queue names known under the prefix (see :meth:`discover` for others' queues)."""
+        return registry.queue_names(self.client, self.prefix)
+
+    def discover(self) -> list[str]:
+        """Add queues only other tools have written to the registry (bounded SCAN)."""
+        return registry.discover(self.client, self.prefix)
+
+    def ping(self) -> bool:
+        """True when Redis answers; raises ``redis.RedisError`` when it does not."""
+        return bool(self.client.ping())
+
+    def summaries(self, names: list[str]) -> list[tuple[Counts, int | None]]:
+        """Each queue's counts and its oldest waiting job's creation time (ms), in two round
+        trips whatever the number of queues."""
+        return summarize(self.client, [self.queue(n).keys for n in names])
+
+    def workers(self, names: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """Each queue's worker connections (ours and BullMQ's), from one ``CLIENT LIST``."""
+        return registry.connected_workers(self.client, self.prefix, names)
+
+    def pause_all(self) -> int:
+        """Pause every known queue; returns how many."""
+        names = self.names()
+        for name in names:
+            self.queue(name).pause()
+        return len(names)
+
+    def resume_all(self) -> int:
+        """Resume every known queue; returns how many."""
+        names = self.names()
+        for name in names:
+            self.queue(name).resume()
+        return len(names)

@@ -1,0 +1,48 @@
+"""Values to and from Redis: reply bytes as text, JSON for fields, seconds as milliseconds.
+
+Every module that reads a reply or writes a JSON field uses these, so decoding and
+serialization behave the same everywhere. This module performs no I/O and imports nothing
+from the rest of the package.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import timedelta
+from typing import Any
+
+
+def text(raw: Any) -> str:
+    """A Redis reply as text, whether the client decodes responses or not."""
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+
+def dumps(value: Any, what: str) -> str:
+    """Compact JSON, or ``TypeError`` naming what could not be serialized."""
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} must be JSON-serializable: {exc}") from None
+
+
+def to_ms(value: float | int | timedelta | None, what: str) -> int:
+    """Seconds (int, float or timedelta) to whole milliseconds; ``ValueError`` if negative."""
+    if value is None:
+        return 0
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{what} must be seconds (int, float or timedelta), got {value!r}")
+    else:
+        seconds = float(value)
+    if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
+        raise ValueError(f"{what} must be a finite number of seconds >= 0, got {value!r}")
+    return int(round(seconds * 1000))
+
+
+def now_ms() -> int:
+    """The wall clock in integer milliseconds, as BullMQ stores times."""
+    import time
+
+    return int(time.time() * 1000)

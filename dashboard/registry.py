@@ -1,0 +1,77 @@
+"""The queue registry and worker discovery: which queues exist under a prefix, who serves them.
+
+BullMQ keeps no list of queues, so Bullpen keeps one: a set at :func:`~dashboard.keys.registry_key`
+that every producer and worker of ours adds its queue to, and that :func:`discover` fills for
+queues only other tools have touched, with a bounded ``SCAN`` (never ``KEYS``). Workers are
+found the way BullMQ finds them: each names one connection, listed by ``CLIENT LIST``.
+This module changes nothing but the registry set and must not import Flask.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .clients import is_cluster
+from .codec import text
+from .keys import registry_key, worker_client_name
+
+
+def queue_names(client: Any, prefix: str) -> list[str]:
+    """Queue names known under ``prefix``, sorted."""
+    return sorted(text(n) for n in client.smembers(registry_key(prefix)))
+
+
+def register(client: Any, prefix: str, name: str) -> None:
+    """Add ``name`` to the registry (idempotent)."""
+    client.sadd(registry_key(prefix), name)
+
+
+def is_registered(client: Any, prefix: str, name: str) -> bool:
+    """Whether the registry lists ``name``: one SISMEMBER."""
+    return bool(client.sismember(registry_key(prefix), name))
+
+
+def unregister(client: Any, prefix: str, name: str) -> None:
+    """Drop ``name`` from the registry (after obliterate)."""
+    client.srem(registry_key(prefix), name)
+
+
+def discover(client: Any, prefix: str, scan_count: int = 1000, max_calls: int = 10_000) -> list[str]:
+    """Find queues written by other tools with SCAN, never KEYS, and add them to the
+    registry. Each SCAN call is bounded; run it at start-up or on demand, not per page view.
+    Returns the names found."""
+    pattern = _glob_escape(prefix) + ":*:meta"
+    found: set[str] = set()
+    cursor, calls = 0, 0
+    while True:
+        cursor, keys = client.scan(cursor=cursor, match=pattern, count=scan_count)
+        calls += 1
+        for key in keys:
+            name = text(key)[len(prefix) + 1:-len(":meta")]
+            if name and ":" not in name:
+                found.add(name)
+        if cursor == 0 or calls >= max_calls:
+            break
+    if found:
+        client.sadd(registry_key(prefix), *sorted(found))
+    return sorted(found)
+
+
+def connected_workers(client: Any, prefix: str, names: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The worker connections of each queue in ``names``, from one ``CLIENT LIST`` (one per
+    node on Redis Cluster). Like BullMQ, every worker (ours or Node's) names exactly one
+    connection ``<prefix>:<base64(queue)>[:w:<name>]``, and it closes with the worker."""
+    by_client_name = {worker_client_name(prefix, n): n for n in names}
+    listed = client.client_list()
+    if is_cluster(client) or isinstance(listed, dict):
+        listed = [c for clients in listed.values() for c in clients]
+    found: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    for entry in listed:
+        queue = by_client_name.get(str(entry.get("name", "")).split(":w:", 1)[0])
+        if queue is not None:
+            found[queue].append(entry)
+    return found
+
+
+def _glob_escape(pattern: str) -> str:
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in pattern)

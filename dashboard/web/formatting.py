@@ -1,0 +1,139 @@
+"""Template filters: times, counts, one-line previews and pretty JSON, all as plain text.
+
+Everything here returns ``str`` (never ``Markup``), so Jinja's autoescaping still applies
+to whatever came from Redis. Templates reach them as ``fmt.<name>(...)`` (a context variable of the blueprint's, so
+nothing is added to a host app's Jinja filters). This
+module must not import Flask request state or talk to Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+#: Pretty JSON longer than this is cut on the job page, with a link to see all of it.
+PRETTY_LIMIT = 10_000
+#: Characters of a one-line data preview in job lists.
+PREVIEW_LIMIT = 120
+#: Characters of a failed reason in job lists.
+REASON_LIMIT = 160
+
+
+def number(value: int | None) -> str:
+    """``1234567`` -> ``1,234,567``."""
+    return "–" if value is None else f"{value:,}"
+
+
+def exact(ms: int | None) -> str:
+    """Milliseconds since the epoch as ``2024-05-01 12:03:04.123 UTC``."""
+    if ms is None:
+        return ""
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d} UTC"
+
+
+def duration(ms: float | None) -> str:
+    """A span of milliseconds as ``850 ms``, ``12.3 s``, ``4 min 5 s``, ``3 h 2 min``, ``2 d 4 h``."""
+    if ms is None:
+        return ""
+    ms = abs(ms)
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, seconds = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def ago(ms: int | None, now_ms: int | None = None) -> str:
+    """Relative time: ``12 s ago`` or ``in 3 min`` (for delayed jobs)."""
+    if ms is None:
+        return "–"
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    delta = now_ms - ms
+    if abs(delta) < 1000:
+        return "just now"
+    text = _coarse(abs(delta))
+    return f"{text} ago" if delta > 0 else f"in {text}"
+
+
+def _coarse(ms: float) -> str:
+    seconds = int(ms / 1000)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def age(ms: int | None) -> str:
+    """How long ago ``ms`` was, without the word "ago" (for "oldest waiting")."""
+    if ms is None:
+        return "–"
+    return duration(max(0, int(time.time() * 1000) - ms))
+
+
+def one_line(text: Any, limit: int = REASON_LIMIT) -> str:
+    """First line of ``text``, cut to ``limit`` characters with an ellipsis."""
+    if text is None:
+        return ""
+    line = str(text).strip().splitlines()[0] if str(text).strip() else ""
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
+def last_line(text: Any, limit: int = REASON_LIMIT) -> str:
+    """Last non-empty line of ``text`` (a traceback's exception line), cut to ``limit``."""
+    lines = [line for line in str(text or "").splitlines() if line.strip()]
+    return one_line(lines[-1] if lines else "", limit)
+
+
+def preview(data: Any, limit: int = PREVIEW_LIMIT) -> str:
+    """Compact one-line JSON of job data, cut to ``limit`` characters."""
+    text = data if isinstance(data, str) else _json(data, None)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def pretty(data: Any, limit: int = PRETTY_LIMIT) -> tuple[str, bool, int]:
+    """Indented JSON (raw text stays as is): ``(text cut to limit, was cut, full length)``."""
+    text = data if isinstance(data, str) else _json(data, 2)
+    if len(text) <= limit:
+        return text, False, len(text)
+    return text[:limit], True, len(text)
+
+
+def full_json(data: Any) -> str:
+    """The whole value as indented JSON (for the "see all" view)."""
+    return data if isinstance(data, str) else _json(data, 2)
+
+
+def size(chars: int) -> str:
+    """A length in characters as ``812 B`` / ``12.4 KB`` / ``1.2 MB`` (one byte per char, roughly)."""
+    if chars < 1024:
+        return f"{chars} B"
+    if chars < 1024 * 1024:
+        return f"{chars / 1024:.1f} KB"
+    return f"{chars / 1024 / 1024:.1f} MB"
+
+
+def _json(value: Any, indent: int | None) -> str:
+    separators = (",", ": ") if indent else (",", ":")
+    try:
+        return json.dumps(value, indent=indent, ensure_ascii=False, separators=separators, default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def path_segment(value: Any) -> str:
+    """Percent-encode text for one URL path segment (as url_for does, ``/`` included)."""
+    return quote(str(value), safe="")
+

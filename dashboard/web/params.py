@@ -1,0 +1,53 @@
+"""Reading numbers, choices, names and redirect targets from a request, strictly.
+
+Every value a view takes from the query string or a form goes through here; a bad one
+aborts with 400 and a message naming the parameter, never a 500. This module must not
+talk to Redis.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from flask import abort, request
+
+from ..job import JobState
+
+#: Rows per page a queue page offers.
+PER_PAGE = (20, 50, 100)
+MAX_PAGE = 1_000_000
+NAME_RE = re.compile(r"[^\x00-\x1f\x7f:]{1,200}")
+ID_RE = re.compile(r"[^\x00-\x1f\x7f]{1,200}")  # BullMQ ids may hold spaces and unicode
+
+
+def list_args(states: Sequence[JobState]) -> tuple[JobState, int, int]:
+    """``state``, ``page`` and ``per`` from the query string (or a form re-rendering the list)."""
+    values = request.values
+    state = JobState(choice(values.get("state", "waiting"), [s.value for s in states], "state"))
+    page = whole(values.get("page", "1"), "page", 1, MAX_PAGE)
+    per = whole(values.get("per", str(PER_PAGE[0])), "per", 1, PER_PAGE[-1])
+    if per not in PER_PAGE:
+        abort(400, f"per must be one of {', '.join(map(str, PER_PAGE))}.")
+    return state, page, per
+
+
+def whole(raw: str, what: str, low: int, high: int) -> int:
+    """``raw`` as an int from ``low`` to ``high``, or 400."""
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        abort(400, f"{what} must be a whole number from {low:,} to {high:,}, got {raw[:40]!r}.")
+    return int(raw)
+
+
+def choice(raw: str, allowed: Iterable[str], what: str) -> str:
+    """``raw`` if it is one of ``allowed``, or 400."""
+    allowed = list(allowed)
+    if raw not in allowed:
+        abort(400, f"{what} must be one of {', '.join(allowed)}, got {raw[:40]!r}.")
+    return raw
+
+
+def safe_next() -> str | None:
+    """The form's ``next`` URL when it is a path on this site."""
+    target = request.form.get("next", "")
+    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else None

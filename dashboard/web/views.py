@@ -1,0 +1,323 @@
+"""The dashboard blueprint: routes, input checks, lookups and error pages.
+
+Views are thin: check input, make one or two :class:`~dashboard.queue.Queue` calls, render
+the page (or its partial for htmx). Every state change is a POST guarded by
+:mod:`dashboard.web.security`; bulk actions run as background tasks (:mod:`dashboard.web.tasks`)
+and the page polls their progress. URLs come from ``url_for`` so the blueprint mounts
+under any prefix. This module never builds a Redis key or sends a Redis command itself: it talks to
+Redis only through the runtime's API (:class:`~dashboard.catalog.Catalog`, ``Queue``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, abort, make_response, redirect, render_template, request, url_for
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from werkzeug.exceptions import HTTPException
+
+from ..errors import BullpenError, JobNotFound
+from ..job import Job, JobState
+from ..queue import Queue
+from . import formatting, htmx, security
+from .extension import current
+from .params import ID_RE, NAME_RE, PER_PAGE, choice, list_args, safe_next, whole
+from .tasks import Progress, Task
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+bp = Blueprint("bullpen", __name__, template_folder=str(ROOT / "templates"),
+               static_folder=str(ROOT / "static"), static_url_path="/static")
+
+#: States listed as tabs on a queue page, in lifecycle order.
+LIST_STATES = [JobState.WAITING, JobState.PRIORITIZED, JobState.DELAYED, JobState.ACTIVE,
+               JobState.WAITING_CHILDREN, JobState.COMPLETED, JobState.FAILED]
+TERMINAL = (JobState.COMPLETED, JobState.FAILED)
+JOB_ACTIONS = {"retry": "Retried", "promote": "Promoted", "remove": "Removed"}
+GRACE_CHOICES = [(0, "any age"), (60, "1 minute"), (3600, "1 hour"), (86400, "1 day"), (604800, "7 days")]
+
+
+# --- hooks ---------------------------------------------------------------------------
+
+@bp.before_request
+def _guard() -> Response | None:
+    settings = current().settings
+    challenge = security.check_basic_auth(settings)
+    if challenge is None:
+        security.check_state_change(settings)
+    return challenge
+
+
+bp.after_request(security.add_headers)
+
+
+@bp.context_processor
+def _template_globals() -> dict[str, Any]:
+    state = current()
+    return dict(csrf_token=security.csrf_token, read_only=state.settings.read_only, states=LIST_STATES,
+                poll=state.settings.poll_seconds, prefix=state.settings.prefix, per_page=PER_PAGE,
+                redis_where=state.redis_description, grace_choices=GRACE_CHOICES, fmt=formatting)
+
+
+# --- pages ---------------------------------------------------------------------------
+
+@bp.get("/")
+def overview() -> Response:
+    rows = current().overview.snapshot()
+    return htmx.render_page_or_partial("bullpen/overview.html", "bullpen/partials/_summary.html", rows=rows)
+
+
+@bp.get("/queues/<name>")
+def queue_view(name: str) -> Response:
+    queue = _queue_or_404(name)
+    state, page, per = list_args(LIST_STATES)
+    summary = current().overview.row(queue.name)
+    count = summary.counts.as_dict()[state.value]
+    jobs = queue.jobs(state, (page - 1) * per, page * per - 1, summary=True)
+    task = current().tasks.get(request.args.get("task", ""))
+    return htmx.render_page_or_partial(
+        "bullpen/queue.html", "bullpen/partials/_queue.html", queue=queue, q=summary, state=state, page=page, per=per,
+        jobs=jobs, count=count, pages=max(1, math.ceil(count / per)), task=task)
+
+
+@bp.get("/queues/<name>/jobs/<path:job_id>")
+def job_view(name: str, job_id: str) -> Response:
+    queue = _queue_or_404(name)
+    job = _job_or_none(queue, job_id)
+    if job is None and htmx.is_partial():
+        gone = render_template("bullpen/partials/_job_gone.html", queue=queue, job_id=job_id)
+        return htmx.stop_polling(make_response(gone))
+    if job is None:
+        abort(404, f"No job with id {job_id} in queue {queue.name}.")
+    response = htmx.render_page_or_partial("bullpen/job.html", "bullpen/partials/_job.html", **_job_context(queue, job))
+    return htmx.stop_polling(response) if htmx.is_partial() and job.state in TERMINAL else response
+
+
+@bp.get("/queues/<name>/jobs/<path:job_id>/data")
+def job_data(name: str, job_id: str) -> Response:
+    job = _job_or_404(_queue_or_404(name), job_id)
+    return Response(formatting.full_json(job.data), mimetype="text/plain")
+
+
+@bp.get("/tasks/<task_id>")
+def task_view(task_id: str) -> Response:
+    task = current().tasks.get(task_id)
+    if task is None:
+        abort(404, "Unknown task: it finished long ago, or another server process ran it.")
+    finished = task.finished
+    response = htmx.render_page_or_partial("bullpen/task.html", "bullpen/partials/_task.html", task=task,
+                                           finished=finished)
+    if not (finished and htmx.is_partial()):
+        return response
+    current().overview.invalidate()
+    return htmx.toast(htmx.stop_polling(response), _task_summary(task), refresh=True)
+
+
+@bp.get("/search")
+def search() -> Response:
+    term = request.args.get("q", "").strip()
+    if not term:
+        abort(400, "Type a job id (or a queue name) to search for.")
+    hits = _find(term, request.args.get("queue") or None)
+    if len(hits) == 1:
+        return make_response(redirect(hits[0][1], 303))
+    return make_response(render_template("bullpen/search.html", term=term, hits=hits), 200 if hits else 404)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    try:
+        current().catalog.ping()
+    except RedisError as exc:
+        return Response(f"redis unreachable: {type(exc).__name__}\n", 503, mimetype="text/plain")
+    return Response("ok\n", mimetype="text/plain")
+
+
+# --- actions -------------------------------------------------------------------------
+
+@bp.post("/rescan")
+def rescan() -> Response:
+    found = current().rescan()
+    return _done(f"Rescan found {len(found)} queue(s) written by other tools.", url_for(".overview"))
+
+
+@bp.post("/pause-all")
+def pause_all() -> Response:
+    count = current().catalog.pause_all()
+    return _done(f"Paused all {count} queues.", url_for(".overview"))
+
+
+@bp.post("/resume-all")
+def resume_all() -> Response:
+    count = current().catalog.resume_all()
+    return _done(f"Resumed all {count} queues.", url_for(".overview"))
+
+
+@bp.post("/queues/<name>/pause")
+def pause(name: str) -> Response:
+    _queue_or_404(name).pause()
+    return _done(f"Paused {name}: workers take no new jobs from it.", url_for(".queue_view", name=name))
+
+
+@bp.post("/queues/<name>/resume")
+def resume(name: str) -> Response:
+    _queue_or_404(name).resume()
+    return _done(f"Resumed {name}.", url_for(".queue_view", name=name))
+
+
+@bp.post("/queues/<name>/jobs/<path:job_id>/<action>")
+def job_action(name: str, job_id: str, action: str) -> Response:
+    queue = _queue_or_404(name)
+    if action not in JOB_ACTIONS or not ID_RE.fullmatch(job_id):
+        abort(404, f"No action {action!r} for jobs.")
+    getattr(queue, action)(job_id)
+    return _done(f"{JOB_ACTIONS[action]} job {job_id} in {name}.", url_for(".queue_view", name=name))
+
+
+@bp.post("/queues/<name>/retry-all")
+def retry_all(name: str) -> Response:
+    queue = _queue_or_404(name)
+    expected = queue.counts().failed
+    return _start(queue, "Retry all failed", expected, lambda progress: queue.retry_all("failed", progress=progress))
+
+
+@bp.post("/queues/<name>/promote-all")
+def promote_all(name: str) -> Response:
+    queue = _queue_or_404(name)
+    return _start(queue, "Promote all delayed", queue.counts().delayed, lambda p: queue.promote_all(progress=p))
+
+
+@bp.post("/queues/<name>/clean")
+def clean(name: str) -> Response:
+    queue = _queue_or_404(name)
+    state = choice(request.form.get("state", ""), ("completed", "failed"), "state")
+    grace = whole(request.form.get("grace") or "0", "grace", 0, 10**9)
+    limit = whole(request.form.get("limit") or "0", "limit", 0, 10**8) or None
+    expected = min(queue.counts().as_dict()[state], limit or math.inf)
+    label = f"Clean {state}"
+    return _start(queue, label, int(expected), lambda p: queue.clean(state, grace, limit, progress=p))
+
+
+# --- errors --------------------------------------------------------------------------
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Any:
+    if exc.code is None or exc.code < 400:
+        return exc
+    return _error(exc.code, exc.name, exc.description or exc.name)
+
+
+@bp.errorhandler(BullpenError)
+def _domain_error(exc: BullpenError) -> Response:
+    code = 404 if isinstance(exc, JobNotFound) else 409
+    return _error(code, "Not found" if code == 404 else "Not possible now", str(exc))
+
+
+@bp.errorhandler(RedisConnectionError)
+@bp.errorhandler(RedisTimeoutError)
+def _redis_down(exc: RedisError) -> Response:
+    log.warning("Redis unreachable while serving %s: %s", request.path, exc)
+    if htmx.is_partial():
+        return Response("Redis is unreachable", 503, {"Retry-After": "5"}, mimetype="text/plain")
+    response = make_response(render_template("bullpen/error.html", code=503, title="Redis is unreachable", refresh=5,
+                                             message="The dashboard cannot reach Redis. This page retries "
+                                                     "every 5 seconds and recovers by itself."), 503)
+    response.headers["Retry-After"] = "5"
+    return response
+
+
+def standalone_error(exc: HTTPException) -> Response:
+    """404/405 pages for the whole app (registered by ``create_app``; code-specific app
+    handlers win over the blueprint's, so this one serves both)."""
+    return _error(exc.code or 500, exc.name, exc.description or exc.name)
+
+
+def _error(code: int, title: str, message: str) -> Response:
+    if htmx.is_partial():
+        return htmx.flash_error(message, code)
+    context = _template_globals()  # also outside the blueprint (unknown URLs)
+    html = render_template("bullpen/error.html", code=code, title=title, message=message, **context)
+    return make_response(html, code)
+
+
+# --- helpers -------------------------------------------------------------------------
+
+def _queue_or_404(name: str) -> Queue:
+    """The queue, if the registry knows it or it holds jobs; else a 404 page."""
+    if NAME_RE.fullmatch(name):
+        queue = current().queue(name)
+        if queue.is_registered() or queue.counts().total:
+            return queue
+    abort(404, f"No queue named {name!r} under prefix {current().settings.prefix!r}. "
+               "If BullMQ created it recently, use Rescan on the overview.")
+
+
+def _job_or_none(queue: Queue, job_id: str) -> Job | None:
+    return queue.job(job_id) if ID_RE.fullmatch(job_id) else None
+
+
+def _job_or_404(queue: Queue, job_id: str) -> Job:
+    job = _job_or_none(queue, job_id)
+    if job is None:
+        abort(404, f"No job with id {job_id} in queue {queue.name}.")
+    return job
+
+
+def _job_context(queue: Queue, job: Job) -> dict[str, Any]:
+    data, data_cut, data_len = formatting.pretty(job.data)
+    lock_ttl = queue.lock_ttl_ms(job.id) if job.state is JobState.ACTIVE else None
+    return dict(queue=queue, job=job, data=data, data_cut=data_cut, data_len=data_len,
+                opts=formatting.full_json(job.opts), returnvalue=formatting.pretty(job.returnvalue)[0],
+                logs=queue.logs(job.id), lock_ttl=lock_ttl, terminal=job.state in TERMINAL)
+
+
+def _find(term: str, scope: str | None) -> list[tuple[str, str]]:
+    """(label, url) of every queue named ``term`` and every job with id ``term``."""
+    names = [_queue_or_404(scope).name] if scope else current().catalog.names()
+    hits = [(f"Queue {term}", url_for(".queue_view", name=term)) for n in names if n == term and not scope]
+    if ID_RE.fullmatch(term):
+        hits += [(f"Job {term} in {n}", url_for(".job_view", name=n, job_id=term))
+                 for n in names if current().queue(n).job(term) is not None]
+    return hits
+
+
+def _start(queue: Queue, label: str, expected: int, work: Callable[[Progress], int]) -> Response:
+    task = current().tasks.start(queue.name, label, expected, work)
+    current().overview.invalidate()
+    if not htmx.is_partial():
+        return make_response(redirect(url_for(".task_view", task_id=task.id), 303))
+    finished = task.wait(0.2)  # small jobs are done at once: answer with the result
+    message = _task_summary(task) if finished else f"{label} on {queue.name}: started ({expected:,} jobs)."
+    html = render_template("bullpen/partials/_task.html", task=task, finished=finished)
+    return htmx.toast(make_response(html), message, refresh=finished)
+
+
+def _task_summary(task: Task) -> str:
+    if task.error:
+        return f"{task.label} on {task.queue} stopped after {task.done:,} jobs: {task.error}"
+    return f"{task.label} on {task.queue}: done, {task.done:,} jobs in {formatting.duration(task.seconds * 1000)}."
+
+
+def _done(message: str, back: str) -> Response:
+    """After an action: htmx gets the swapped part re-rendered and a toast; forms a redirect."""
+    current().overview.invalidate()
+    if not htmx.is_partial():
+        return make_response(redirect(safe_next() or back, 303))
+    refresh: dict[str, Callable[[], Response]] = {
+        "summary": overview,
+        "queue": lambda: queue_view(request.view_args["name"]),  # type: ignore[index]
+        "job": lambda: job_view(request.view_args["name"], request.view_args["job_id"]),  # type: ignore[index]
+    }
+    render = refresh.get(htmx.target())
+    response = render() if render else make_response("", 204)
+    if response.status_code == htmx.STOP_POLLING:
+        response.status_code = 200
+    return htmx.toast(response, message)
+

@@ -1,0 +1,49 @@
+"""Catalog: every queue under a prefix, as the dashboard and tools read and act on them."""
+
+from __future__ import annotations
+
+import redis
+
+from dashboard import Queue, Worker
+from dashboard.catalog import Catalog
+from tests.test_queue import NOW, Clock
+
+
+def test_summaries_of_many_queues_in_two_round_trips(r: redis.Redis) -> None:
+    clock = Clock()
+    a, b, c = (Queue(n, connection=r, clock=clock) for n in ("a", "b", "c"))
+    a.add("x", {})
+    clock.now += 5
+    a.add("y", {})
+    b.add("z", {}, delay=5)
+    r.set("bull:c:wait", "not a list")
+    catalog = Catalog(r)
+    (ca, oa), (cb, ob), (cc, oc) = catalog.summaries(["a", "b", "c"])
+    assert (ca.waiting, oa) == (2, NOW) and (cb.delayed, ob) == (1, None)
+    assert cc.problems and oc is None
+    assert catalog.summaries([]) == []
+
+
+def test_names_discover_pause_and_resume_all(r: redis.Redis) -> None:
+    Queue("ours", connection=r).add("x", {})
+    r.hset("bull:nodes-only:meta", "opts.maxLenEvents", 10000)  # a queue only BullMQ touched
+    r.hset("other:elsewhere:meta", "x", 1)  # another prefix: not ours to list
+    catalog = Catalog(r)
+    assert catalog.names() == ["ours"]
+    assert "nodes-only" in catalog.discover()
+    assert catalog.names() == ["nodes-only", "ours"] and catalog.ping()
+    assert catalog.pause_all() == 2 and all(catalog.queue(n).is_paused() for n in catalog.names())
+    assert catalog.resume_all() == 2 and not any(catalog.queue(n).is_paused() for n in catalog.names())
+
+
+def test_workers_are_counted_per_queue_from_one_client_list(r: redis.Redis) -> None:
+    Queue("busy", connection=r).add("x", {})
+    worker = Worker("busy", lambda job: None, connection=r, name="w1")
+    blocking = worker._blocking  # the worker's one named connection, opened as run() opens it
+    blocking.ping()
+    try:
+        found = Catalog(r).workers(["busy", "idle"])
+        assert [c["name"] for c in found["busy"]] == [f"bull:{'YnVzeQ=='}:w:w1"] and found["idle"] == []
+        assert Queue("busy", connection=r).workers() == found["busy"]
+    finally:
+        blocking.connection_pool.disconnect()
