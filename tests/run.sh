@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command: `bash tests/run.sh [pytest args]`.
-# Idempotent. Makes sure the optional test tools are there, then runs pytest:
+# Idempotent. Lints (ruff) and type-checks (mypy) the code, makes sure the optional test
+# tools are there, then runs pytest:
 #   - /usr/bin/chromium for the browser tests (installed with apt when running as root)
 #   - tests/interop/node_modules (pinned BullMQ + ioredis) for the interop tests (npm ci)
 # Whatever cannot be provided is reported here, and the tests that need it skip themselves.
@@ -27,5 +28,10 @@ if command -v node >/dev/null && command -v npm >/dev/null; then
 else
   echo "tests/run.sh: node/npm not found: BullMQ interop tests will be skipped"
 fi
+
+echo "tests/run.sh: ruff check (lint)"
+python -m ruff check .
+echo "tests/run.sh: mypy (types: dashboard/, app.py, tests/)"
+python -m mypy
 
 exec python -m pytest "$@"
