@@ -62,6 +62,8 @@ def create_app(settings: Settings | None = None, *, handlers: Mapping[str, Handl
     state = init_dashboard(app, settings, resolved.url, description=resolved.description)
     app.register_error_handler(404, standalone_error)
     app.register_error_handler(405, standalone_error)
+    # The whole app is the dashboard here: unknown URLs need credentials too (healthz excepted).
+    app.before_request(lambda: security.check_basic_auth(settings))
     app.after_request(security.add_headers)
     configured = {queue: load_handler(spec) for queue, spec in settings.handlers}
     _start_background(state, resolved.url, {**configured, **(handlers or {})})

@@ -35,6 +35,10 @@ class Catalog:
         """Queue names known under the prefix (see :meth:`discover` for others' queues)."""
         return registry.queue_names(self.client, self.prefix)
 
+    def names_and_problems(self) -> tuple[list[str], list[str]]:
+        """:meth:`names`, and what is wrong with the registry (bad entries, wrong key type)."""
+        return registry.read(self.client, self.prefix)
+
     def discover(self) -> list[str]:
         """Add queues only other tools have written to the registry (bounded SCAN)."""
         return registry.discover(self.client, self.prefix)

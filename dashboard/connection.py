@@ -24,7 +24,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit
 
 import redis
 
@@ -65,16 +65,24 @@ class ResolvedRedis:
             self.embedded.stop()
 
 
-def redact_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***`` (for logs and pages)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+def describe_url(url: str) -> str:
+    """Where a Redis URL points, as ``host:port/db`` (``unix:<path>/db`` for a socket), plus
+    ``(TLS)`` for ``rediss://``. Never a user name or password, in whichever part of the URL
+    they were given (``user:pw@``, ``:pw@``, ``?password=``, ``?username=``): safe for pages
+    and logs."""
+    try:
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        db = parts.path.lstrip("/") if parts.scheme != "unix" else ""
+        db = db or (query.get("db") or ["0"])[0]
+        if parts.scheme == "unix":
+            where = f"unix:{parts.path}"
+        else:
+            where = f"{parts.hostname or '127.0.0.1'}:{parts.port or 6379}"
+    except ValueError:  # a port that is not a number, and the like
+        return "an unparsable REDIS_URL"
+    tls = " (TLS)" if parts.scheme == "rediss" else ""
+    return f"{where}/{db if db.isdigit() else '?'}{tls}"
 
 
 def redis_version(client: Client) -> tuple[int, int, int]:
@@ -130,11 +138,11 @@ def resolve_redis(
     """
     if settings.redis_url:
         url = settings.redis_url
-        description = f"Using Redis at {redact_url(url)} (from REDIS_URL)"
+        description = f"Using Redis at {describe_url(url)} (from REDIS_URL)"
         logger.info("%s", description)
         return ResolvedRedis(url=url, source="REDIS_URL", description=description)
 
-    probe_where = redact_url(probe_url).split("://", 1)[-1].split("/", 1)[0] if probe_url else ""
+    probe_where = describe_url(probe_url).split("/", 1)[0] if probe_url else ""
     if probe_url and answers_ping(probe_url, probe_timeout):
         description = f"No REDIS_URL; using the Redis that answers on {probe_where}"
         logger.info("%s", description)

@@ -28,6 +28,20 @@ def task_key(prefix: str, task_id: str) -> str:
     return f"{prefix}::task:{task_id}"
 
 
+def validate_queue_name(name: object) -> str:
+    """The one naming rule for queues, shared by the runtime and the dashboard: any non-empty
+    text without ``:`` (BullMQ's own rule; ``:`` would split the key layout). ``ValueError``
+    otherwise. Every name this accepts can be opened in the dashboard."""
+    if not isinstance(name, str) or not name or ":" in name:
+        raise ValueError(f"queue name must be a non-empty string without ':', got {name!r}")
+    return name
+
+
+def is_queue_name(name: object) -> bool:
+    """Whether :func:`validate_queue_name` accepts ``name``."""
+    return isinstance(name, str) and bool(name) and ":" not in name
+
+
 def check_cluster_tag(client: object, prefix: str, queue: str) -> None:
     """On Redis Cluster every key of a queue must hash to one slot (our scripts touch job keys
     they are not passed), so the prefix or the queue name must carry a ``{hash tag}``."""

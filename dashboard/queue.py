@@ -18,7 +18,7 @@ from .codec import dumps, now_ms, text, to_ms
 from .counts import Counts, summarize
 from .errors import JobNotFound, JobNotInState, QueueHasActiveJobs, script_error
 from .job import STATE_KEYS, Job, JobState, build_opts
-from .keys import Keys, check_cluster_tag
+from .keys import Keys, check_cluster_tag, validate_queue_name
 
 #: Jobs handled per script call in bulk actions; each call stays well under 50 ms.
 BATCH = 1000
@@ -29,12 +29,6 @@ Progress = Callable[[int], None]
 #: Hash fields a job listing needs: everything but stack traces and return values.
 SUMMARY_FIELDS = ("name", "data", "opts", "timestamp", "delay", "priority", "processedOn", "finishedOn", "atm",
                   "ats", "stc", "failedReason", "progress", "attemptsMade", "defa", "pb")
-
-
-def validate_queue_name(name: str) -> str:
-    if not isinstance(name, str) or not name or ":" in name:
-        raise ValueError(f"queue name must be a non-empty string without ':', got {name!r}")
-    return name
 
 
 class Queue:

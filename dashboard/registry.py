@@ -9,16 +9,45 @@ This module changes nothing but the registry set and must not import Flask.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+from redis.exceptions import ResponseError
 
 from .clients import is_cluster
 from .codec import text
-from .keys import registry_key, worker_client_name
+from .keys import is_queue_name, registry_key, worker_client_name
+
+log = logging.getLogger(__name__)
 
 
 def queue_names(client: Any, prefix: str) -> list[str]:
-    """Queue names known under ``prefix``, sorted."""
-    return sorted(text(n) for n in client.smembers(registry_key(prefix)))
+    """Queue names known under ``prefix``, sorted (entries that are not queue names skipped)."""
+    return read(client, prefix)[0]
+
+
+def read(client: Any, prefix: str) -> tuple[list[str], list[str]]:
+    """The registry's queue names, sorted, and what is wrong with it (entries that are not
+    queue names, such as ``""`` or ``a:b`` written by another tool, or a registry key of the
+    wrong type): those are logged and skipped, never fatal."""
+    key = registry_key(prefix)
+    try:
+        raw = client.smembers(key)
+    except ResponseError as exc:  # e.g. WRONGTYPE: another tool wrote a string there
+        problem = f"the queue registry {key} cannot be read ({exc}); queues are not listed"
+        log.warning("%s", problem)
+        return [], [problem]
+    names, problems = [], []
+    for entry in raw:
+        name = text(entry)
+        round_trips = isinstance(entry, str) or entry == name.encode()  # not UTF-8: cannot be addressed
+        if is_queue_name(name) and round_trips:
+            names.append(name)
+        else:
+            problems.append(f"the queue registry {key} holds {name!r}, which is not a queue name; skipped")
+    for problem in problems:
+        log.warning("%s", problem)
+    return sorted(names), problems
 
 
 def register(client: Any, prefix: str, name: str) -> None:

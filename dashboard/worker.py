@@ -30,9 +30,9 @@ from .codec import now_ms, text, to_ms
 from .errors import SCRIPT_ERRORS
 from .handlers import Handler
 from .job import Job
-from .keys import Keys, worker_client_name
+from .keys import Keys, validate_queue_name, worker_client_name
 from .outcome import Outcome, finish_calls, run_handler
-from .queue import Queue, validate_queue_name
+from .queue import Queue
 
 log = logging.getLogger(__name__)
 

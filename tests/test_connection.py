@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from dashboard.config import Settings
-from dashboard.connection import ResolvedRedis, redact_url, redis_version, resolve_redis
+from dashboard.connection import ResolvedRedis, describe_url, redis_version, resolve_redis
 from dashboard.redis_server import EmbeddedRedis, find_redis_server, free_port
 
 LOGGER = "dashboard.connection"
@@ -40,7 +40,7 @@ def test_redis_url_is_used_as_given(redis_url: str, caplog: pytest.LogCaptureFix
     caplog.set_level(logging.INFO, logger=LOGGER)
     resolved = resolve_redis(Settings(redis_url=redis_url), probe_url="redis://127.0.0.1:1/0")
     assert (resolved.url, resolved.source, resolved.embedded) == (redis_url, "REDIS_URL", None)
-    assert f"Using Redis at {redis_url} (from REDIS_URL)" in caplog.messages
+    assert f"Using Redis at {redis_url.removeprefix('redis://')} (from REDIS_URL)" in caplog.messages
     with resolved.client() as client:
         assert client.ping()
     resolved.stop()  # nothing of ours to stop; must not touch the server
@@ -134,16 +134,28 @@ def test_redis_version_is_three_ints(r: redis.Redis) -> None:
     assert ".".join(map(str, version)) == r.info("server")["redis_version"]
 
 
-def test_redact_url_hides_the_password() -> None:
-    assert redact_url("redis://user:s3cret@example:6390/1") == "redis://user:***@example:6390/1"
-    assert redact_url("redis://:s3cret@example/0") == "redis://:***@example/0"
-    assert redact_url("redis://127.0.0.1:6390/0") == "redis://127.0.0.1:6390/0"
+SECRET_URLS = [
+    ("redis://oncall:hunter2@example:6390/1", "example:6390/1"),
+    ("redis://:hunter2@example/0", "example:6379/0"),
+    ("redis://example:6390/2?password=hunter2", "example:6390/2"),
+    ("redis://example/0?username=oncall&password=hunter2", "example:6379/0"),
+    ("rediss://oncall:hunter2@example:6380/3", "example:6380/3 (TLS)"),
+    ("redis://oncall:hunter2@[::1]:6390", "::1:6390/0"),
+    ("unix://oncall:hunter2@/tmp/redis.sock?db=4&password=hunter2", "unix:/tmp/redis.sock/4"),
+    ("redis://oncall:hunter2@example:notaport/0", "an unparsable REDIS_URL"),
+]
 
 
-def test_redis_url_with_password_is_logged_redacted(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(("url", "shown"), SECRET_URLS)
+def test_redis_is_described_as_host_port_db_without_user_or_password(url: str, shown: str) -> None:
+    assert describe_url(url) == shown
+    assert "hunter2" not in describe_url(url) and "oncall" not in describe_url(url)
+
+
+def test_redis_url_with_password_is_logged_without_it(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger=LOGGER)
-    resolve_redis(Settings(redis_url="redis://:s3cret@127.0.0.1:1/0"))
-    assert "s3cret" not in caplog.text and ":***@127.0.0.1:1" in caplog.text
+    resolve_redis(Settings(redis_url="redis://oncall:s3cret@127.0.0.1:1/0?password=s3cret"))
+    assert "s3cret" not in caplog.text and "oncall" not in caplog.text and "127.0.0.1:1/0" in caplog.text
 
 
 def test_without_probe_the_embedded_server_is_used_even_if_a_redis_answers(

@@ -109,7 +109,8 @@ def test_unknown_queue_and_job_are_404_pages(client: FlaskClient, r: redis.Redis
     resp = client.get("/queues/nope")
     assert resp.status_code == 404 and "No queue named" in resp.get_data(as_text=True)
     resp = client.get("/queues/mail/jobs/12345")
-    assert resp.status_code == 404 and "No job with id 12345 in queue mail" in resp.get_data(as_text=True)
+    body = resp.get_data(as_text=True)
+    assert resp.status_code == 404 and "No job with id &#39;12345&#39; in queue &#39;mail&#39;" in body
     assert client.get("/no/such/page").status_code == 404
     partial = client.get("/queues/nope", headers={**HX, "HX-Target": "queue"})
     assert partial.status_code == 404 and partial.headers["HX-Retarget"] == "#flash"

@@ -106,3 +106,8 @@ def seed(r: redis.Redis, name: str = "mail", count: int = 10) -> Queue:
 def rows(html: str) -> list[str]:
     """Job ids of the rows in a job table."""
     return re.findall(r'<tr data-job="([^"]+)">', html)
+
+
+def digest(r: redis.Redis) -> str:
+    """A digest of everything in the test Redis (``DEBUG DIGEST``), to prove nothing changed."""
+    return str(r.execute_command("DEBUG", "DIGEST"))

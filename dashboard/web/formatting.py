@@ -9,10 +9,10 @@ module must not import Flask request state or talk to Redis.
 from __future__ import annotations
 
 import json
+import math
 import time
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
 #: Pretty JSON longer than this is cut on the job page, with a link to see all of it.
 PRETTY_LIMIT = 10_000
@@ -22,16 +22,26 @@ PREVIEW_LIMIT = 120
 REASON_LIMIT = 160
 
 
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def number(value: int | None) -> str:
     """``1234567`` -> ``1,234,567``."""
-    return "–" if value is None else f"{value:,}"
+    if value is None:
+        return "–"
+    return f"{value:,}" if _finite(value) else str(value)
 
 
 def exact(ms: int | None) -> str:
-    """Milliseconds since the epoch as ``2024-05-01 12:03:04.123 UTC``."""
+    """Milliseconds since the epoch as ``2024-05-01 12:03:04.123 UTC`` (a value that is no
+    time at all, such as microseconds or a negative number from another tool, as itself)."""
     if ms is None:
         return ""
-    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    try:
+        moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    except (OverflowError, ValueError, OSError, TypeError):
+        return f"{ms} (not a time in milliseconds)"
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d} UTC"
 
 
@@ -39,6 +49,8 @@ def duration(ms: float | None) -> str:
     """A span of milliseconds as ``850 ms``, ``12.3 s``, ``4 min 5 s``, ``3 h 2 min``, ``2 d 4 h``."""
     if ms is None:
         return ""
+    if not _finite(ms):
+        return str(ms)
     ms = abs(ms)
     if ms < 1000:
         return f"{ms:.0f} ms"
@@ -59,6 +71,8 @@ def ago(ms: int | None, now_ms: int | None = None) -> str:
     """Relative time: ``12 s ago`` or ``in 3 min`` (for delayed jobs)."""
     if ms is None:
         return "–"
+    if not _finite(ms):
+        return str(ms)
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     delta = now_ms - ms
     if abs(delta) < 1000:
@@ -79,6 +93,8 @@ def age(ms: int | None) -> str:
     """How long ago ``ms`` was, without the word "ago" (for "oldest waiting")."""
     if ms is None:
         return "–"
+    if not _finite(ms):
+        return str(ms)
     return duration(max(0, int(time.time() * 1000) - ms))
 
 
@@ -129,11 +145,7 @@ def _json(value: Any, indent: int | None) -> str:
     separators = (",", ": ") if indent else (",", ":")
     try:
         return json.dumps(value, indent=indent, ensure_ascii=False, separators=separators, default=str)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return str(value)
 
-
-def path_segment(value: Any) -> str:
-    """Percent-encode text for one URL path segment (as url_for does, ``/`` included)."""
-    return quote(str(value), safe="")
 

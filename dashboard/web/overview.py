@@ -40,6 +40,8 @@ class Overview:
         self.ttl = ttl
         self._lock = threading.Lock()
         self._cached: tuple[float, list[QueueSummary]] | None = None
+        #: What was wrong with the queue registry at the last full read (shown on the page).
+        self.problems: list[str] = []
 
     def invalidate(self) -> None:
         """Forget the cached snapshot (after an action changed something)."""
@@ -63,7 +65,8 @@ class Overview:
         return self._read([name])[0]
 
     def _read(self, names: list[str] | None = None) -> list[QueueSummary]:
-        names = self.catalog.names() if names is None else names
+        if names is None:
+            names, self.problems = self.catalog.names_and_problems()
         workers = self.catalog.workers(names)
         summaries = self.catalog.summaries(names)
         return [QueueSummary(name, counts, len(workers[name]), oldest)

@@ -17,8 +17,9 @@ from ..job import JobState
 #: Rows per page a queue page offers.
 PER_PAGE = (20, 50, 100)
 MAX_PAGE = 1_000_000
-NAME_RE = re.compile(r"[^\x00-\x1f\x7f:]{1,200}")
-ID_RE = re.compile(r"[^\x00-\x1f\x7f]{1,200}")  # BullMQ ids may hold spaces and unicode
+_DIGITS = re.compile(r"[0-9]{1,12}")
+#: Backslash, whitespace and control characters, raw or percent-encoded.
+_UNSAFE_IN_PATH = re.compile(r"[\\\s\x00-\x1f\x7f]|%(?:[01][0-9a-fA-F]|7[fF]|5[cC]|20)")
 
 
 def list_args(states: Sequence[JobState]) -> tuple[JobState, int, int]:
@@ -34,7 +35,7 @@ def list_args(states: Sequence[JobState]) -> tuple[JobState, int, int]:
 
 def whole(raw: str, what: str, low: int, high: int) -> int:
     """``raw`` as an int from ``low`` to ``high``, or 400."""
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
         abort(400, f"{what} must be a whole number from {low:,} to {high:,}, got {raw[:40]!r}.")
     return int(raw)
 
@@ -48,6 +49,10 @@ def choice(raw: str, allowed: Iterable[str], what: str) -> str:
 
 
 def safe_next() -> str | None:
-    """The form's ``next`` URL when it is a path on this site."""
+    """The form's ``next`` URL when it is a path on this site: starts with one ``/``, and
+    holds no backslash, whitespace or control character (browsers drop tabs and newlines, so
+    ``/\t/evil.example`` would become ``//evil.example``)."""
     target = request.form.get("next", "")
-    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else None
+    if not target.startswith("/") or target.startswith("//") or _UNSAFE_IN_PATH.search(target):
+        return None
+    return target

@@ -37,6 +37,12 @@ def csrf_token() -> str:
     return token
 
 
+def existing_csrf_token() -> str:
+    """This session's CSRF token if it has one, else "" (error pages: no session is started)."""
+    token = session.get(CSRF_SESSION_KEY)
+    return token if isinstance(token, str) else ""
+
+
 def check_basic_auth(settings: Settings) -> Response | None:
     """A 401 challenge when auth is configured and the request lacks the right credentials."""
     if not (settings.auth_user and settings.auth_password) or request.endpoint == "bullpen.healthz":
@@ -59,7 +65,7 @@ def check_state_change(settings: Settings) -> None:
         abort(403, "This dashboard is read-only (DASHBOARD_READ_ONLY=1): actions are disabled.")
     site = request.headers.get("Sec-Fetch-Site")
     if site is not None and site not in ("same-origin", "none"):
-        abort(403, f"Refused: this request came from another site (Sec-Fetch-Site: {site}).")
+        abort(403, f"Refused: this request came from another site (Sec-Fetch-Site: {site[:40]!r}).")
     origin = request.headers.get("Origin")
     if site is None and origin and urlsplit(origin).netloc != request.host:
         abort(403, "Refused: this request came from another origin.")

@@ -11,6 +11,7 @@ bounded. This module must not import Flask.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import threading
 import time
@@ -18,11 +19,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from ..task_store import TaskStore
 
 log = logging.getLogger(__name__)
+
+#: Task ids are 16 hex digits (secrets.token_hex(8)).
+_TASK_ID = re.compile(r"[0-9a-f]{16}")
 
 #: How many tasks (running or finished) the registry remembers.
 KEEP = 100
@@ -93,9 +97,14 @@ class TaskRegistry:
     def get(self, task_id: str) -> Task | None:
         with self._lock:
             task = self._tasks.get(task_id)
-        if task is None and self.store is not None and task_id.isalnum():
-            raw = self.store.load(task_id)
-            task = _from_fields(task_id, raw) if raw else None
+        if task is None and self.store is not None and _TASK_ID.fullmatch(task_id):
+            try:
+                raw = self.store.load(task_id)
+                task = _from_fields(task_id, raw) if raw else None
+            except (ResponseError, ValueError) as exc:  # a record of another type or shape: say so
+                task = Task(id=task_id, queue="", label="Unknown task", finished=True,
+                            error=f"its progress record cannot be read ({exc})")
+                task._done.set()
         return task
 
     def running(self, queue: str, label: str) -> Task | None:

@@ -18,16 +18,17 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, make_response, redirect, render_template, request, url_for
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from ..errors import BullpenError, JobNotFound
 from ..job import Job, JobState
+from ..keys import is_queue_name
 from ..queue import Queue
-from . import formatting, htmx, security
+from . import formatting, htmx, security, urls
 from .extension import current
-from .params import ID_RE, NAME_RE, PER_PAGE, choice, list_args, safe_next, whole
+from .params import PER_PAGE, choice, list_args, safe_next, whole
 from .tasks import Progress, Task
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 bp = Blueprint("bullpen", __name__, template_folder=str(ROOT / "templates"),
                static_folder=str(ROOT / "static"), static_url_path="/static")
+urls.register_converter(bp)
 
 #: States listed as tabs on a queue page, in lifecycle order.
 LIST_STATES = [JobState.WAITING, JobState.PRIORITIZED, JobState.DELAYED, JobState.ACTIVE,
@@ -70,24 +72,31 @@ def _template_globals() -> dict[str, Any]:
 
 @bp.get("/")
 def overview() -> Response:
-    rows = current().overview.snapshot()
-    return htmx.render_page_or_partial("bullpen/overview.html", "bullpen/partials/_summary.html", rows=rows)
+    overview = current().overview
+    rows = overview.snapshot()
+    return htmx.render_page_or_partial("bullpen/overview.html", "bullpen/partials/_summary.html", rows=rows,
+                                       registry_problems=overview.problems)
 
 
-@bp.get("/queues/<name>")
+@bp.get("/queues/<bullpen_segment:name>")
 def queue_view(name: str) -> Response:
     queue = _queue_or_404(name)
     state, page, per = list_args(LIST_STATES)
     summary = current().overview.row(queue.name)
     count = summary.counts.as_dict()[state.value]
-    jobs = queue.jobs(state, (page - 1) * per, page * per - 1, summary=True)
+    try:
+        jobs = queue.jobs(state, (page - 1) * per, page * per - 1, summary=True)
+    except ResponseError as exc:  # the state's key holds another type (the counts say so too)
+        log.warning("queue=%s: cannot list %s jobs: %s", queue.name, state, exc)
+        jobs = []
     task = current().tasks.get(request.args.get("task", ""))
     return htmx.render_page_or_partial(
         "bullpen/queue.html", "bullpen/partials/_queue.html", queue=queue, q=summary, state=state, page=page, per=per,
-        jobs=jobs, count=count, pages=max(1, math.ceil(count / per)), task=task)
+        jobs=jobs, count=count, pages=max(1, math.ceil(count / per)), task=task,
+        job_url=urls.job_url_builder(queue.name))
 
 
-@bp.get("/queues/<name>/jobs/<path:job_id>")
+@bp.get("/queues/<bullpen_segment:name>/jobs/<bullpen_segment:job_id>")
 def job_view(name: str, job_id: str) -> Response:
     queue = _queue_or_404(name)
     job = _job_or_none(queue, job_id)
@@ -95,12 +104,12 @@ def job_view(name: str, job_id: str) -> Response:
         gone = render_template("bullpen/partials/_job_gone.html", queue=queue, job_id=job_id)
         return htmx.stop_polling(make_response(gone))
     if job is None:
-        abort(404, f"No job with id {job_id} in queue {queue.name}.")
+        abort(404, f"No job with id {_shown(job_id)} in queue {_shown(queue.name)}.")
     response = htmx.render_page_or_partial("bullpen/job.html", "bullpen/partials/_job.html", **_job_context(queue, job))
     return htmx.stop_polling(response) if htmx.is_partial() and job.state in TERMINAL else response
 
 
-@bp.get("/queues/<name>/jobs/<path:job_id>/data")
+@bp.get("/queues/<bullpen_segment:name>/jobs/<bullpen_segment:job_id>/data")
 def job_data(name: str, job_id: str) -> Response:
     job = _job_or_404(_queue_or_404(name), job_id)
     return Response(formatting.full_json(job.data), mimetype="text/plain")
@@ -160,41 +169,41 @@ def resume_all() -> Response:
     return _done(f"Resumed all {count} queues.", url_for(".overview"))
 
 
-@bp.post("/queues/<name>/pause")
+@bp.post("/queues/<bullpen_segment:name>/pause")
 def pause(name: str) -> Response:
     _queue_or_404(name).pause()
     return _done(f"Paused {name}: workers take no new jobs from it.", url_for(".queue_view", name=name))
 
 
-@bp.post("/queues/<name>/resume")
+@bp.post("/queues/<bullpen_segment:name>/resume")
 def resume(name: str) -> Response:
     _queue_or_404(name).resume()
     return _done(f"Resumed {name}.", url_for(".queue_view", name=name))
 
 
-@bp.post("/queues/<name>/jobs/<path:job_id>/<action>")
+@bp.post("/queues/<bullpen_segment:name>/jobs/<bullpen_segment:job_id>/<bullpen_segment:action>")
 def job_action(name: str, job_id: str, action: str) -> Response:
     queue = _queue_or_404(name)
-    if action not in JOB_ACTIONS or not ID_RE.fullmatch(job_id):
-        abort(404, f"No action {action!r} for jobs.")
+    if action not in JOB_ACTIONS:
+        abort(404, f"No action {_shown(action, 40)} for jobs.")
     getattr(queue, action)(job_id)
     return _done(f"{JOB_ACTIONS[action]} job {job_id} in {name}.", url_for(".queue_view", name=name))
 
 
-@bp.post("/queues/<name>/retry-all")
+@bp.post("/queues/<bullpen_segment:name>/retry-all")
 def retry_all(name: str) -> Response:
     queue = _queue_or_404(name)
     expected = queue.counts().failed
     return _start(queue, "Retry all failed", expected, lambda progress: queue.retry_all("failed", progress=progress))
 
 
-@bp.post("/queues/<name>/promote-all")
+@bp.post("/queues/<bullpen_segment:name>/promote-all")
 def promote_all(name: str) -> Response:
     queue = _queue_or_404(name)
     return _start(queue, "Promote all delayed", queue.counts().delayed, lambda p: queue.promote_all(progress=p))
 
 
-@bp.post("/queues/<name>/clean")
+@bp.post("/queues/<bullpen_segment:name>/clean")
 def clean(name: str) -> Response:
     queue = _queue_or_404(name)
     state = choice(request.form.get("state", ""), ("completed", "failed"), "state")
@@ -220,6 +229,15 @@ def _domain_error(exc: BullpenError) -> Response:
     return _error(code, "Not found" if code == 404 else "Not possible now", str(exc))
 
 
+@bp.errorhandler(ResponseError)
+def _redis_refused(exc: ResponseError) -> Response:
+    """Redis refused a command because of data another tool wrote (e.g. a key of the wrong
+    type): a clear answer naming what Redis said, never a 500."""
+    log.warning("Redis refused a command while serving %s: %s", request.path, exc)
+    return _error(409, "Redis refused the request", f"Redis refused a command for this page: {exc}. "
+                  "A key probably holds data of another type, written by another tool.")
+
+
 @bp.errorhandler(RedisConnectionError)
 @bp.errorhandler(RedisTimeoutError)
 def _redis_down(exc: RedisError) -> Response:
@@ -243,6 +261,7 @@ def _error(code: int, title: str, message: str) -> Response:
     if htmx.is_partial():
         return htmx.flash_error(message, code)
     context = _template_globals()  # also outside the blueprint (unknown URLs)
+    context["csrf_token"] = security.existing_csrf_token  # an error page starts no session
     html = render_template("bullpen/error.html", code=code, title=title, message=message, **context)
     return make_response(html, code)
 
@@ -251,38 +270,48 @@ def _error(code: int, title: str, message: str) -> Response:
 
 def _queue_or_404(name: str) -> Queue:
     """The queue, if the registry knows it or it holds jobs; else a 404 page."""
-    if NAME_RE.fullmatch(name):
+    if is_queue_name(name):
         queue = current().queue(name)
         if queue.is_registered() or queue.counts().total:
             return queue
-    abort(404, f"No queue named {name!r} under prefix {current().settings.prefix!r}. "
+    abort(404, f"No queue named {_shown(name)} under prefix {current().settings.prefix!r}. "
                "If BullMQ created it recently, use Rescan on the overview.")
 
 
+def _shown(text: str, limit: int = 200) -> str:
+    """``text`` quoted for a message, cut to ``limit`` characters."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text):,} characters)"
+
+
 def _job_or_none(queue: Queue, job_id: str) -> Job | None:
-    return queue.job(job_id) if ID_RE.fullmatch(job_id) else None
+    return queue.job(job_id) if job_id else None
 
 
 def _job_or_404(queue: Queue, job_id: str) -> Job:
     job = _job_or_none(queue, job_id)
     if job is None:
-        abort(404, f"No job with id {job_id} in queue {queue.name}.")
+        abort(404, f"No job with id {_shown(job_id)} in queue {_shown(queue.name)}.")
     return job
 
 
 def _job_context(queue: Queue, job: Job) -> dict[str, Any]:
     data, data_cut, data_len = formatting.pretty(job.data)
     lock_ttl = queue.lock_ttl_ms(job.id) if job.state is JobState.ACTIVE else None
+    try:
+        logs = queue.logs(job.id)
+    except ResponseError as exc:  # the job's :logs key holds another type
+        job.problems.append(f"the job's log cannot be read: {exc}")
+        logs = []
     return dict(queue=queue, job=job, data=data, data_cut=data_cut, data_len=data_len,
                 opts=formatting.full_json(job.opts), returnvalue=formatting.pretty(job.returnvalue)[0],
-                logs=queue.logs(job.id), lock_ttl=lock_ttl, terminal=job.state in TERMINAL)
+                logs=logs, lock_ttl=lock_ttl, terminal=job.state in TERMINAL)
 
 
 def _find(term: str, scope: str | None) -> list[tuple[str, str]]:
     """(label, url) of every queue named ``term`` and every job with id ``term``."""
     names = [_queue_or_404(scope).name] if scope else current().catalog.names()
     hits = [(f"Queue {term}", url_for(".queue_view", name=term)) for n in names if n == term and not scope]
-    if ID_RE.fullmatch(term):
+    if term:
         hits += [(f"Job {term} in {n}", url_for(".job_view", name=n, job_id=term))
                  for n in names if current().queue(n).job(term) is not None]
     return hits
