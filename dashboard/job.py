@@ -189,7 +189,7 @@ def _int(fields: dict[str, str], name: str) -> int | None:
     except ValueError:
         try:
             return int(float(raw))
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
 
 

@@ -339,11 +339,12 @@ def _done(message: str, back: str) -> Response:
     current().overview.invalidate()
     if not htmx.is_partial():
         return make_response(redirect(safe_next() or back, 303))
-    refresh: dict[str, Callable[[], Response]] = {
-        "summary": overview,
-        "queue": lambda: queue_view(request.view_args["name"]),  # type: ignore[index]
-        "job": lambda: job_view(request.view_args["name"], request.view_args["job_id"]),  # type: ignore[index]
-    }
+    args = request.view_args or {}
+    refresh: dict[str, Callable[[], Response]] = {"summary": overview}
+    if "name" in args:  # the part swapped must belong to the route that acted
+        refresh["queue"] = lambda: queue_view(args["name"])
+        if "job_id" in args:
+            refresh["job"] = lambda: job_view(args["name"], args["job_id"])
     render = refresh.get(htmx.target())
     response = render() if render else make_response("", 204)
     if response.status_code == htmx.STOP_POLLING:
