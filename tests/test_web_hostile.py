@@ -187,7 +187,8 @@ def post_routes(app: Flask) -> list[tuple[str, str]]:
             if rule.endpoint.startswith("bullpen.") and rule.methods and "POST" in rule.methods:
                 missing = set(rule.arguments) - set(samples)
                 assert not missing, f"{rule.endpoint}: add sample values for {missing} to this test"
-                found.append((rule.endpoint, url_for(rule.endpoint, **{a: samples[a] for a in rule.arguments})))
+                values: dict[str, Any] = {a: samples[a] for a in rule.arguments}
+                found.append((rule.endpoint, url_for(rule.endpoint, **values)))
     return found
 
 
