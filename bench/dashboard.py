@@ -53,9 +53,9 @@ import throughput as tp  # noqa: E402  (venv(), med(), fmt(), PYSPY_PIN, WORK)
 
 from dashboard import scripts as bp_scripts  # noqa: E402
 from dashboard.job import Job  # noqa: E402
+from dashboard.outcome import run_handler  # noqa: E402
 from dashboard.queue import Queue  # noqa: E402
 from dashboard.redis_server import EmbeddedRedis, free_port  # noqa: E402
-from dashboard.worker import Worker  # noqa: E402
 
 WORK = tp.WORK
 QUEUE = "send-email"
@@ -169,7 +169,6 @@ def make_traces() -> list[tuple[str, str]]:
                                     ("invoice", "en"): '{"subject": "Invoice {number}", "body": ',
                                     ("order-shipped", "en"): ok})
 
-        worker = object.__new__(Worker)  # only _execute is used: it needs .handler
         variants = [
             (tasks.send_email, dict(template="password-reset", vars={"name": "Ada", "link": "https://x.test/r/1"})),
             (tasks.send_email, dict(template="welcome", relay="api", vars={"name": "Ada", "link": "x"})),
@@ -179,9 +178,8 @@ def make_traces() -> list[tuple[str, str]]:
         ]
         out = []
         for handler, data in variants:
-            worker.handler = handler
             job = Job(id="1", name="send", data=dict(to="{TO}", **data), opts={"attempts": ATTEMPTS})
-            outcome = Worker._execute(worker, job)
+            outcome = run_handler(handler, job)
             out.append((outcome.value, outcome.trace))
         return out
     finally:
