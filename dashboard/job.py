@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from .codec import text, to_ms
+from .keys import not_a_job
 
 #: BullMQ refuses priorities above this (keeps scores below 2^53).
 MAX_PRIORITY = 2**21 - 1
@@ -69,6 +70,9 @@ def validate_job_id(job_id: str) -> str:
         raise ValueError(f"job_id {job_id!r} is reserved")
     if ":" in job_id and len(job_id.split(":")) != 3:
         raise ValueError(f"job_id {job_id!r}: ':' is only allowed in ids of exactly three parts")
+    reason = not_a_job(job_id)
+    if reason is not None:  # e.g. "meta": the job would overwrite the queue's own key
+        raise ValueError(f"job_id {job_id!r} is reserved: {reason}")
     return job_id
 
 

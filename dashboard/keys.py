@@ -42,6 +42,39 @@ def is_queue_name(name: object) -> bool:
     return isinstance(name, str) and bool(name) and ":" not in name
 
 
+#: Per-queue keys that are never jobs, with what they hold (BullMQ 6 and legacy Bull names).
+BOOKKEEPING = {
+    "meta": "the queue's settings (paused flag, rate limit, concurrency)", "id": "the queue's job id counter",
+    "events": "the queue's event stream", "marker": "the workers' wake-up marker", "limiter": "the rate limiter",
+    "pc": "the priority counter", "stalled-check": "the stalled-check throttle", "stalled": "the stalled set",
+    "repeat": "the job scheduler index", "delay": "a legacy Bull key", "priority": "a legacy Bull key",
+    "metrics": "the queue's metrics", "de": "a deduplication key", "dn": "a deduplication key",
+    **{s: f"the queue's {s} list or set" for s in STATE_SUFFIXES},
+}
+#: Suffixes of a job's own sub-keys (``<id>:lock`` ...).
+JOB_SUBKEYS = ("lock", "logs", "dependencies", "processed", "failed", "unsuccessful")
+
+
+def not_a_job(job_id: str) -> str | None:
+    """Why ``<prefix>:<queue>:<job_id>`` is one of BullMQ's bookkeeping keys rather than a job
+    (``meta``, ``repeat:<scheduler>``, ``de:<id>``, ``metrics:failed``, ``<id>:lock`` ...), or
+    None when it can be a job. Job ids have no ``:`` or exactly three parts (BullMQ's rule;
+    a scheduler's jobs are ``repeat:<scheduler>:<millis>``)."""
+    parts = job_id.split(":")
+    head = parts[0]
+    if len(parts) == 1 and head in BOOKKEEPING:
+        return f"{job_id!r} is not a job: it is {BOOKKEEPING[head]}"
+    if len(parts) > 1 and head in ("metrics", "de", "dn"):
+        return f"{job_id!r} is not a job: it is {BOOKKEEPING[head]}"
+    if head == "repeat" and not (len(parts) == 3 and parts[2].isdigit()):
+        return f"{job_id!r} is not a job: it is a job scheduler's definition"
+    if len(parts) > 1 and parts[-1] in JOB_SUBKEYS:
+        return f"{job_id!r} is not a job: it is the {parts[-1]} of job {':'.join(parts[:-1])!r}"
+    if len(parts) not in (1, 3):
+        return f"{job_id!r} is not a job id: BullMQ ids have no ':' or exactly three ':'-separated parts"
+    return None
+
+
 def check_cluster_tag(client: object, prefix: str, queue: str) -> None:
     """On Redis Cluster every key of a queue must hash to one slot (our scripts touch job keys
     they are not passed), so the prefix or the queue name must carry a ``{hash tag}``."""

@@ -18,7 +18,7 @@ from .codec import dumps, now_ms, text, to_ms
 from .counts import Counts, summarize
 from .errors import JobNotFound, JobNotInState, QueueHasActiveJobs, script_error
 from .job import STATE_KEYS, Job, JobState, build_opts
-from .keys import Keys, check_cluster_tag, validate_queue_name
+from .keys import Keys, check_cluster_tag, not_a_job, validate_queue_name
 
 #: Jobs handled per script call in bulk actions; each call stays well under 50 ms.
 BATCH = 1000
@@ -180,8 +180,9 @@ class Queue:
     def job(self, job_id: str) -> Job | None:
         """One job with its state, or None when no job has that id. Sorted sets and the
         active list are checked first; only a job found in none of them costs bounded LPOS
-        scans of wait (from both ends)."""
-        if not job_id:
+        scans of wait (from both ends). BullMQ's bookkeeping keys (``meta``, ``repeat:<id>``,
+        ``<id>:lock`` ...) are never jobs (see :func:`~dashboard.keys.not_a_job`)."""
+        if not job_id or not_a_job(job_id):
             return None
         k = self.keys
         pipe = self.client.pipeline(transaction=False)
@@ -243,6 +244,7 @@ class Queue:
 
     def retry(self, job_id: str) -> None:
         """Move one failed (or completed) job back to waiting, with its attempts reset."""
+        _refuse_bookkeeping(job_id, "retry")
         job = self.job(job_id)
         if job is None:
             raise JobNotFound(f"retry: job {job_id} does not exist")
@@ -268,6 +270,7 @@ class Queue:
 
     def promote(self, job_id: str) -> None:
         """Move one delayed job to waiting now."""
+        _refuse_bookkeeping(job_id, "promote")
         if self.scripts.run(scripts.promote_jobs(self.keys, 1, [job_id])) != 1:
             if not self.client.exists(self.keys.job(job_id)):
                 raise JobNotFound(f"promote: job {job_id} does not exist")
@@ -285,7 +288,9 @@ class Queue:
                 return int(total)
 
     def remove(self, job_id: str) -> None:
-        """Delete one job in any state but active-and-locked (``JobLocked``)."""
+        """Delete one job in any state but active-and-locked (``JobLocked``). BullMQ's own keys
+        (``meta``, ``repeat:<id>`` ...) are refused with ``JobNotFound``, never deleted."""
+        _refuse_bookkeeping(job_id, "remove")
         code = self.scripts.run(scripts.remove_job(self.keys, job_id))
         if code < 0:
             raise script_error(code, job_id, "remove")
@@ -359,3 +364,9 @@ class Queue:
         """Find queues written by other tools (BullMQ keeps no registry) with a bounded SCAN,
         never KEYS, and add them to the registry; returns the names found."""
         return registry.discover(connection, prefix)
+
+
+def _refuse_bookkeeping(job_id: str, command: str) -> None:
+    reason = not_a_job(job_id)
+    if reason is not None:
+        raise JobNotFound(f"{command}: {reason}")

@@ -24,7 +24,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import BullpenError, JobNotFound
 from ..job import Job, JobState
-from ..keys import is_queue_name
+from ..keys import is_queue_name, not_a_job
 from ..queue import Queue
 from . import formatting, htmx, security, urls
 from .extension import current
@@ -284,6 +284,9 @@ def _shown(text: str, limit: int = 200) -> str:
 
 
 def _job_or_none(queue: Queue, job_id: str) -> Job | None:
+    reason = not_a_job(job_id)
+    if reason is not None:
+        abort(404, f"{reason[:300]}. Bullpen shows and changes only real jobs here.")
     return queue.job(job_id) if job_id else None
 
 

@@ -1,0 +1,68 @@
+"""BullMQ's bookkeeping keys are never jobs: pages, search and actions answer 404 naming
+what the key is, and nothing is changed (a "Remove" on ``meta`` once erased a queue's pause
+flag and global concurrency)."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+from flask.testing import FlaskClient
+
+from dashboard import JobNotFound, Queue
+from dashboard.web.urls import segment
+from tests.webkit import digest, post, seed
+
+#: (id under the queue's key prefix, how another tool writes it)
+BOOKKEEPING = ["meta", "id", "events", "marker", "limiter", "pc", "stalled-check", "stalled", "repeat",
+               "repeat:every-2s", "de:order-7", "dn:order-7", "metrics:completed", "metrics:completed:data",
+               "1:lock", "1:logs", "1:dependencies", "1:processed", "1:failed", "1:unsuccessful", "wait",
+               "completed", "delayed"]
+
+
+def write_bookkeeping(r: redis.Redis) -> None:
+    r.hset("bull:mail:meta", mapping={"paused": 1, "concurrency": 3, "max": 10, "duration": 1000})
+    r.hset("bull:mail:repeat:every-2s", mapping={"name": "tick", "every": 2000, "ic": 4})
+    r.zadd("bull:mail:repeat", {"every-2s": 1795000000000})
+    r.set("bull:mail:de:order-7", "3")
+    r.hset("bull:mail:dn:order-7", mapping={"name": "x", "data": "{}", "opts": "{}", "jid": "9"})
+    r.hset("bull:mail:metrics:completed", mapping={"count": 5, "prevTS": 1, "prevCount": 1})
+    r.rpush("bull:mail:metrics:completed:data", "1", "2")
+    r.set("bull:mail:limiter", 3)
+    r.set("bull:mail:1:lock", "token")
+    r.sadd("bull:mail:1:dependencies", "bull:mail:9")
+    r.hset("bull:mail:1:processed", "bull:mail:9", "{}")
+    r.hset("bull:mail:1:failed", "bull:mail:9", "boom")
+    r.zadd("bull:mail:1:unsuccessful", {"bull:mail:9": 1})
+
+
+@pytest.mark.parametrize("job_id", BOOKKEEPING)
+def test_bookkeeping_keys_are_not_jobs_anywhere(client: FlaskClient, r: redis.Redis, job_id: str) -> None:
+    seed(r, "mail", 2)
+    write_bookkeeping(r)
+    before = digest(r)
+    page = client.get(f"/queues/mail/jobs/{segment(job_id)}")
+    assert page.status_code == 404 and "is not a job" in page.get_data(as_text=True)
+    for action in ("retry", "promote", "remove"):
+        resp = post(client, f"/queues/mail/jobs/{segment(job_id)}/{action}")
+        assert resp.status_code == 404 and "is not a job" in resp.get_data(as_text=True), action
+    search = client.get("/search", query_string={"q": job_id, "queue": "mail"})
+    assert search.status_code == 404
+    assert digest(r) == before
+    q = Queue("mail", connection=r)
+    assert q.job(job_id) is None
+    with pytest.raises(JobNotFound, match="not a job"):
+        q.remove(job_id)
+
+
+@pytest.mark.parametrize("job_id", ["meta", "events", "wait", "repeat", "stalled-check", "metrics:completed:data",
+                                    "a:b:lock", "repeat:every-2s"])
+def test_add_refuses_ids_that_would_overwrite_bookkeeping(r: redis.Redis, job_id: str) -> None:
+    with pytest.raises(ValueError, match="job_id"):
+        Queue("mail", connection=r).add("x", {}, job_id=job_id)
+    assert r.exists("bull:mail:meta") == 0 or r.type("bull:mail:meta") == b"hash"
+
+
+def test_a_schedulers_jobs_are_jobs(client: FlaskClient, r: redis.Redis) -> None:
+    q = Queue("mail", connection=r)
+    job = q.add("tick", {}, job_id="repeat:every-2s:1795000000000")
+    assert client.get(f"/queues/mail/jobs/{segment(job.id)}").status_code == 200
