@@ -4,7 +4,7 @@ A job listing or job page must cost about the same whether a job's data is 100 b
 500 MB. Job fields are read by the read-only ``read_job_fields`` script, which cuts each
 field to a cap (:class:`Caps`) inside Redis and returns its full length; log pages by
 ``read_log``. Redis has no HGETRANGE: to cut a field, the script must first copy all of it
-into Lua, which costs 0.06 ms per MB on Redis 6.2 (glibc malloc) but 1.1 ms per MB on
+into Lua, which costs 0.06 ms per MB on Redis 6.2 (glibc malloc) but 1.1 to 2.4 ms per MB on
 Debian's Redis 7.0 (jemalloc hands back the memory, so every copy page-faults; see
 ``bench/bounded_reads.py``). So a page is read in two passes: one round trip reads every
 job's short fields and only the lengths of the long ones; then each long field of at most
@@ -68,9 +68,10 @@ class Caps:
 LISTING = Caps({"name": 256, "data": 1024, "opts": 8192, "failedReason": 1024, "progress": 1024,
                 "defa": 1024, "pb": 256, **dict.fromkeys(_NUMBERS, 64)})
 #: The job page: 64 KB of data and of return value, 8 KB of reason, 16 KB per stack trace;
-#: fields of up to 8 MB are cut (at most about 9 ms of Redis time each on Redis 7.0).
+#: fields of up to 1 MB are cut (1 to 2.5 ms of Redis time each on Redis 7.0); longer ones are
+#: a download away (pass ``Caps(DETAIL.fields, copy_limit=...)`` to preview more).
 DETAIL = Caps({**LISTING.fields, "data": 65536, "returnvalue": 65536, "opts": 65536, "failedReason": 8192,
-               "progress": 8192, "defa": 8192, "stacktrace": 16384}, copy_limit=8 * 1024 * 1024)
+               "progress": 8192, "defa": 8192, "stacktrace": 16384}, copy_limit=1024 * 1024)
 
 
 @dataclass

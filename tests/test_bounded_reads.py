@@ -67,6 +67,24 @@ def test_listing_of_huge_jobs_sends_about_a_kilobyte_per_job(q: Queue, r: redis.
     assert too_big.failed_reason == "boom"
 
 
+def test_each_long_field_is_cut_by_a_call_of_its_own(q: Queue, r: redis.Redis) -> None:
+    """The first pass copies no long field; then one script call per long field, so a page of
+    big jobs never makes Redis copy several of them in one go."""
+    for i in range(1, 4):
+        failed(r, str(i), data=json.dumps({"d": "d" * 50_000}), failedReason="F" * 5000)
+    old = r.config_get("slowlog-log-slower-than")["slowlog-log-slower-than"]
+    r.config_set("slowlog-log-slower-than", 0)
+    try:
+        r.slowlog_reset()
+        q.jobs("failed", 0, 9, summary=True)
+        args = [e["command"].decode().split() for e in r.slowlog_get(1000) if e["command"].startswith(b"EVALSHA")]
+    finally:
+        r.config_set("slowlog-log-slower-than", old)
+    copy_limits = sorted(int(a[4]) for a in args)
+    assert copy_limits == [0, 0, 0] + [LISTING.copy_limit] * 6
+    assert all(len(a) == 10 for a in args if int(a[4]) > 0)  # EVALSHA sha 1 key limit decode n field cap kind
+
+
 def test_small_jobs_read_as_before(q: Queue, r: redis.Redis) -> None:
     q.add("a", {"x": 1, "s": "é" * 10}, attempts=2)
     q.add("b", [1, 2, 3], delay=5)
@@ -122,13 +140,13 @@ def test_job_page_caps_each_field_and_each_trace(q: Queue, r: redis.Redis) -> No
 
 def test_traces_too_long_to_split_show_the_head_and_beyond_the_copy_limit_nothing(q: Queue, r: redis.Redis) -> None:
     traces = ['Traceback "quoted"\n' + "x" * 1_100_000, "second"]
-    failed(r, "1", stacktrace=json.dumps(traces))  # 1.1 MB: over the decode limit, under the copy limit
-    job = q.job("1", caps=DETAIL)
+    failed(r, "1", stacktrace=json.dumps(traces))  # 1.1 MB: over the decode limit
+    roomy = Caps(DETAIL.fields, copy_limit=2 * MB)
+    job = q.job("1", caps=roomy)
     assert job is not None and len(job.stacktrace) == 1
     assert job.stacktrace[0] == traces[0][:16384 - 5]  # '["' and three escapes ('\"', '\n') are not text
     assert job.truncated == {"stacktrace": len(json.dumps(traces))}
-    small = Caps(DETAIL.fields, copy_limit=1024 * 1024)
-    beyond = q.job("1", caps=small)
+    beyond = q.job("1", caps=DETAIL)  # over DETAIL's 1 MB copy limit: not read at all
     assert beyond is not None and beyond.stacktrace == []
     assert beyond.truncated == {"stacktrace": len(json.dumps(traces))}
     assert beyond.failed_reason == "boom" and beyond.problems == []

@@ -3,7 +3,7 @@
 Redis has no HGETRANGE. HSTRLEN (O(1)) comes first: a field within its cap is read with
 HGET as it is. A longer field of at most ARGV[1] bytes is copied whole into Lua by HGET (the
 server copies it into the call's reply buffer, joins that, then makes the Lua string: 0.06 ms
-per MB on Redis 6.2 with glibc malloc, 1.1 ms per MB on Debian's Redis 7.0, whose jemalloc
+per MB on Redis 6.2 with glibc malloc, 1.1 to 2.4 ms per MB on Debian's Redis 7.0, whose jemalloc
 returns the memory so that every copy page-faults), then cut with string.sub at a UTF-8
 character boundary (up to 3 bytes short of the cap), so only the cut part is sent. A field
 longer than ARGV[1] is not read: only its length comes back. Callers ask with ARGV[1] = 0
