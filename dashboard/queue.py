@@ -222,8 +222,9 @@ class Queue:
 
     def log_page(self, job_id: str, start: int = -100, count: int = 100,
                  line_cap: int = reads.LOG_LINE_CAP) -> reads.LogPage:
-        """``count`` log lines from line ``start`` (0 = oldest, negative = from the newest
-        end), oldest first, each cut inside Redis to ``line_cap`` bytes, with the total."""
+        """Up to ``count`` log lines from line ``start`` (0 = oldest, negative = from the
+        newest end), oldest first, each cut inside Redis to ``line_cap`` bytes, with the total
+        (see :func:`reads.log_page`: a page of very long lines holds fewer)."""
         return reads.log_page(self.scripts, self.keys, job_id, start, count, line_cap)
 
     def log_lines(self, job_id: str) -> Iterator[str]:

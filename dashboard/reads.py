@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 COPY_BUDGET = 1024 * 1024
 #: Cap (bytes) of one log line in a log page.
 LOG_LINE_CAP = 2048
+#: Bytes of whole log lines one log page reads at most inside Redis (at least one line):
+#: 100 lines of up to 10 KB fit; of 50 KB lines a page holds about 20.
+LOG_PAGE_BUDGET = 1024 * 1024
 #: Lines read per round trip by :func:`log_lines` (a full-log download).
 LOG_CHUNK = 1000
 #: The job fields holding JSON arrays of strings, cut element by element (see ``read_job_fields``).
@@ -181,14 +184,16 @@ def _job(job_id: str, read: _Read | Exception, caps: Caps, owner: JobOwner | Non
 
 
 def log_page(run: scripts.Scripts, keys: Keys, job_id: str, start: int, count: int,
-             line_cap: int = LOG_LINE_CAP) -> LogPage:
-    """``count`` lines of a job's log from line ``start`` (0 = oldest; negative: from the
-    newest end, so ``-100`` is the newest 100 lines), oldest first, each cut to ``line_cap``
-    bytes (-1: whole), with the log's total line count. One script call, O(count)."""
+             line_cap: int = LOG_LINE_CAP, budget: int = LOG_PAGE_BUDGET) -> LogPage:
+    """Up to ``count`` lines of a job's log from line ``start`` (0 = oldest; negative: from
+    the newest end, so ``-100`` is the newest 100 lines), oldest first, each cut to
+    ``line_cap`` bytes (-1: whole), with the log's total line count. Fewer lines come back
+    when the whole lines read would pass ``budget`` bytes: a page from the newest end keeps
+    its newest lines (``start`` tells where it begins), any other its oldest. One script call."""
     if count <= 0:
         raise ValueError(f"count must be > 0, got {count}")
     try:
-        reply = run.run(scripts.read_log(keys, job_id, start, count, line_cap))
+        reply = run.run(scripts.read_log(keys, job_id, start, count, line_cap, budget))
     except ResponseError as exc:
         if not str(exc).startswith("WRONGTYPE"):
             raise

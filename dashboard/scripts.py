@@ -168,5 +168,5 @@ def read_job_fields(k: Keys, job_id: str, copy_limit: int, decode_limit: int, ma
     return Call("read_job_fields", [k.job(job_id)], [copy_limit, decode_limit, max_elements, *flat])
 
 
-def read_log(k: Keys, job_id: str, start: int, count: int, cap: int) -> Call:
-    return Call("read_log", [k.logs(job_id)], [start, count, cap])
+def read_log(k: Keys, job_id: str, start: int, count: int, cap: int, budget: int) -> Call:
+    return Call("read_log", [k.logs(job_id)], [start, count, cap, budget])

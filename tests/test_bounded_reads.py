@@ -16,7 +16,7 @@ import redis
 from dashboard import JobState, Queue
 from dashboard.job import Job
 from dashboard.keys import Keys
-from dashboard.reads import DETAIL, LISTING, Caps, log_lines, partial_strings
+from dashboard.reads import DETAIL, LISTING, Caps, log_lines, log_page, partial_strings
 
 NOW = 1_795_000_000_000
 MB = 1024 * 1024
@@ -179,6 +179,24 @@ def test_log_pages_count_from_the_oldest_and_cut_long_lines(q: Queue, r: redis.R
     assert len(list(q.log_lines(job.id))) == 250
     with pytest.raises(ValueError):
         q.log_page(job.id, 0, 0)
+
+
+def test_a_log_page_of_long_lines_stops_at_its_byte_budget_keeping_the_end_it_is_anchored_to(
+        q: Queue, r: redis.Redis) -> None:
+    job = q.add("a", {})
+    for i in range(40):
+        job.log(f"{i:02d} " + "w" * (997 if i % 3 else 97))  # 1,000 or 100 bytes
+    job.log("")
+    run, keys = q.scripts, Keys("bull", "mail")
+    tail = log_page(run, keys, job.id, -20, 20, line_cap=8, budget=5000)
+    assert tail.total == 41 and tail.lines[-1] == "" and tail.lines[-2] == "39 wwwww"
+    assert tail.start == 41 - len(tail.lines) and tail.lines[0] == f"{tail.start:02d} wwwww"
+    lengths = [len(x) for x in q.logs(job.id)[tail.start:]]  # the oldest line read passed the budget
+    assert sum(lengths) >= 5000 > sum(lengths[1:])
+    head = log_page(run, keys, job.id, 0, 20, line_cap=-1, budget=2500)
+    assert head.start == 0 and head.lines == q.logs(job.id)[:5] and head.cut == {}  # 100+1000+1000+100+1000
+    one = log_page(run, keys, job.id, 1, 5, budget=10)
+    assert one.start == 1 and len(one.lines) == 1  # at least one line, however long
 
 
 def test_downloads_read_one_whole_field(q: Queue, r: redis.Redis) -> None:
