@@ -3,12 +3,14 @@
 A :class:`Job` is read from (or about to be written to) ``<prefix>:<queue>:<id>``. This
 module performs no I/O of its own: ``update_progress`` and ``log`` delegate to the queue
 the job came from. Malformed hashes written by other tools never raise here: a field that
-does not parse is kept as text and named in :attr:`Job.problems`.
+does not parse is kept as text and named in :attr:`Job.problems`. A field a bounded read cut
+(see :mod:`dashboard.reads`) is kept as its cut text and named in :attr:`Job.truncated`.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -221,17 +223,26 @@ class Job:
     processed_by: str | None = None
     state: JobState | None = None
     problems: list[str] = field(default_factory=list)
+    #: Fields a bounded read cut, with their full length in bytes. The attribute holds the cut
+    #: text as a string (``opts``, which must be a dict, is then ``{}``). Keys are hash field
+    #: names (``stacktrace`` whenever the traces are not all there whole) and ``stacktrace.<i>``
+    #: (bytes of the whole trace) when ``stacktrace[i]`` was cut.
+    truncated: dict[str, int] = field(default_factory=dict)
     token: str | None = field(default=None, repr=False)
     _queue: JobOwner | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_hash(cls, job_id: str, raw: dict[Any, Any], queue: JobOwner | None = None) -> Job:
-        """Build a Job from HGETALL output (bytes or str), tolerating malformed fields."""
+    def from_hash(cls, job_id: str, raw: dict[Any, Any], queue: JobOwner | None = None,
+                  cut: Mapping[str, int] | None = None) -> Job:
+        """Build a Job from HGETALL output (bytes or str), tolerating malformed fields.
+
+        ``cut`` names fields whose value in ``raw`` was cut on purpose (field -> full length):
+        they are kept as text, not parsed, and recorded in :attr:`truncated`, not in problems."""
         if raw and isinstance(next(iter(raw)), bytes):
             f = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in raw.items()}
         else:
             f = {text(k): text(v) for k, v in raw.items()}
-        job = cls(id=job_id, name=f.get("name", ""), _queue=queue)
+        job = cls(id=job_id, name=f.get("name", ""), _queue=queue, truncated=dict(cut or {}))
         job.data = job._json(f, "data", {})
         opts = job._json(f, "opts", {})
         job.opts = opts if isinstance(opts, dict) else {}
@@ -256,6 +267,8 @@ class Job:
         raw = fields.get(name)
         if raw is None:
             return default
+        if name in self.truncated:
+            return raw
         try:
             return json.loads(raw)
         except ValueError:

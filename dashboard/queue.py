@@ -1,18 +1,19 @@
 """Queue: the producer API (add) and the read/admin API the dashboard uses.
 
 Every state change goes through a Lua script (``scripts.py``); reads use plain commands,
-pipelined. Every method costs O(page or batch) in Redis, never O(queue): listings page
+pipelined, or for the dashboard the bounded reads of ``reads.py``, which cut long values
+inside Redis. Every method costs O(page or batch) in Redis, never O(queue): listings page
 with LRANGE/ZREVRANGE, bulk actions loop over bounded script calls, and queues are found
 through a registry set rather than KEYS. This module must not import Flask.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import Any
 
-from . import registry, scripts
+from . import reads, registry, scripts
 from .clients import Client, connect
 from .codec import dumps, now_ms, text, to_ms
 from .counts import Counts, summarize
@@ -26,9 +27,8 @@ BATCH = 1000
 LPOS_WINDOW = 50_000
 
 Progress = Callable[[int], None]
-#: Hash fields a job listing needs: everything but stack traces and return values.
-SUMMARY_FIELDS = ("name", "data", "opts", "timestamp", "delay", "priority", "processedOn", "finishedOn", "atm",
-                  "ats", "stc", "failedReason", "progress", "attemptsMade", "defa", "pb")
+#: Hash fields a job listing reads (each cut as :data:`reads.LISTING` says): no stack traces or return values.
+SUMMARY_FIELDS = tuple(reads.LISTING.fields)
 
 
 class Queue:
@@ -138,7 +138,8 @@ class Queue:
     def jobs(self, state: JobState | str, start: int = 0, end: int = 19, *, summary: bool = False) -> list[Job]:
         """Jobs in one state, newest first (prioritized: next to run first), ``start..end``
         inclusive. Costs O(end - start) in Redis. Ids whose hash is gone are skipped. With
-        ``summary`` only the fields a listing shows are read (no stack traces, return values)."""
+        ``summary`` only the fields a listing shows are read (no stack traces, return values),
+        each cut inside Redis to :data:`reads.LISTING` (about 1 KB of data; see ``Job.truncated``)."""
         state = JobState(state)
         if state not in STATE_KEYS:
             raise ValueError(f"cannot list jobs in state {state!r}")
@@ -159,45 +160,41 @@ class Queue:
         return jobs
 
     def _load(self, ids: list[str], summary: bool = False) -> list[Job | None]:
+        if summary:
+            return reads.load_jobs(self.scripts, self.keys, ids, reads.LISTING, self)
         pipe = self.client.pipeline(transaction=False)
         for job_id in ids:
-            if summary:
-                pipe.hmget(self.keys.job(job_id), SUMMARY_FIELDS)
-            else:
-                pipe.hgetall(self.keys.job(job_id))
-        out: list[Job | None] = []
-        for job_id, raw in zip(ids, pipe.execute(raise_on_error=False)):
-            if summary and isinstance(raw, list):
-                raw = {f: v for f, v in zip(SUMMARY_FIELDS, raw) if v is not None}
-            if isinstance(raw, Exception):
-                job = Job(id=job_id, state=JobState.UNKNOWN, _queue=self)
-                job.problems.append(f"job key is not a hash: {raw}")
-                out.append(job)
-            else:
-                out.append(Job.from_hash(job_id, raw, self) if raw else None)
-        return out
+            pipe.hgetall(self.keys.job(job_id))
+        return [self._from_hash(job_id, raw) for job_id, raw in zip(ids, pipe.execute(raise_on_error=False))]
 
-    def job(self, job_id: str) -> Job | None:
-        """One job with its state, or None when no job has that id. Sorted sets and the
-        active list are checked first; only a job found in none of them costs bounded LPOS
-        scans of wait (from both ends). BullMQ's bookkeeping keys (``meta``, ``repeat:<id>``,
-        ``<id>:lock`` ...) are never jobs (see :func:`~dashboard.keys.not_a_job`)."""
-        if not job_id or not_a_job(job_id):
-            return None
-        k = self.keys
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hgetall(k.job(job_id))
-        for suffix in ("completed", "failed", "delayed", "prioritized", "waiting-children"):
-            pipe.zscore(k.state(suffix), job_id)
-        pipe.lpos(k.active, job_id)
-        raw, *found = pipe.execute(raise_on_error=False)
+    def _from_hash(self, job_id: str, raw: Any) -> Job | None:
         if isinstance(raw, Exception):
             job = Job(id=job_id, state=JobState.UNKNOWN, _queue=self)
             job.problems.append(f"job key is not a hash: {raw}")
             return job
-        if not raw:
+        return Job.from_hash(job_id, raw, self) if raw else None
+
+    def job(self, job_id: str, *, caps: reads.Caps | None = None) -> Job | None:
+        """One job with its state, or None when no job has that id. Sorted sets and the
+        active list are checked first; only a job found in none of them costs bounded LPOS
+        scans of wait (from both ends). Every field is read whole, unless ``caps`` is given
+        (the dashboard's job page: :data:`reads.DETAIL`), which cuts them inside Redis.
+        BullMQ's bookkeeping keys (``meta``, ``repeat:<id>``, ``<id>:lock`` ...) are never
+        jobs (see :func:`~dashboard.keys.not_a_job`)."""
+        if not job_id or not_a_job(job_id):
             return None
-        job = Job.from_hash(job_id, raw, self)
+        k = self.keys
+        pipe = self.client.pipeline(transaction=False)
+        if caps is None:
+            pipe.hgetall(k.job(job_id))
+        for suffix in ("completed", "failed", "delayed", "prioritized", "waiting-children"):
+            pipe.zscore(k.state(suffix), job_id)
+        pipe.lpos(k.active, job_id)
+        found = pipe.execute(raise_on_error=False)
+        job = self._from_hash(job_id, found.pop(0)) if caps is None else reads.load_jobs(
+            self.scripts, k, [job_id], caps, self)[0]
+        if job is None or job.state is JobState.UNKNOWN:
+            return job
         states = [JobState.COMPLETED, JobState.FAILED, JobState.DELAYED, JobState.PRIORITIZED,
                   JobState.WAITING_CHILDREN, JobState.ACTIVE]
         job.state = next((s for s, hit in zip(states, found) if hit is not None and not isinstance(hit, Exception)),
@@ -215,8 +212,25 @@ class Queue:
         return JobState.WAITING if head is not None or tail is not None or beyond_window else JobState.UNKNOWN
 
     def logs(self, job_id: str, limit: int = 1000) -> list[str]:
-        """The newest ``limit`` lines of a job's log, oldest first."""
+        """The newest ``limit`` lines of a job's log, oldest first, whole (the dashboard pages
+        with :meth:`log_page`)."""
         return [text(x) for x in self.client.lrange(self.keys.logs(job_id), -limit, -1)]
+
+    def log_page(self, job_id: str, start: int = -100, count: int = 100,
+                 line_cap: int = reads.LOG_LINE_CAP) -> reads.LogPage:
+        """Up to ``count`` log lines from line ``start`` (0 = oldest, negative = from the
+        newest end), oldest first, each cut inside Redis to ``line_cap`` bytes, with the total
+        (see :func:`reads.log_page`: a page of very long lines holds fewer)."""
+        return reads.log_page(self.scripts, self.keys, job_id, start, count, line_cap)
+
+    def log_lines(self, job_id: str) -> Iterator[str]:
+        """The whole log, oldest first, read in chunks (a download)."""
+        return reads.log_lines(self.client, self.keys, job_id)
+
+    def job_field(self, job_id: str, field: str) -> bytes | None:
+        """One field's whole raw value (``data``, ``returnvalue``, ``stacktrace`` ...) for a
+        download; None when the job, the field or a hash at the job's key is missing."""
+        return reads.field_value(self.client, self.keys, job_id, field)
 
     def lock_ttl_ms(self, job_id: str) -> int | None:
         """Milliseconds left on the job's lock, or None when it has none."""
@@ -245,7 +259,7 @@ class Queue:
     def retry(self, job_id: str) -> None:
         """Move one failed (or completed) job back to waiting, with its attempts reset."""
         _refuse_bookkeeping(job_id, "retry")
-        job = self.job(job_id)
+        job = self.job(job_id, caps=reads.LISTING)
         if job is None:
             raise JobNotFound(f"retry: job {job_id} does not exist")
         if job.state not in (JobState.FAILED, JobState.COMPLETED):

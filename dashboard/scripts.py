@@ -1,6 +1,7 @@
-"""The single gate for state changes: loads ``lua/*.lua`` once and runs them by name.
+"""The single gate for Lua: loads ``lua/*.lua`` once and runs them by name.
 
-Each Lua file is one atomic state change; its header lists KEYS, ARGV and return codes.
+Each Lua file is one atomic state change, or (``read_*``) one bounded read that cuts long
+values inside Redis; its header lists KEYS, ARGV and return codes.
 This module builds the KEYS lists from :class:`~dashboard.keys.Keys`, passes ARGV through,
 and can run several calls in one round trip (:meth:`Scripts.batch`). It must not decide
 policy (retries, batching sizes, what a return code means to a user): callers do that.
@@ -158,3 +159,14 @@ def update_progress(k: Keys, job_id: str, progress_json: str) -> Call:
 
 def add_log(k: Keys, job_id: str, line: str, keep: int) -> Call:
     return Call("add_log", [k.job(job_id), k.logs(job_id)], [line, keep])
+
+
+def read_job_fields(k: Keys, job_id: str, copy_limit: int, decode_limit: int, max_elements: int,
+                    fields: Sequence[tuple[str, int, str]]) -> Call:
+    """``fields`` are (field, cap in bytes or -1, kind 's' or 'a') triples."""
+    flat: list[Arg] = [x for triple in fields for x in triple]
+    return Call("read_job_fields", [k.job(job_id)], [copy_limit, decode_limit, max_elements, *flat])
+
+
+def read_log(k: Keys, job_id: str, start: int, count: int, cap: int, budget: int) -> Call:
+    return Call("read_log", [k.logs(job_id)], [start, count, cap, budget])

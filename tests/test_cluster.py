@@ -11,6 +11,7 @@ import redis
 from redis.cluster import ClusterNode, RedisCluster
 
 from dashboard import Queue, Worker
+from dashboard.reads import DETAIL
 from dashboard.redis_server import EmbeddedRedis, find_redis_server, free_port, port_is_free
 
 SLOTS = 16384
@@ -75,6 +76,8 @@ def test_produce_and_work_on_cluster(cluster: RedisCluster, name: str, prefix: s
     c = q.counts()
     assert (c.completed, c.failed, c.delayed) == (51, 1, 1)
     assert q.job("1").returnvalue == {"i": 0} and q.logs("1") == ["ran"]
+    assert q.job("1", caps=DETAIL).returnvalue == {"i": 0} and q.log_page("1").lines == ["ran"]
+    assert [j.data for j in q.jobs("completed", 0, 9, summary=True)] == [j.data for j in q.jobs("completed", 0, 9)]
     q.retry(q.jobs("failed", 0, 0)[0].id)
     assert q.counts().waiting == 1
     assert q.promote_all() == 1
