@@ -97,11 +97,13 @@ def test_job_page_shows_everything(client: FlaskClient, r: redis.Redis) -> None:
     run_burst(r, "mail", handler)
     html = client.get("/queues/mail/jobs/1").get_data(as_text=True)
     for text in ("completed", "step one", "&#34;pages&#34;: 12", "40%", "Created", "Processed", "Finished",
-                 "1 made, 1 started, 2 allowed", "See all data", "&#34;attempts&#34;: 2"):
+                 "1 made, 1 started, 2 allowed", "Download all", "&#34;attempts&#34;: 2"):
         assert text in html, text
     assert html.count("y" * 1000) == 9  # cut at ~10 KB
-    full = client.get("/queues/mail/jobs/1/data")
-    assert full.status_code == 200 and full.mimetype == "text/plain" and "y" * 20_000 in full.get_data(as_text=True)
+    full = client.get("/queues/mail/jobs/1/download/data")
+    assert full.status_code == 200 and full.mimetype == "application/json"
+    assert "y" * 20_000 in full.get_data(as_text=True)
+    assert full.headers["Content-Disposition"] == 'attachment; filename="job-data.json"'
 
 
 def test_unknown_queue_and_job_are_404_pages(client: FlaskClient, r: redis.Redis) -> None:

@@ -22,11 +22,12 @@ from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import HTTPException
 
+from .. import reads
 from ..errors import BullpenError, JobNotFound
 from ..job import Job, JobState
 from ..keys import is_queue_name, not_a_job
 from ..queue import Queue
-from . import formatting, htmx, security, urls
+from . import formatting, htmx, job_page, security, urls
 from .extension import current
 from .params import PER_PAGE, choice, list_args, safe_next, whole
 from .tasks import Progress, Task
@@ -41,7 +42,7 @@ urls.register_converter(bp)
 #: States listed as tabs on a queue page, in lifecycle order.
 LIST_STATES = [JobState.WAITING, JobState.PRIORITIZED, JobState.DELAYED, JobState.ACTIVE,
                JobState.WAITING_CHILDREN, JobState.COMPLETED, JobState.FAILED]
-TERMINAL = (JobState.COMPLETED, JobState.FAILED)
+TERMINAL = job_page.TERMINAL
 JOB_ACTIONS = {"retry": "Retried", "promote": "Promoted", "remove": "Removed"}
 GRACE_CHOICES = [(0, "any age"), (60, "1 minute"), (3600, "1 hour"), (86400, "1 day"), (604800, "7 days")]
 
@@ -105,14 +106,30 @@ def job_view(name: str, job_id: str) -> Response:
         return htmx.stop_polling(make_response(gone))
     if job is None:
         abort(404, f"No job with id {_shown(job_id)} in queue {_shown(queue.name)}.")
-    response = htmx.render_page_or_partial("bullpen/job.html", "bullpen/partials/_job.html", **_job_context(queue, job))
+    log = request.args.get("log")
+    log_start = None if log is None else whole(log, "log", 0, 10**9)
+    response = htmx.render_page_or_partial("bullpen/job.html", "bullpen/partials/_job.html",
+                                           **job_page.context(queue, job, log_start))
     return htmx.stop_polling(response) if htmx.is_partial() and job.state in TERMINAL else response
 
 
-@bp.get("/queues/<bullpen_segment:name>/jobs/<bullpen_segment:job_id>/data")
-def job_data(name: str, job_id: str) -> Response:
-    job = _job_or_404(_queue_or_404(name), job_id)
-    return Response(formatting.full_json(job.data), mimetype="text/plain")
+@bp.get("/queues/<bullpen_segment:name>/jobs/<bullpen_segment:job_id>/download/<bullpen_segment:what>")
+def job_download(name: str, job_id: str, what: str) -> Response:
+    """One field of a job, or its whole log, as a file: the only read of a whole value."""
+    queue = _queue_or_404(name)
+    job = _job_or_404(queue, job_id)
+    if what not in job_page.DOWNLOADS:
+        abort(404, f"Nothing to download as {_shown(what, 40)}: choose one of {', '.join(job_page.DOWNLOADS)}.")
+    field, mimetype = job_page.DOWNLOADS[what]
+    suffix = "txt" if mimetype == "text/plain" else "json"
+    headers = {"Content-Disposition": f'attachment; filename="job-{what}.{suffix}"'}  # no request text in it
+    if not field:
+        lines = queue.log_lines(job.id)
+        return Response((line + "\n" for line in lines), mimetype=mimetype, headers=headers)
+    value = queue.job_field(job.id, field)
+    if value is None:
+        abort(404, f"Job {_shown(job_id)} has no {what}.")
+    return Response(value, mimetype=mimetype, headers=headers)
 
 
 @bp.get("/tasks/<task_id>")
@@ -283,31 +300,20 @@ def _shown(text: str, limit: int = 200) -> str:
     return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text):,} characters)"
 
 
-def _job_or_none(queue: Queue, job_id: str) -> Job | None:
+def _job_or_none(queue: Queue, job_id: str, caps: reads.Caps = reads.DETAIL) -> Job | None:
+    """The job, its fields cut inside Redis to ``caps`` (a page never reads a whole value)."""
     reason = not_a_job(job_id)
     if reason is not None:
         abort(404, f"{reason[:300]}. Bullpen shows and changes only real jobs here.")
-    return queue.job(job_id) if job_id else None
+    return queue.job(job_id, caps=caps) if job_id else None
 
 
 def _job_or_404(queue: Queue, job_id: str) -> Job:
-    job = _job_or_none(queue, job_id)
+    job = _job_or_none(queue, job_id, reads.LISTING)
     if job is None:
         abort(404, f"No job with id {_shown(job_id)} in queue {_shown(queue.name)}.")
     return job
 
-
-def _job_context(queue: Queue, job: Job) -> dict[str, Any]:
-    data, data_cut, data_len = formatting.pretty(job.data)
-    lock_ttl = queue.lock_ttl_ms(job.id) if job.state is JobState.ACTIVE else None
-    try:
-        logs = queue.logs(job.id)
-    except ResponseError as exc:  # the job's :logs key holds another type
-        job.problems.append(f"the job's log cannot be read: {exc}")
-        logs = []
-    return dict(queue=queue, job=job, data=data, data_cut=data_cut, data_len=data_len,
-                opts=formatting.full_json(job.opts), returnvalue=formatting.pretty(job.returnvalue)[0],
-                logs=logs, lock_ttl=lock_ttl, terminal=job.state in TERMINAL)
 
 
 def _find(term: str, scope: str | None) -> list[tuple[str, str]]:
@@ -316,7 +322,7 @@ def _find(term: str, scope: str | None) -> list[tuple[str, str]]:
     hits = [(f"Queue {term}", url_for(".queue_view", name=term)) for n in names if n == term and not scope]
     if term:
         hits += [(f"Job {term} in {n}", url_for(".job_view", name=n, job_id=term))
-                 for n in names if current().queue(n).job(term) is not None]
+                 for n in names if current().queue(n).job(term, caps=reads.LISTING) is not None]
     return hits
 
 

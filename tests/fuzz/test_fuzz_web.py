@@ -98,8 +98,9 @@ def test_pages_never_fail_on_hostile_data(client: FlaskClient, r: redis.Redis, f
     for headers in ({}, {"HX-Request": "true", "HX-Target": "job"}):
         resp = client.get(job_url, headers=headers)
         assert resp.status_code < 500, (job_url, resp.status_code, resp.get_data(as_text=True)[:500])
-    resp = client.get(job_url + "/data")
-    assert resp.status_code < 500
+    for what in ("data", "returnvalue", "stacktrace", "failedReason", "logs", "x"):
+        resp = client.get(f"{job_url}/download/{what}")
+        assert resp.status_code < 500, (what, resp.status_code)
 
 
 def rules(app: Flask) -> list[Any]:

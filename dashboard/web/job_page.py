@@ -1,0 +1,57 @@
+"""What the job page shows, read at a bounded cost whatever the job's size.
+
+The job comes from ``Queue.job(id, caps=DETAIL)``: each field is cut inside Redis (data and
+return value 64 KB, reason 8 KB, 16 KB per stack trace) and its full size kept in
+``Job.truncated``. The log is read one page at a time (:data:`LOG_PAGE` lines, each cut to
+2 KB). Every cut value is one click away whole, as a download (:data:`DOWNLOADS`). This
+module reads through the runtime's ``Queue`` only and renders nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..job import Job, JobState
+from ..queue import Queue
+from . import formatting
+
+#: Log lines per page of the job page.
+LOG_PAGE = 100
+#: What can be downloaded whole: name in the URL -> (job hash field, or "" for the log; MIME type).
+DOWNLOADS = {
+    "data": ("data", "application/json"),
+    "returnvalue": ("returnvalue", "application/json"),
+    "stacktrace": ("stacktrace", "application/json"),
+    "failedReason": ("failedReason", "text/plain"),
+    "logs": ("", "text/plain"),
+}
+TERMINAL = (JobState.COMPLETED, JobState.FAILED)
+
+
+def context(queue: Queue, job: Job, log_start: int | None) -> dict[str, Any]:
+    """Template values of the job page; ``log_start`` None shows the newest log lines."""
+    data, data_cut, data_len = _shown(job, "data", job.data)
+    returnvalue, return_cut, return_len = _shown(job, "returnvalue", job.returnvalue)
+    lock_ttl = queue.lock_ttl_ms(job.id) if job.state is JobState.ACTIVE else None
+    page = queue.log_page(job.id, -LOG_PAGE if log_start is None else log_start, LOG_PAGE)
+    if page.problem:
+        job.problems.append(f"the job's log cannot be read: {page.problem}")
+    end = page.start + len(page.lines)
+    traces = [(trace, job.truncated.get(f"stacktrace.{i}")) for i, trace in enumerate(job.stacktrace)]
+    return dict(
+        queue=queue, job=job, terminal=job.state in TERMINAL, lock_ttl=lock_ttl,
+        data=data, data_cut=data_cut, data_len=data_len,
+        returnvalue=returnvalue, return_cut=return_cut, return_len=return_len,
+        opts=formatting.full_json(job.opts), traces=traces, traces_len=job.truncated.get("stacktrace"),
+        reason_len=job.truncated.get("failedReason"),
+        log=page, log_start=log_start, log_end=end,
+        log_older=max(0, page.start - LOG_PAGE) if page.start > 0 else None,
+        log_newer=end if end < page.total else None)
+
+
+def _shown(job: Job, name: str, value: Any) -> tuple[str, bool, int]:
+    """(text to show, whether it is cut, full length) of a JSON field."""
+    if name in job.truncated:
+        text = value if isinstance(value, str) else ""
+        return text, True, job.truncated[name]
+    return formatting.pretty(value)
