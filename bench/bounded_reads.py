@@ -36,6 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import redis
 
+from app import create_app
+from dashboard.config import Settings
 from dashboard.queue import Queue
 from dashboard.redis_server import EmbeddedRedis
 
@@ -170,6 +172,13 @@ def main() -> None:
             if hasattr(q, "job_field"):
                 rows.append(measure(r, samples, "job_field('1', 'data')  (download, full)",
                                     lambda: q.job_field("1", "data"), lambda v: len(v or b""), args.reps))
+            app = create_app(Settings(redis_url=f"redis://127.0.0.1:{server.port}/0", secret_key="bench"))
+            page = app.test_client()  # in-process: the time is the server's own
+            rows.append(measure(r, samples, f"GET /queues/big?state=failed (page, {JOBS} x {DATA_MB} MB)",
+                                lambda: page.get("/queues/big?state=failed&per=100"),
+                                lambda resp: len(resp.get_data()), args.reps))
+            rows.append(measure(r, samples, "GET /queues/big/jobs/fat (job page)",
+                                lambda: page.get("/queues/big/jobs/fat"), lambda resp: len(resp.get_data()), args.reps))
             stop.set()
             proc.join(10)
         print(json.dumps(rows))
