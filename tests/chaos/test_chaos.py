@@ -42,7 +42,7 @@ result Redis did not keep (a "loser": every run but the one the return value nam
 Any other loser fails the test: e.g. a stalled check that ignored a live lock, or a worker
 that stopped renewing a running job (the long jobs would then never finish either). A worker
 also logs "lock lost" for some jobs it has just finished normally: a false alarm, counted in
-the summary and pinned by test_lock_reports.py.
+the summary and pinned by test_worker_locks.py.
 Takes that left no run at all (the reply to ``move_to_active`` lost in the crash, or the
 worker killed before the handler started) are counted as orphan takes; they too only come
 back via a stalled recovery, so ``ats == stc + 1`` covers them.
