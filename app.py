@@ -1,7 +1,8 @@
 """Entry points: the WSGI app factory, and ``python app.py`` for the live demo.
 
-Production: ``gunicorn -b 127.0.0.1:8000 'app:create_app()'`` (settings from the
-environment, see ``dashboard/config.py``; no demo unless ``DASHBOARD_DEMO=1``).
+Production: ``gunicorn 'app:create_app()'`` from the repository root, which reads
+``gunicorn.conf.py`` there (threads, timeouts; flags override it). Settings come from the
+environment, see ``dashboard/config.py``; no demo unless ``DASHBOARD_DEMO=1``.
 
 Demo: ``python app.py`` serves http://127.0.0.1:5000 with the demo producer and embedded
 workers on. Without ``REDIS_URL`` it starts its own embedded Redis (data in ``./var/redis``)
