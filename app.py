@@ -1,7 +1,8 @@
 """Entry points: the WSGI app factory, and ``python app.py`` for the live demo.
 
-Production: ``gunicorn -b 127.0.0.1:8000 'app:create_app()'`` (settings from the
-environment, see ``dashboard/config.py``; no demo unless ``DASHBOARD_DEMO=1``).
+Production: ``gunicorn 'app:create_app()'`` from the repository root, which reads
+``gunicorn.conf.py`` there (threads, timeouts; flags override it). Settings come from the
+environment, see ``dashboard/config.py``; no demo unless ``DASHBOARD_DEMO=1``.
 
 Demo: ``python app.py`` serves http://127.0.0.1:5000 with the demo producer and embedded
 workers on. Without ``REDIS_URL`` it starts its own embedded Redis (data in ``./var/redis``)
@@ -30,6 +31,7 @@ from dashboard.web import DashboardState, demo, init_dashboard, security, standa
 log = logging.getLogger("dashboard.app")
 
 DEMO_PREFIX = "bullpen-demo"
+MAX_BODY_BYTES = 1024 * 1024  # larger request bodies get 413 before they are read
 
 
 def configure_logging(settings: Settings) -> None:
@@ -59,6 +61,10 @@ def create_app(settings: Settings | None = None, *, handlers: Mapping[str, Handl
     app = Flask(__name__, static_folder=None, template_folder=None)
     app.config["SESSION_COOKIE_NAME"] = "bullpen_session"
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    # The dashboard's forms are a few hundred bytes. The cap also makes werkzeug read bodies
+    # through a LimitedStream, so a body whose socket times out (gunicorn.conf.py) ends in a
+    # 400, not a 500 with a traceback.
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     state = init_dashboard(app, settings, resolved.url, description=resolved.description)
     app.register_error_handler(404, standalone_error)
     app.register_error_handler(405, standalone_error)
