@@ -50,9 +50,16 @@ def read(client: Any, prefix: str) -> tuple[list[str], list[str]]:
     return sorted(names), problems
 
 
-def register(client: Any, prefix: str, name: str) -> None:
-    """Add ``name`` to the registry (idempotent)."""
-    client.sadd(registry_key(prefix), name)
+def register(client: Any, prefix: str, name: str) -> bool:
+    """Add ``name`` to the registry (idempotent). A registry key of the wrong type (written by
+    another tool) is logged and left alone: producing and working never fail for it."""
+    try:
+        client.sadd(registry_key(prefix), name)
+    except ResponseError as exc:
+        log.warning("queue=%s: cannot add it to the queue registry %s (%s); the dashboard will not list "
+                    "it until that key is a set again", name, registry_key(prefix), exc)
+        return False
+    return True
 
 
 def is_registered(client: Any, prefix: str, name: str) -> bool:

@@ -47,3 +47,13 @@ def test_workers_are_counted_per_queue_from_one_client_list(r: redis.Redis) -> N
         assert Queue("busy", connection=r).workers() == found["busy"]
     finally:
         blocking.connection_pool.disconnect()
+
+
+def test_a_registry_key_of_the_wrong_type_never_stops_producers_or_workers(r: redis.Redis) -> None:
+    r.set("bull::queues", "written by another tool")
+    q = Queue("mail", connection=r)
+    job = q.add("x", {"n": 1})
+    Worker("mail", lambda job: "done", connection=r).run(burst=True)
+    assert q.job(job.id).state == "completed"
+    assert r.get("bull::queues") == b"written by another tool"  # left as it was
+    assert Catalog(r).names_and_problems()[0] == []
