@@ -36,7 +36,7 @@ from .keys import Keys, worker_client_name
 from .outcome import Outcome, finish_calls, run_handler
 from .queue import Queue, validate_queue_name
 from .worker_threads import BLOCK_SECONDS, WorkerThreads
-from .wrongtype import Throttle, job_key_problems
+from .wrongtype import Throttle, is_wrongtype, job_key_problems
 
 log = logging.getLogger(__name__)
 
@@ -225,8 +225,10 @@ class Worker(WorkerThreads):
         self._closing.wait(TROUBLE_PAUSE)
 
     def _trouble(self, what: str, error: Exception) -> None:
-        """A script failed as a whole (a key of the wrong type, most likely): once a minute."""
-        self._warned.log(log, logging.ERROR, f"{what}: {error}", "queue=%s: %s: %s", self.queue_name, what, error)
+        """A script failed as a whole (a key of the wrong type, most likely): logged once a
+        minute per key (each call names the key it refused) or per other error."""
+        subject = str(error) if is_wrongtype(error) else f"{what}: {error}"
+        self._warned.log(log, logging.ERROR, subject, "queue=%s: %s: %s", self.queue_name, what, error)
 
     def _report_stalled(self, moved: Any) -> None:
         if isinstance(moved, Exception):

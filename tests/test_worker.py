@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -196,6 +197,35 @@ def test_lock_is_held_and_renewed_while_running(q: Queue, r: redis.Redis) -> Non
     make_worker(r, slow, lock_duration=0.3).run(burst=True)
     assert seen["token"] is not None and seen["token"].decode().count(":") == 2
     assert renewed.is_set()
+
+
+def test_lock_ttl_is_extended_by_renewal(q: Queue, r: redis.Redis) -> None:
+    started = threading.Event()
+    began: list[float] = []
+
+    def slow(job: Job) -> None:
+        began.append(time.monotonic())
+        started.set()
+        time.sleep(3)
+
+    q.add("x", {})
+    w = make_worker(r, slow, lock_duration=2)
+    t = threading.Thread(target=w.run, kwargs={"burst": True})
+    t.start()
+    assert started.wait(10)
+    readings: list[tuple[float, int]] = []
+    while t.is_alive() and time.monotonic() - began[0] < 2.9:
+        elapsed = (time.monotonic() - began[0]) * 1000
+        ttl = r.pttl("bull:work:1:lock")
+        if elapsed > 1200:
+            readings.append((elapsed, ttl))
+        time.sleep(0.05)
+    t.join(10)
+    # The lock was set (for 2000 ms) before the handler began, so without a renewal it has at
+    # most 2000 - elapsed ms left (give or take 1 ms of rounding); a renewal (every 1000 ms)
+    # puts it back near 2000.
+    assert readings and any(ttl > max(0, 2000 - elapsed) + 200 for elapsed, ttl in readings), readings
+    assert q.counts().completed == 1
 
 
 def test_close_from_another_thread_stops_gracefully(q: Queue, r: redis.Redis) -> None:
