@@ -13,7 +13,6 @@ never raise, whatever an option holds.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -35,7 +34,6 @@ INT_FIELDS = ("timestamp", "delay", "priority", "processedOn", "finishedOn", "at
 STRICT_FIELDS = ("name", "data", "opts", "progress")
 #: How much of a bad value a problem quotes.
 SHOWN_CHARS = 100
-_INT_TEXT = re.compile(r"-?[0-9]{1,19}")
 
 
 class JobOwner(Protocol):
@@ -272,18 +270,21 @@ class Job:
         is named in :attr:`problems` (and, when a worker cannot run the job, in :attr:`fatal`).
         A bytes ``job_id`` is kept as :attr:`raw_id` (ids need not be UTF-8)."""
         job = cls(id=text(job_id), raw_id=job_id if isinstance(job_id, bytes) else None, _queue=queue)
-        f: dict[str, str] = {}
-        for k, v in raw.items():
-            name = text(k)
-            if not isinstance(v, bytes):
-                f[name] = str(v)
-                continue
-            try:
-                f[name] = v.decode()
-            except UnicodeDecodeError:
-                f[name] = v.decode("utf-8", "replace")
-                job._flag(name, v, "is not UTF-8; shown with replacement characters",
-                          name in STRICT_FIELDS or name in INT_FIELDS, " (not UTF-8)")
+        try:  # the usual case at full speed: every field is UTF-8
+            if raw and isinstance(next(iter(raw)), bytes):
+                f = {k.decode("utf-8", "replace"): v.decode() for k, v in raw.items()}
+            else:
+                f = {text(k): v.decode() if isinstance(v, bytes) else str(v) for k, v in raw.items()}
+        except (UnicodeDecodeError, AttributeError):
+            f = {}
+            for k, v in raw.items():
+                name = text(k)
+                try:
+                    f[name] = v.decode() if isinstance(v, bytes) else str(v)
+                except UnicodeDecodeError:
+                    f[name] = v.decode("utf-8", "replace")
+                    job._flag(name, v, "is not UTF-8; shown with replacement characters",
+                              name in STRICT_FIELDS or name in INT_FIELDS, " (not UTF-8)")
         job.name = f.get("name", "")
         job.data = job._json(f, "data", {}, fatal=True)
         opts = job._json(f, "opts", {}, fatal=True)
@@ -291,10 +292,15 @@ class Job:
             job.opts = opts
             for option, ok in OPTION_CHECKS.items():
                 if option in opts and not ok(opts[option]):
-                    job._flag(f"opts.{option}", opts[option], "is not valid; ignored", True)
+                    job._flag(f"opts.{option}", opts[option], "has the wrong shape", True)
         elif "opts" in f:
             job._flag("opts", f["opts"], "is not a JSON object; ignored", True)
-        ints = {name: job._int(f, name) for name in INT_FIELDS if name in f}
+        ints: dict[str, int | None] = {}
+        for name in INT_FIELDS:
+            value = f.get(name)
+            if value is not None:  # plain digits (the usual case) at full speed, the rest checked
+                ints[name] = int(value) if len(value) < 19 and value.isdigit() and value.isascii() else \
+                    job._int(value, name)
         job.timestamp = ints.get("timestamp")
         job.delay = ints.get("delay") or 0
         job.priority = ints.get("priority") or 0
@@ -317,10 +323,12 @@ class Job:
         if fatal and name.partition(".")[0] not in self.fatal:
             self.fatal[name] = f"{name} = {shown(raw)}{why}"
 
-    def _int(self, fields: dict[str, str], name: str) -> int | None:
-        raw = fields[name]
-        if _INT_TEXT.fullmatch(raw) and -(2**63) <= int(raw) < 2**63:
-            return int(raw)
+    def _int(self, raw: str, name: str) -> int | None:
+        digits = raw[1:] if raw[:1] == "-" else raw
+        if 0 < len(digits) <= 19 and digits.isascii() and digits.isdigit():
+            value = int(raw)
+            if -(2**63) <= value < 2**63:
+                return value
         self._flag(name, raw, "is not an integer", True)
         try:
             return int(float(raw)) if len(raw) < 400 else None

@@ -201,10 +201,10 @@ class Worker(WorkerThreads):
             return False
         settled = len(calls) - check - (want > 0)
         self._settle(results[:settled])
+        taken, next_due = self._dispatch(results[-1]) if want > 0 else (0, -1)
         if check:
             self._next_check = time.monotonic() + self.stalled_ms / 1000
             self._report_stalled(results[settled])
-        taken, next_due = self._dispatch(results[-1]) if want > 0 else (0, -1)
         if want > 0 and taken == want:
             return False  # maybe more are ready: fetch again at once
         if self._burst and taken == 0 and not self._inflight:

@@ -62,30 +62,35 @@ class WorkerThreads:
         interval = self.lock_ms / 2000
         lost: set[tuple[bytes, bytes]] = set()  # (id, token) whose lock is gone: not renewed again
         while not self._stopped.wait(interval):
-            running = set(self._inflight.items())
-            lost &= running
-            pairs = list(running - lost)
-            if not pairs:
-                continue
             try:
-                gone = self.scripts.run(scripts.extend_locks(self.keys, self.lock_ms, pairs))
-            except redis.ResponseError as exc:  # the stalled set has the wrong type, most likely
-                self._warned.log(log, logging.ERROR, str(exc), "queue=%s: cannot renew locks: %s",
-                                 self.queue_name, exc)
-                continue
-            except redis.RedisError as exc:
-                log.debug("queue=%s: lock renewal failed: %s", self.queue_name, exc)
-                continue
-            tokens = dict(pairs)
-            for raw_id, kind in gone:
-                lost.add((raw_id, tokens.get(raw_id, b"")))
-                if text(kind) in ("none", "string"):
-                    log.warning("queue=%s job=%s: lock lost while running", self.queue_name, shown_id(raw_id))
-                else:
-                    lock = text(self.keys.job_key(raw_id, ":lock"))
-                    self._warned.log(log, logging.ERROR, lock, "queue=%s job=%s: %s is a %s, not a string: the lock "
-                                     "is lost and the job's result will be discarded", self.queue_name,
-                                     shown_id(raw_id), lock, text(kind))
+                self._renew(lost)
+            except Exception:  # this thread must outlive any one bad renewal
+                log.exception("queue=%s: lock renewal error; retrying", self.queue_name)
+
+    def _renew(self, lost: set[tuple[bytes, bytes]]) -> None:
+        running = set(self._inflight.items())
+        lost &= running
+        pairs = list(running - lost)
+        if not pairs:
+            return
+        try:
+            gone = self.scripts.run(scripts.extend_locks(self.keys, self.lock_ms, pairs))
+        except redis.ResponseError as exc:  # the stalled set has the wrong type, most likely
+            self._warned.log(log, logging.ERROR, str(exc), "queue=%s: cannot renew locks: %s", self.queue_name, exc)
+            return
+        except redis.RedisError as exc:
+            log.debug("queue=%s: lock renewal failed: %s", self.queue_name, exc)
+            return
+        tokens = dict(pairs)
+        for raw_id, kind in gone:
+            lost.add((raw_id, tokens.get(raw_id, b"")))
+            if text(kind) in ("none", "string"):
+                log.warning("queue=%s job=%s: lock lost while running", self.queue_name, shown_id(raw_id))
+            else:
+                lock = text(self.keys.job_key(raw_id, ":lock"))
+                self._warned.log(log, logging.ERROR, lock, "queue=%s job=%s: %s is a %s, not a string: the lock is "
+                                 "lost and the job's result will be discarded", self.queue_name, shown_id(raw_id),
+                                 lock, text(kind))
 
     def _marker_loop(self) -> None:
         while not self._stopped.is_set():
@@ -93,7 +98,7 @@ class WorkerThreads:
                 continue
             try:
                 popped = self._blocking.bzpopmin(self.keys.marker, timeout=BLOCK_SECONDS)
-            except redis.RedisError:
+            except Exception:  # noqa: BLE001 - a Redis error, or a marker of the wrong type: retry
                 self._stopped.wait(0.5)
                 continue
             if popped and self._armed.is_set():
