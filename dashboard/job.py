@@ -293,7 +293,7 @@ class Job:
             for option, ok in OPTION_CHECKS.items():
                 if option in opts and not ok(opts[option]):
                     job._flag(f"opts.{option}", opts[option], "has the wrong shape", True)
-        elif "opts" in f:
+        elif "opts" in f and "opts" not in job.fatal:
             job._flag("opts", f["opts"], "is not a JSON object; ignored", True)
         ints: dict[str, int | None] = {}
         for name in INT_FIELDS:

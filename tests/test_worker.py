@@ -252,6 +252,34 @@ def test_close_from_another_thread_stops_gracefully(q: Queue, r: redis.Redis) ->
     assert q.counts().completed == 1 and q.counts().waiting == 1
 
 
+def test_close_now_leaves_the_running_job_active_and_stops_renewing(q: Queue, r: redis.Redis) -> None:
+    started = threading.Event()
+    release = threading.Event()
+
+    def block(job: Job) -> str:
+        started.set()
+        release.wait(30)
+        return "late"
+
+    q.add("x", {})
+    w = make_worker(r, block, lock_duration=0.4, shutdown_timeout=30)
+    t = threading.Thread(target=w.run)
+    t.start()
+    try:
+        assert started.wait(10)
+        w.close(now=True)  # returns once run() has, long before the 30 s shutdown timeout
+        assert not t.is_alive()
+        assert r.lrange("bull:work:active", 0, -1) == [b"1"]
+        deadline = time.monotonic() + 10
+        while r.exists("bull:work:1:lock") and time.monotonic() < deadline:  # nobody renews it now
+            time.sleep(0.05)
+        assert r.exists("bull:work:1:lock") == 0
+    finally:
+        release.set()
+        t.join(10)
+    assert q.counts().completed == 0
+
+
 def test_each_worker_names_one_connection_like_bullmq_and_drops_it_on_close(q: Queue, r: redis.Redis) -> None:
     workers = [make_worker(r, jobs.succeed, name="w1"), make_worker(r, jobs.succeed)]
     threads = [threading.Thread(target=w.run) for w in workers]
