@@ -1,19 +1,44 @@
 """Command line: run a worker process.
 
     python -m dashboard worker --queue NAME --handler package.module:function [--concurrency N] [--burst]
+        [--lock-duration S] [--stalled-interval S] [--max-stalled-count N] [--shutdown-timeout S] [--name NAME]
 
-Redis comes from ``--redis-url``, else ``REDIS_URL``, else 127.0.0.1:6379. Exits 0 after a
-graceful shutdown (SIGTERM or SIGINT). Never imports Flask.
+Redis comes from ``--redis-url``, else ``REDIS_URL``, else 127.0.0.1:6379. Exit status: 0
+after a graceful shutdown (SIGTERM or SIGINT: running jobs get up to ``--shutdown-timeout``)
+and also after a second signal, which stops at once and leaves running jobs active for the
+stalled check; 2 for invalid arguments (argparse). Never imports Flask.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
+from collections.abc import Callable
 
 from .config import Settings
 from .handlers import load_handler
 from .worker import Worker
+
+
+def _number(kind: Callable[[str], float], minimum: float, what: str) -> Callable[[str], float]:
+    """An argparse type: ``kind(text)``, finite and at least ``minimum``."""
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not math.isfinite(value) or value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+
+    return parse
+
+
+SECONDS = _number(float, 0, "a number of seconds >= 0")
+POSITIVE_SECONDS = _number(float, 0.001, "a number of seconds > 0 (at least 0.001)")
+COUNT = _number(int, 0, "an integer >= 0")
+AT_LEAST_ONE = _number(int, 1, "an integer >= 1")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,12 +47,17 @@ def main(argv: list[str] | None = None) -> int:
     w = sub.add_parser("worker", help="process jobs of one queue")
     w.add_argument("--queue", required=True)
     w.add_argument("--handler", required=True, help="package.module:function called with each Job")
-    w.add_argument("--concurrency", type=int, default=1)
+    w.add_argument("--concurrency", type=AT_LEAST_ONE, default=1)
     w.add_argument("--burst", action="store_true", help="exit once nothing is left to do")
     w.add_argument("--redis-url")
-    w.add_argument("--lock-duration", type=float, default=30.0, help="seconds")
-    w.add_argument("--stalled-interval", type=float, default=30.0, help="seconds")
-    w.add_argument("--shutdown-timeout", type=float, default=30.0, help="seconds")
+    w.add_argument("--lock-duration", type=POSITIVE_SECONDS, default=30.0,
+                   help="seconds a job's lock lasts unless renewed (renewed every half of it)")
+    w.add_argument("--stalled-interval", type=POSITIVE_SECONDS, default=30.0,
+                   help="seconds between stalled-job checks (shared by all workers of the queue)")
+    w.add_argument("--max-stalled-count", type=COUNT, default=1,
+                   help="times a job may stall (lose its lock) and be retried before it is failed")
+    w.add_argument("--shutdown-timeout", type=SECONDS, default=30.0,
+                   help="seconds running jobs get to finish after SIGTERM/SIGINT (a second signal stops at once)")
     w.add_argument("--name", help="worker name, shown to BullMQ as processedBy")
     args = parser.parse_args(argv)
 
@@ -39,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--handler: {exc}")
     worker = Worker(
         args.queue, handler, args.redis_url or settings.redis_url, prefix=settings.prefix,
-        concurrency=args.concurrency, lock_duration=args.lock_duration, stalled_interval=args.stalled_interval,
-        shutdown_timeout=args.shutdown_timeout, name=args.name,
+        concurrency=int(args.concurrency), lock_duration=args.lock_duration, stalled_interval=args.stalled_interval,
+        max_stalled_count=int(args.max_stalled_count), shutdown_timeout=args.shutdown_timeout, name=args.name,
     )
     worker.run(burst=args.burst)
     return 0

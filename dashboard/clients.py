@@ -4,7 +4,8 @@ Four kinds, each tuned for its job: :func:`connect` (producers and workers: defa
 timeouts, health checks), :func:`web_client` (the dashboard: short timeouts and one quick
 retry, so a dead Redis gives a fast 503), :func:`probe_client` (one-shot checks without
 redis-py's retries, which would turn a refused connection into seconds of backoff) and
-:func:`named_copy` (a worker's blocking connection, named as BullMQ names it).
+:func:`named_copy` (a worker's blocking connection, named as BullMQ names it); plus
+:func:`undecoded`, the bytes-returning twin a worker needs of a decoding client.
 This module sends no command itself and reads no configuration.
 """
 
@@ -51,12 +52,24 @@ def probe_client(url: str | None = None, *, host: str = "127.0.0.1", port: int =
 def named_copy(base: Any, client_name: str, **overrides: Any) -> Any:
     """A new client to the same server (or cluster) as ``base``, named as BullMQ names worker
     connections so dashboards can count workers."""
+    return _copy(base, client_name=client_name, **overrides)
+
+
+def undecoded(client: Client) -> Client:
+    """``client`` when its replies are bytes, else a new client to the same server whose are:
+    a worker reads job ids and fields as raw bytes, since another tool may write any bytes."""
+    kwargs = client.get_connection_kwargs() if isinstance(client, RedisCluster) else \
+        client.connection_pool.connection_kwargs
+    return _copy(client, decode_responses=False) if kwargs.get("decode_responses") else client
+
+
+def _copy(base: Any, **overrides: Any) -> Any:
     if isinstance(base, RedisCluster):
         nodes = [ClusterNode(n.host, n.port) for n in base.get_nodes()]
         kwargs = {k: v for k, v in base.get_connection_kwargs().items() if k not in ("host", "port")}
-        return RedisCluster(startup_nodes=nodes, **{**kwargs, "client_name": client_name, **overrides})
+        return RedisCluster(startup_nodes=nodes, **{**kwargs, **overrides})
     pool = base.connection_pool
-    kwargs = {**pool.connection_kwargs, "client_name": client_name, **overrides}
+    kwargs = {**pool.connection_kwargs, **overrides}
     return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs))
 
 

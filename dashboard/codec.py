@@ -18,6 +18,20 @@ def text(raw: Any) -> str:
     return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
 
 
+def shown_id(raw: Any) -> str:
+    """A job id for messages: its text, with bytes that are not UTF-8 shown as ``\\xNN``."""
+    return raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else str(raw)
+
+
+def safe_text(value: str) -> str:
+    """``value`` with anything UTF-8 cannot encode (lone surrogates) escaped, so Redis takes it."""
+    try:
+        value.encode()
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode()
+
+
 def dumps(value: Any, what: str) -> str:
     """Compact JSON, or ``TypeError`` naming what could not be serialized."""
     try:

@@ -192,6 +192,13 @@ class Keys:
     def logs(self, job_id: str) -> str:
         return f"{self.base}{job_id}:logs"
 
+    def job_key(self, job_id: str | bytes, suffix: str = "") -> str | bytes:
+        """A job's hash (``suffix`` ``:lock``, ``:logs``: those keys) for an id as text or as
+        the raw bytes Redis returned (an id need not be UTF-8): bytes in, bytes out."""
+        if isinstance(job_id, bytes):
+            return self.base.encode() + job_id + suffix.encode()
+        return self.base + job_id + suffix
+
     def bookkeeping(self) -> list[str]:
         """The queue's keys that hold no jobs (deleted last by obliterate), legacy ones too."""
         suffixes = ("meta", "events", "id", "pc", "marker", "stalled", "stalled-check", "limiter", "repeat",

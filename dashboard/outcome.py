@@ -1,16 +1,18 @@
 """What running one job produced, and the script calls that record it in Redis.
 
 :func:`run_handler` calls the user's handler on a job (in a worker's handler thread) and
-never raises: a return value becomes ``completed``, an exception ``retry`` (attempts and
+never raises: a malformed job (:func:`~dashboard.job.fatal_problems`) is ``failed`` at once
+without running, a return value becomes ``completed``, an exception ``retry`` (attempts and
 backoff allowing) or ``failed``. :func:`finish_calls` turns a batch of outcomes into one
-``move_to_finished`` call plus one ``retry_job`` per retry. This module sends nothing to
-Redis itself and must not import Flask.
+``move_to_finished`` call plus one ``retry_job`` per retry, and never raises either. This
+module sends nothing to Redis itself and must not import Flask.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 import traceback
 from collections.abc import Sequence
@@ -18,11 +20,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import scripts
-from .codec import dumps
+from .codec import dumps, safe_text, shown_id
 from .errors import Unrecoverable
 from .handlers import Handler
-from .job import DEFAULT_STACK_TRACE_LIMIT, Job, backoff_ms, keep_policy
+from .job import DEFAULT_STACK_TRACE_LIMIT, Job, backoff_ms, fatal_problems, keep_policy
 from .keys import Keys
+
+log = logging.getLogger(__name__)
+
+#: How a malformed job's failedReason starts; the problems follow, e.g. ``timestamp = 'inf'``.
+MALFORMED = "malformed job: "
+#: Longest failedReason given to a malformed job.
+MAX_REASON = 400
 
 
 @dataclass
@@ -37,9 +46,18 @@ class Outcome:
     elapsed_ms: float = 0.0
 
 
+def malformed(job: Job, problems: Sequence[str]) -> Outcome:
+    """The failure of a job that cannot be run: no retries, a reason naming what is wrong."""
+    reason = MALFORMED + "; ".join(problems)
+    return Outcome(job, "failed", reason if len(reason) <= MAX_REASON else reason[:MAX_REASON - 3] + "...")
+
+
 def run_handler(handler: Handler, job: Job) -> Outcome:
     """Run ``handler(job)`` (awaiting it if it is a coroutine) and say what came of it."""
     started = time.perf_counter()
+    problems = fatal_problems(job)
+    if problems:
+        return malformed(job, problems)
     if job.deferred_failure:
         return Outcome(job, "failed", job.deferred_failure, f"Unrecoverable: {job.deferred_failure}")
     try:
@@ -50,31 +68,49 @@ def run_handler(handler: Handler, job: Job) -> Outcome:
         return Outcome(job, "completed", value, elapsed_ms=(time.perf_counter() - started) * 1000)
     except BaseException as exc:  # noqa: BLE001 - a job's failure must never kill the worker
         elapsed = (time.perf_counter() - started) * 1000
-        reason = str(exc) or type(exc).__name__
-        trace = "".join(traceback.format_exception(exc))
+        reason, trace = _describe(exc)
         made = job.attempts_made + 1
         if not isinstance(exc, Unrecoverable) and made < job.attempts:
             return Outcome(job, "retry", reason, trace, backoff_ms(job.opts, made), elapsed)
         return Outcome(job, "failed", reason, trace, elapsed_ms=elapsed)
 
 
+def _describe(exc: BaseException) -> tuple[str, str]:
+    """An exception's message and traceback as text Redis takes, even when ``str(exc)`` fails."""
+    try:
+        reason = str(exc) or type(exc).__name__
+    except Exception:  # noqa: BLE001 - a handler's exception class may break str()
+        reason = f"{type(exc).__name__} (its message could not be read)"
+    try:
+        trace = "".join(traceback.format_exception(exc))
+    except Exception:  # noqa: BLE001
+        trace = ""
+    return safe_text(reason), safe_text(trace)
+
+
 def finish_calls(keys: Keys, pending: Sequence[Outcome], now: int, remove_on_complete: Any = None,
                  remove_on_fail: Any = None) -> list[scripts.Call]:
     """One ``move_to_finished`` call for every final outcome (first), then one ``retry_job``
-    per retry. ``remove_on_*`` are the worker's defaults for jobs whose options say nothing."""
+    per retry. ``remove_on_*`` are the worker's defaults for jobs whose options say nothing.
+    Options a handler spoiled are logged and replaced by defaults: this never raises."""
     finals: list[list[scripts.Arg]] = []
     calls: list[scripts.Call] = []
     for o in pending:
         job = o.job
-        limit = job.opts.get("stackTraceLimit", DEFAULT_STACK_TRACE_LIMIT)
-        limit = limit if isinstance(limit, int) else DEFAULT_STACK_TRACE_LIMIT
+        try:
+            limit, lifo = job.stack_trace_limit, "1" if job.opts.get("lifo") else "0"
+            option = job.opts.get("removeOnComplete" if o.status == "completed" else "removeOnFail")
+            attempts = job.attempts
+        except Exception:  # e.g. a handler replaced job.opts: record the job anyway
+            log.exception("queue=%s job=%s: options unreadable; recording the %s with defaults", keys.queue,
+                          shown_id(job.key_id), o.status)
+            limit, lifo, option, attempts = DEFAULT_STACK_TRACE_LIMIT, "0", None, 0
         if o.status == "retry":
-            calls.append(scripts.retry_job(keys, [job.id, job.token or "", now, o.backoff, o.value, o.trace,
-                                                  limit, "1" if job.opts.get("lifo") else "0"]))
+            calls.append(scripts.retry_job(keys, [job.key_id, job.token or "", now, o.backoff, o.value, o.trace,
+                                                  limit, lifo]))
             continue
-        option = job.opts.get("removeOnComplete" if o.status == "completed" else "removeOnFail")
         if option is None:
             option = remove_on_complete if o.status == "completed" else remove_on_fail
         keep, age = keep_policy(option)
-        finals.append([job.id, job.token or "", o.status, o.value, o.trace, limit, keep, age, job.attempts])
+        finals.append([job.key_id, job.token or "", o.status, o.value, o.trace, limit, keep, age, attempts])
     return ([scripts.move_to_finished(keys, now, finals)] if finals else []) + calls

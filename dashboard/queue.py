@@ -9,17 +9,23 @@ through a registry set rather than KEYS. This module must not import Flask.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import Any
 
+import redis
+
 from . import reads, registry, scripts
 from .clients import Client, connect
-from .codec import dumps, now_ms, text, to_ms
+from .codec import dumps, now_ms, safe_text, shown_id, text, to_ms
 from .counts import Counts, summarize
 from .errors import JobNotFound, JobNotInState, QueueHasActiveJobs, script_error
 from .job import STATE_KEYS, Job, JobState, build_opts
 from .keys import Keys, check_cluster_tag, not_a_job, validate_queue_name
+from .wrongtype import Throttle, is_wrongtype
+
+log = logging.getLogger(__name__)
 
 #: Jobs handled per script call in bulk actions; each call stays well under 50 ms.
 BATCH = 1000
@@ -51,6 +57,7 @@ class Queue:
         self.scripts = scripts.Scripts(self.client)
         self.clock = clock
         self._registered = False
+        self._warned = Throttle()
 
     def __repr__(self) -> str:
         return f"Queue({self.name!r}, prefix={self.prefix!r})"
@@ -212,8 +219,7 @@ class Queue:
         return JobState.WAITING if head is not None or tail is not None or beyond_window else JobState.UNKNOWN
 
     def logs(self, job_id: str, limit: int = 1000) -> list[str]:
-        """The newest ``limit`` lines of a job's log, oldest first, whole (the dashboard pages
-        with :meth:`log_page`)."""
+        """The newest ``limit`` lines of a job's log, oldest first, whole (see :meth:`log_page`)."""
         return [text(x) for x in self.client.lrange(self.keys.logs(job_id), -limit, -1)]
 
     def log_page(self, job_id: str, start: int = -100, count: int = 100,
@@ -243,15 +249,24 @@ class Queue:
 
     # --- job progress and logs (used by Job) --------------------------------------------
 
-    def update_progress(self, job_id: str, progress: Any) -> None:
+    def update_progress(self, job_id: str | bytes, progress: Any) -> None:
         code = self.scripts.run(scripts.update_progress(self.keys, job_id, dumps(progress, "progress")))
         if code < 0:
-            raise script_error(code, job_id, "update_progress")
+            raise script_error(code, text(job_id), "update_progress")
 
-    def add_log(self, job_id: str, line: str, keep: int = 0) -> int:
-        count = self.scripts.run(scripts.add_log(self.keys, job_id, str(line), keep))
+    def add_log(self, job_id: str | bytes, line: str, keep: int = 0) -> int:
+        """Append a line to a job's log; returns the line count. When another tool left a key
+        of the wrong type there, the line is dropped with a warning and 0 is returned."""
+        try:
+            count = self.scripts.run(scripts.add_log(self.keys, job_id, safe_text(str(line)), keep))
+        except redis.ResponseError as exc:
+            if not is_wrongtype(exc):
+                raise
+            self._warned.log(log, logging.WARNING, str(exc), "queue=%s job=%s: log line dropped: %s", self.name,
+                             shown_id(job_id), exc)
+            return 0
         if count < 0:
-            raise script_error(count, job_id, "add_log")
+            raise script_error(count, text(job_id), "add_log")
         return int(count)
 
     # --- admin actions ------------------------------------------------------------------
@@ -381,6 +396,5 @@ class Queue:
 
 
 def _refuse_bookkeeping(job_id: str, command: str) -> None:
-    reason = not_a_job(job_id)
-    if reason is not None:
+    if (reason := not_a_job(job_id)) is not None:
         raise JobNotFound(f"{command}: {reason}")

@@ -1,9 +1,11 @@
 """The single gate for Lua: loads ``lua/*.lua`` once and runs them by name.
 
 Each Lua file is one atomic state change, or (``read_*``) one bounded read that cuts long
-values inside Redis; its header lists KEYS, ARGV and return codes.
-This module builds the KEYS lists from :class:`~dashboard.keys.Keys`, passes ARGV through,
-and can run several calls in one round trip (:meth:`Scripts.batch`). It must not decide
+values inside Redis; its header lists KEYS, ARGV and return codes. ``lua/_guards.lua`` is
+no script: its helpers (refusing keys of the wrong type, skipping fields other tools
+spoiled) are put in front of every script. This module builds the KEYS lists from
+:class:`~dashboard.keys.Keys`, passes ARGV through, and can run several calls in one round
+trip (:meth:`Scripts.batch`). It must not decide
 policy (retries, batching sizes, what a return code means to a user): callers do that.
 """
 
@@ -23,10 +25,13 @@ from .keys import Keys
 LUA_DIR = Path(__file__).with_name("lua")
 
 Arg = str | int | float | bytes
+#: A key name: text, or bytes for a job id that is not UTF-8.
+Key = str | bytes
 
 
 def _load_sources() -> dict[str, str]:
-    return {p.stem: p.read_text() for p in sorted(LUA_DIR.glob("*.lua"))}
+    guards = (LUA_DIR / "_guards.lua").read_text()
+    return {p.stem: guards + p.read_text() for p in sorted(LUA_DIR.glob("*.lua")) if not p.stem.startswith("_")}
 
 
 _SOURCES = _load_sources()
@@ -38,7 +43,7 @@ class Call:
     """One script invocation, ready to run alone or in a batch."""
 
     name: str
-    keys: list[str]
+    keys: Sequence[Key]
     args: list[Arg]
 
 
@@ -112,7 +117,7 @@ def retry_job(k: Keys, args: list[Arg]) -> Call:
     return Call("retry_job", keys, [k.base, *args])
 
 
-def extend_locks(k: Keys, lock_ms: int, pairs: Sequence[tuple[str, str]]) -> Call:
+def extend_locks(k: Keys, lock_ms: int, pairs: Sequence[tuple[Key, Key]]) -> Call:
     flat: list[Arg] = [x for pair in pairs for x in pair]
     return Call("extend_locks", [k.stalled], [k.base, lock_ms, *flat])
 
@@ -153,12 +158,12 @@ def obliterate(k: Keys, leftovers: Sequence[str]) -> Call:
     return Call("obliterate", states + list(leftovers), [])
 
 
-def update_progress(k: Keys, job_id: str, progress_json: str) -> Call:
-    return Call("update_progress", [k.job(job_id), k.events, k.meta], [job_id, progress_json])
+def update_progress(k: Keys, job_id: Key, progress_json: str) -> Call:
+    return Call("update_progress", [k.job_key(job_id), k.events, k.meta], [job_id, progress_json])
 
 
-def add_log(k: Keys, job_id: str, line: str, keep: int) -> Call:
-    return Call("add_log", [k.job(job_id), k.logs(job_id)], [line, keep])
+def add_log(k: Keys, job_id: Key, line: str, keep: int) -> Call:
+    return Call("add_log", [k.job_key(job_id), k.job_key(job_id, ":logs")], [line, keep])
 
 
 def read_job_fields(k: Keys, job_id: str, copy_limit: int, decode_limit: int, max_elements: int,

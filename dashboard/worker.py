@@ -6,7 +6,10 @@ scripts) and one fetch of up to the free slots. A lock-renewal thread keeps ever
 running job's ``<id>:lock`` alive; an idle worker blocks on the queue's ``marker`` as
 BullMQ workers do; the throttled stalled check runs every ``stalled_interval``.
 A Redis outage is logged once and retried with capped backoff; finished results are kept
-until Redis takes them. This module must not import Flask or decide web concerns.
+until Redis takes them. Hostile data never ends the loop: a job that cannot be read is
+failed at once (:mod:`dashboard.outcome`), a key of the wrong type is logged once a minute
+and skipped (:mod:`dashboard.wrongtype`), and job ids stay raw bytes from fetch to finish.
+This module must not import Flask or decide web concerns.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from __future__ import annotations
 import functools
 import logging
 import queue as stdqueue
-import signal
 import threading
 import time
 import uuid
@@ -25,24 +27,26 @@ from typing import Any
 import redis
 
 from . import registry, scripts
-from .clients import Client, connect, disconnect, named_copy
-from .codec import now_ms, text, to_ms
+from .clients import Client, connect, disconnect, named_copy, undecoded
+from .codec import now_ms, shown_id, text, to_ms
 from .errors import SCRIPT_ERRORS
 from .handlers import Handler
 from .job import Job
 from .keys import Keys, validate_queue_name, worker_client_name
 from .outcome import Outcome, finish_calls, run_handler
 from .queue import Queue
+from .worker_threads import BLOCK_SECONDS, WorkerThreads
+from .wrongtype import Throttle, is_wrongtype, job_key_problems
 
 log = logging.getLogger(__name__)
 
 #: Most jobs taken by one fetch call.
 MAX_FETCH = 200
-#: Longest a blocking marker wait lasts, so shutdown and outages are noticed promptly.
-BLOCK_SECONDS = 1.0
+#: How long the loop pauses after a turn that failed on data or on a key of the wrong type.
+TROUBLE_PAUSE = 1.0
 
 
-class Worker:
+class Worker(WorkerThreads):
     """Runs ``handler(job)`` for jobs of one queue. See :meth:`run`."""
 
     def __init__(
@@ -64,8 +68,10 @@ class Worker:
         name: str | None = None,
         clock: Callable[[], int] = now_ms,
     ) -> None:
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+        if isinstance(max_stalled_count, bool) or not isinstance(max_stalled_count, int) or max_stalled_count < 0:
+            raise ValueError(f"max_stalled_count must be an integer >= 0, got {max_stalled_count!r}")
         self.queue_name = validate_queue_name(queue_name)
         self.handler = handler
         self.prefix = prefix
@@ -73,6 +79,9 @@ class Worker:
         self.concurrency = concurrency
         self.lock_ms = to_ms(lock_duration, "lock_duration")
         self.stalled_ms = to_ms(stalled_interval, "stalled_interval")
+        for what, ms in (("lock_duration", self.lock_ms), ("stalled_interval", self.stalled_ms)):
+            if ms < 1:
+                raise ValueError(f"{what} must be at least 1 ms")
         self.max_stalled_count = max_stalled_count
         self.drain_delay = to_ms(drain_delay, "drain_delay") / 1000
         self.shutdown_timeout = to_ms(shutdown_timeout, "shutdown_timeout") / 1000
@@ -81,7 +90,8 @@ class Worker:
         self.name = name
         self.clock = clock
         self.id = uuid.uuid4().hex
-        base = connect(redis_url, connection)
+        # job ids and fields are read as raw bytes: another tool may write any bytes there
+        base = undecoded(connect(redis_url, connection))
         client_name = worker_client_name(prefix, queue_name, name)
         self.client = base
         # As BullMQ does, only the blocking connection carries the worker name: one per worker,
@@ -89,17 +99,21 @@ class Worker:
         self._blocking = named_copy(base, client_name, socket_timeout=None)
         self.scripts = scripts.Scripts(self.client)
         self.queue = Queue(queue_name, connection=self.client, prefix=prefix, clock=clock)
-        self._inflight: dict[str, str] = {}  # job id -> lock token
-        # (id, token, raw hash) per taken job: handler threads build the Job, so that work
+        self._inflight: dict[bytes, bytes] = {}  # raw job id -> lock token
+        # (raw id, token, raw hash) per taken job: handler threads build the Job, so that work
         # overlaps the main loop's wait on Redis
-        self._todo: stdqueue.SimpleQueue[tuple[str, str, list[Any]] | None] = stdqueue.SimpleQueue()
+        self._todo: stdqueue.SimpleQueue[tuple[bytes, bytes, Any] | None] = stdqueue.SimpleQueue()
         self._events: stdqueue.SimpleQueue[Outcome | float | None] = stdqueue.SimpleQueue()
         self._pending: list[Outcome] = []
         self._closing = threading.Event()
+        self._abandon = threading.Event()  # stop now: leave running jobs active (second signal)
         self._stopped = threading.Event()
         self._armed = threading.Event()
         self._done = threading.Event()
         self._done.set()
+        self._warned = Throttle()
+        self._burst = False
+        self._next_check = 0.0
         self._fetches = 0
         self._outage_since: float | None = None
         self._outage_wait = 0.1
@@ -114,11 +128,12 @@ class Worker:
         """Process jobs until SIGTERM/SIGINT or :meth:`close` (or, with ``burst``, until no
         job is waiting, due or running here), then stop gracefully: take nothing new, let
         running jobs finish for up to ``shutdown_timeout``; whatever is cut off keeps its
-        place in ``active`` and is recovered by the stalled check once its lock expires."""
+        place in ``active`` and is recovered by the stalled check once its lock expires.
+        A second SIGTERM/SIGINT (or ``close(now=True)``) stops at once, waiting for nothing."""
         self._done.clear()
-        self._closing.clear()
-        self._stopped.clear()
-        self._armed.clear()
+        for event in (self._closing, self._abandon, self._stopped, self._armed):
+            event.clear()
+        self._burst, self._next_check = burst, 0.0
         restore = self._install_signals()
         threads = [threading.Thread(target=self._execute_loop, name=f"bullpen-job-{i}", daemon=True)
                    for i in range(self.concurrency)]
@@ -130,7 +145,7 @@ class Worker:
             t.start()
         log.info("worker %s started: queue=%s concurrency=%d", self.id[:8], self.queue_name, self.concurrency)
         try:
-            self._main(burst)
+            self._main()
             self._drain_inflight()
         finally:
             self._stopped.set()
@@ -143,63 +158,94 @@ class Worker:
             log.info("worker %s stopped: queue=%s processed=%d", self.id[:8], self.queue_name, self.processed)
             self._done.set()
 
-    def close(self, wait: bool = True) -> None:
-        """Ask a running worker to stop gracefully; with ``wait``, block until it has (not
-        when called from one of the worker's own threads)."""
+    def close(self, wait: bool = True, *, now: bool = False) -> None:
+        """Ask a running worker to stop gracefully (``now``: at once, leaving running jobs
+        active for the stalled check); with ``wait``, block until it has (not when called
+        from one of the worker's own threads)."""
+        if now:
+            self._abandon.set()
+            self._stopped.set()  # lock renewal ends here
         self._closing.set()
         self._events.put(None)
         own = threading.current_thread().name.startswith("bullpen-")
         if wait and not own:
-            self._done.wait(self.shutdown_timeout + 5)
+            self._done.wait((0 if now else self.shutdown_timeout) + BLOCK_SECONDS + 5)
 
     # --- main loop ----------------------------------------------------------------------
 
-    def _main(self, burst: bool) -> None:
+    def _main(self) -> None:
         self._guard(lambda: registry.register(self.client, self.prefix, self.queue_name))
-        next_check = 0.0
         while not self._closing.is_set():
-            calls = self._finish_calls()
-            check = time.monotonic() >= next_check
-            if check:
-                calls.append(scripts.move_stalled_to_wait(self.keys, self.max_stalled_count, self.clock(),
-                                                          self.stalled_ms))
-            # results sent in this batch free their slots before the fetch runs
-            want = min(self.concurrency - len(self._inflight) + len(self._pending), MAX_FETCH)
-            if want > 0:
-                self._fetches += 1
-                token = f"{self.id}:{self._fetches}"
-                calls.append(scripts.move_to_active(self.keys, token, self.lock_ms, self.clock(), want,
-                                                    self.name or ""))
-            results = self._guard(functools.partial(self.scripts.batch, calls))
-            if results is None:
-                continue
-            settled = len(calls) - check - (want > 0)
-            self._settle(results[:settled])
-            if check:
-                next_check = time.monotonic() + self.stalled_ms / 1000
-                self._report_stalled(results[settled])
-            taken, next_due = self._dispatch(results[-1]) if want > 0 else (0, -1)
-            if want > 0 and taken == want:
-                continue  # maybe more are ready: fetch again at once
-            if burst and taken == 0 and not self._inflight:
-                return
-            self._wait(idle=want > taken, next_due=next_due, next_check=next_check)
+            try:
+                if self._turn():
+                    return
+            except Exception as exc:  # noqa: BLE001 - nothing another tool wrote may end the loop
+                self._loop_error(exc)
+
+    def _turn(self) -> bool:
+        """One round trip: results, the stalled check when due, a fetch. True: burst done."""
+        calls = self._finish_calls()
+        check = time.monotonic() >= self._next_check
+        if check:
+            calls.append(scripts.move_stalled_to_wait(self.keys, self.max_stalled_count, self.clock(),
+                                                      self.stalled_ms))
+        # results sent in this batch free their slots before the fetch runs
+        want = min(self.concurrency - len(self._inflight) + len(self._pending), MAX_FETCH)
+        if want > 0:
+            self._fetches += 1
+            token = f"{self.id}:{self._fetches}"
+            calls.append(scripts.move_to_active(self.keys, token, self.lock_ms, self.clock(), want,
+                                                self.name or ""))
+        results = self._guard(functools.partial(self.scripts.batch, calls))
+        if results is None:
+            return False
+        settled = len(calls) - check - (want > 0)
+        self._settle(results[:settled])
+        taken, next_due = self._dispatch(results[-1]) if want > 0 else (0, -1)
+        if check:
+            self._next_check = time.monotonic() + self.stalled_ms / 1000
+            self._report_stalled(results[settled])
+        if want > 0 and taken == want:
+            return False  # maybe more are ready: fetch again at once
+        if self._burst and taken == 0 and not self._inflight:
+            return True
+        self._wait(idle=want > taken, next_due=next_due)
+        return False
+
+    def _loop_error(self, exc: Exception) -> None:
+        """A turn failed on something other than a Redis outage: log it with the jobs whose
+        results were in it, drop those results (the jobs stay active, their locks lapse and
+        the stalled check recovers them), pause, go on."""
+        dropped = [o.job for o in self._pending]
+        log.error("queue=%s job=%s: worker loop error, results of these jobs dropped: %s: %s", self.queue_name,
+                  ",".join(shown_id(j.key_id) for j in dropped) or "-", type(exc).__name__, exc, exc_info=exc)
+        for job in dropped:
+            self._inflight.pop(_raw(job.key_id), None)
+        self._pending = []
+        self._closing.wait(TROUBLE_PAUSE)
+
+    def _trouble(self, what: str, error: Exception) -> None:
+        """A script failed as a whole (a key of the wrong type, most likely): logged once a
+        minute per key (each call names the key it refused) or per other error."""
+        subject = str(error) if is_wrongtype(error) else f"{what}: {error}"
+        self._warned.log(log, logging.ERROR, subject, "queue=%s: %s: %s", self.queue_name, what, error)
 
     def _report_stalled(self, moved: Any) -> None:
         if isinstance(moved, Exception):
-            log.error("queue=%s: stalled check failed: %s", self.queue_name, moved)
+            self._trouble("stalled check failed", moved)
         elif moved:
             log.warning("queue=%s: moved stalled jobs back to wait: %s", self.queue_name,
-                        ", ".join(text(m) for m in moved))
+                        ", ".join(shown_id(m) for m in moved))
 
-    def _wait(self, idle: bool, next_due: int, next_check: float) -> None:
+    def _wait(self, idle: bool, next_due: int) -> None:
         """Block until a job finishes, the marker says work is ready, or a timer is due."""
-        timeout = max(0.0, next_check - time.monotonic())
+        timeout = max(0.0, self._next_check - time.monotonic())
         if idle:
             timeout = min(timeout, self.drain_delay)
             if next_due >= 0:
                 timeout = min(timeout, max(0.0, (next_due - self.clock()) / 1000))
-            self._armed.set()
+            if not self._burst:  # a burst only waits for its own jobs: no marker, no blocked stop
+                self._armed.set()
         try:
             first = self._events.get(timeout=timeout) if timeout > 0 else self._events.get_nowait()
         except stdqueue.Empty:
@@ -220,14 +266,18 @@ class Worker:
 
     def _dispatch(self, fetched: Any) -> tuple[int, int]:
         if isinstance(fetched, Exception):  # e.g. a queue key of the wrong type written by another tool
-            log.error("queue=%s: cannot fetch jobs: %s", self.queue_name, fetched)
-            self._closing.wait(1.0)
+            self._trouble("cannot fetch jobs", fetched)
+            self._closing.wait(TROUBLE_PAUSE)
             return 0, -1
-        taken, next_due = fetched
+        taken, next_due, dropped = fetched
+        for raw_id, kind in dropped:
+            self._warned.log(log, logging.ERROR, f"dropped {raw_id!r}", "queue=%s job=%s: %s is a %s, not a hash: "
+                             "its id was taken off the queue", self.queue_name, shown_id(raw_id),
+                             text(self.keys.job_key(raw_id)), text(kind))
         for i in range(0, len(taken), 3):
-            job_id, token = text(taken[i]), text(taken[i + 1])
-            self._inflight[job_id] = token
-            self._todo.put((job_id, token, taken[i + 2]))
+            raw_id, token = _raw(taken[i]), _raw(taken[i + 1])
+            self._inflight[raw_id] = token
+            self._todo.put((raw_id, token, taken[i + 2]))
         return len(taken) // 3, int(next_due)
 
     def _settle(self, results: list[Any]) -> None:
@@ -239,26 +289,38 @@ class Worker:
             batch = results[0]
             per_job += [batch] * len(finals) if isinstance(batch, Exception) else list(batch)
         per_job += results[1 if finals else 0:]
+        self._pending = []
         for outcome, result in zip(finals + retries, per_job):
             self._record(outcome, result)
-        self._pending = []
 
     def _record(self, outcome: Outcome, result: Any) -> None:
         job = outcome.job
-        self._inflight.pop(job.id, None)
+        shown = shown_id(job.key_id)
+        self._inflight.pop(_raw(job.key_id), None)
         if isinstance(result, Exception):
-            log.error("queue=%s job=%s: could not record %s: %s", self.queue_name, job.id, outcome.status, result)
+            self._trouble(f"job={shown}: could not record {outcome.status}", result)
         elif isinstance(result, int) and result < 0:
-            what = SCRIPT_ERRORS.get(result, (None, f"code {result}"))[1].format(job=job.id)
+            what = SCRIPT_ERRORS.get(result, (None, f"code {result}"))[1].format(job=shown)
             log.warning("queue=%s job=%s: %s result discarded (%s); another worker may own it now",
-                        self.queue_name, job.id, outcome.status, what)
+                        self.queue_name, shown, outcome.status, what)
+            self._name_wrong_keys(job.key_id)
         else:
             self.processed += 1
             level = logging.WARNING if outcome.status == "failed" else logging.INFO
             if log.isEnabledFor(level):
-                log.log(level, "queue=%s job=%s name=%s %s in %.1f ms%s", self.queue_name, job.id, job.name,
+                log.log(level, "queue=%s job=%s name=%s %s in %.1f ms%s", self.queue_name, shown, job.name,
                         outcome.status, outcome.elapsed_ms,
                         "" if outcome.status == "completed" else f": {outcome.value}")
+
+    def _name_wrong_keys(self, job_id: str | bytes) -> None:
+        """After a finish was refused: say so when the job's hash or lock has the wrong type."""
+        try:
+            problems = job_key_problems(self.client, self.keys, [job_id])
+        except redis.RedisError:
+            return
+        for problem in problems:
+            self._warned.log(log, logging.ERROR, problem, "queue=%s job=%s: %s", self.queue_name,
+                             shown_id(job_id), problem)
 
     def _finish_calls(self) -> list[scripts.Call]:
         return finish_calls(self.keys, self._pending, self.clock(), self.remove_on_complete, self.remove_on_fail)
@@ -266,10 +328,10 @@ class Worker:
     def _drain_inflight(self) -> None:
         """After the loop: wait for running jobs up to the shutdown timeout, record them."""
         deadline = time.monotonic() + self.shutdown_timeout
-        if self._inflight:
+        if self._inflight and not self._abandon.is_set():
             log.info("worker %s shutting down: waiting up to %.0fs for %d running job(s)",
                      self.id[:8], self.shutdown_timeout, len(self._inflight))
-        while self._inflight or self._pending:
+        while (self._inflight or self._pending) and not self._abandon.is_set():
             if self._pending:
                 calls = self._finish_calls()
                 results = self._guard(functools.partial(self.scripts.batch, calls), stop_at=deadline)
@@ -277,14 +339,16 @@ class Worker:
                     self._settle(results)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                log.warning("worker %s: shutdown timeout; %d job(s) left active will be recovered as stalled: %s",
-                            self.id[:8], len(self._inflight), ", ".join(self._inflight))
-                return
+                break
             if self._inflight and not self._pending:
                 try:
                     self._collect(self._events.get(timeout=remaining))
                 except stdqueue.Empty:
                     pass
+        if self._inflight:
+            log.warning("worker %s: %s; %d job(s) left active will be recovered as stalled once their locks "
+                        "expire: %s", self.id[:8], "stopped at once" if self._abandon.is_set() else "shutdown timeout",
+                        len(self._inflight), ", ".join(shown_id(i) for i in self._inflight))
 
     # --- Redis outages ------------------------------------------------------------------
 
@@ -299,7 +363,7 @@ class Worker:
             wait = self._outage_wait
             if stop_at is not None:
                 wait = max(0.0, min(wait, stop_at - time.monotonic()))
-            self._closing.wait(wait) if stop_at is None else time.sleep(wait)
+            self._closing.wait(wait) if stop_at is None else self._abandon.wait(wait)
             self._outage_wait = min(self._outage_wait * 2, 5.0)
             return None
         if self._outage_since is not None:
@@ -307,61 +371,22 @@ class Worker:
             self._outage_since, self._outage_wait = None, 0.1
         return result
 
-    # --- helper threads -----------------------------------------------------------------
+    # --- helper threads (the loops are in worker_threads.py) -----------------------------
 
-    def _execute_loop(self) -> None:
-        while True:
-            item = self._todo.get()
-            if item is None:
-                return
-            job_id, token, raw = item
-            job = Job.from_hash(job_id, dict(zip(raw[::2], raw[1::2])), self.queue)
-            job.token = token
-            self._events.put(run_handler(self.handler, job))
+    def _run_one(self, raw_id: bytes, token: bytes, raw: Any) -> Outcome:
+        """Build the job and run the handler; whatever goes wrong becomes a failed outcome."""
+        try:
+            job = Job.from_hash(raw_id, dict(zip(raw[::2], raw[1::2])), self.queue)
+        except BaseException as exc:  # noqa: BLE001 - from_hash never raises; a last guard all the same
+            job = Job(id=text(raw_id), raw_id=raw_id, _queue=self.queue)
+            job.fatal["hash"] = f"hash unreadable ({type(exc).__name__})"
+        job.token = text(token)
+        try:
+            return run_handler(self.handler, job)
+        except BaseException as exc:  # noqa: BLE001 - run_handler never raises; a last guard all the same
+            return Outcome(job, "failed", f"worker error while running the job: {type(exc).__name__}")
 
-    def _renew_loop(self) -> None:
-        interval = self.lock_ms / 2000
-        while not self._stopped.wait(interval):
-            pairs = list(self._inflight.items())
-            if not pairs:
-                continue
-            try:
-                lost = self.scripts.run(scripts.extend_locks(self.keys, self.lock_ms, pairs))
-            except redis.RedisError as exc:
-                log.debug("queue=%s: lock renewal failed: %s", self.queue_name, exc)
-                continue
-            for job_id in lost:
-                log.warning("queue=%s job=%s: lock lost while running", self.queue_name, text(job_id))
 
-    def _marker_loop(self) -> None:
-        while not self._stopped.is_set():
-            if not self._armed.wait(0.5) or self._stopped.is_set():
-                continue
-            try:
-                popped = self._blocking.bzpopmin(self.keys.marker, timeout=BLOCK_SECONDS)
-            except redis.RedisError:
-                self._stopped.wait(0.5)
-                continue
-            if popped and self._armed.is_set():
-                self._events.put(float(popped[2]))
-
-    def _install_signals(self) -> Callable[[], None]:
-        if threading.current_thread() is not threading.main_thread():
-            return lambda: None
-
-        def on_signal(signum: int, _frame: Any) -> None:
-            if self._closing.is_set():
-                log.warning("second signal: stopping without waiting for running jobs")
-                self.shutdown_timeout = 0
-            log.info("worker %s: %s received, shutting down gracefully", self.id[:8], signal.Signals(signum).name)
-            self._closing.set()
-            self._events.put(None)
-
-        old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-
-        def restore() -> None:
-            for signum, handler in old.items():
-                signal.signal(signum, handler)
-
-        return restore
-
+def _raw(value: Any) -> bytes:
+    """A job id or token from a reply (or a Job) as bytes, whatever the client decodes."""
+    return value if isinstance(value, bytes) else str(value).encode()

@@ -37,3 +37,13 @@ def announce_then_sleep(job: Job) -> Any:
     with open(job.data["out"], "a") as fh:
         fh.write(f"{job.id} {os.getpid()}\n")
     return "finished"
+
+
+def report_lock(job: Job) -> Any:
+    """The PTTLs of this job's lock and of the queue's stalled-check key, read from
+    data["redis"] (so a test sees what --lock-duration and --stalled-interval did)."""
+    import redis
+
+    with redis.Redis.from_url(job.data["redis"]) as client:
+        base = f"bull:{job.data['queue']}:"
+        return {"lock": client.pttl(f"{base}{job.id}:lock"), "check": client.pttl(f"{base}stalled-check")}

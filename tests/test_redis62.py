@@ -44,7 +44,7 @@ def test_job_life_cycle_on_redis_6_2(r62: redis.Redis) -> None:
     assert q.clean("completed", 0) == 21
     k = Keys("bull", "old")
     s = scripts.Scripts(r62)
-    taken, _ = s.run(scripts.move_to_active(k, "t", 30_000, 1, 1, ""))
+    taken = s.run(scripts.move_to_active(k, "t", 30_000, 1, 1, ""))[0]
     r62.delete(k.lock(taken[0].decode()), k.stalled_check)  # the worker above ran a check already
     assert s.run(scripts.move_stalled_to_wait(k, 1, 1, 30_000)) == []
     r62.delete(k.stalled_check)

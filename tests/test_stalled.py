@@ -35,7 +35,7 @@ def check(s: scripts.Scripts, now: int, max_stalled: int = 1) -> list[bytes] | N
 
 
 def take(s: scripts.Scripts, now: int) -> str:
-    taken, _ = s.run(scripts.move_to_active(K, "tok", 30_000, now, 1, ""))
+    taken = s.run(scripts.move_to_active(K, "tok", 30_000, now, 1, ""))[0]
     return taken[0].decode()
 
 

@@ -116,7 +116,10 @@ def test_wrong_type_keys_render_with_the_problem_shown(client: FlaskClient, r: r
     assert q.job("2") is not None
 
 
-@pytest.mark.parametrize("stamp", ["1795000000000000", "-5", "nan", "2026-11-28", "99999999999999999999"])
+ODD_STAMPS = ["1795000000000000", "-5", "inf", "nan", "1e999", "2026-11-28", "99999999999999999999"]
+
+
+@pytest.mark.parametrize("stamp", ODD_STAMPS)
 def test_odd_timestamps_render(client: FlaskClient, r: redis.Redis, stamp: str) -> None:
     q = seed(r, "mail", 2)
     for field in ("timestamp", "processedOn", "finishedOn"):

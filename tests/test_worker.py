@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -198,6 +199,35 @@ def test_lock_is_held_and_renewed_while_running(q: Queue, r: redis.Redis) -> Non
     assert renewed.is_set()
 
 
+def test_lock_ttl_is_extended_by_renewal(q: Queue, r: redis.Redis) -> None:
+    started = threading.Event()
+    began: list[float] = []
+
+    def slow(job: Job) -> None:
+        began.append(time.monotonic())
+        started.set()
+        time.sleep(3)
+
+    q.add("x", {})
+    w = make_worker(r, slow, lock_duration=2)
+    t = threading.Thread(target=w.run, kwargs={"burst": True})
+    t.start()
+    assert started.wait(10)
+    readings: list[tuple[float, int]] = []
+    while t.is_alive() and time.monotonic() - began[0] < 2.9:
+        elapsed = (time.monotonic() - began[0]) * 1000
+        ttl = r.pttl("bull:work:1:lock")
+        if elapsed > 1200:
+            readings.append((elapsed, ttl))
+        time.sleep(0.05)
+    t.join(10)
+    # The lock was set (for 2000 ms) before the handler began, so without a renewal it has at
+    # most 2000 - elapsed ms left (give or take 1 ms of rounding); a renewal (every 1000 ms)
+    # puts it back near 2000.
+    assert readings and any(ttl > max(0, 2000 - elapsed) + 200 for elapsed, ttl in readings), readings
+    assert q.counts().completed == 1
+
+
 def test_close_from_another_thread_stops_gracefully(q: Queue, r: redis.Redis) -> None:
     started = threading.Event()
     release = threading.Event()
@@ -220,6 +250,34 @@ def test_close_from_another_thread_stops_gracefully(q: Queue, r: redis.Redis) ->
     t.join(10)
     assert not t.is_alive()
     assert q.counts().completed == 1 and q.counts().waiting == 1
+
+
+def test_close_now_leaves_the_running_job_active_and_stops_renewing(q: Queue, r: redis.Redis) -> None:
+    started = threading.Event()
+    release = threading.Event()
+
+    def block(job: Job) -> str:
+        started.set()
+        release.wait(30)
+        return "late"
+
+    q.add("x", {})
+    w = make_worker(r, block, lock_duration=0.4, shutdown_timeout=30)
+    t = threading.Thread(target=w.run)
+    t.start()
+    try:
+        assert started.wait(10)
+        w.close(now=True)  # returns once run() has, long before the 30 s shutdown timeout
+        assert not t.is_alive()
+        assert r.lrange("bull:work:active", 0, -1) == [b"1"]
+        deadline = time.monotonic() + 10
+        while r.exists("bull:work:1:lock") and time.monotonic() < deadline:  # nobody renews it now
+            time.sleep(0.05)
+        assert r.exists("bull:work:1:lock") == 0
+    finally:
+        release.set()
+        t.join(10)
+    assert q.counts().completed == 0
 
 
 def test_each_worker_names_one_connection_like_bullmq_and_drops_it_on_close(q: Queue, r: redis.Redis) -> None:

@@ -7,13 +7,17 @@ lock removes it again.
 KEYS[1] stalled set   KEYS[2] wait list   KEYS[3] active list   KEYS[4] stalled-check string
 KEYS[5] meta hash     KEYS[6] marker zset KEYS[7] events stream
 ARGV[1] base   ARGV[2] max stalled count   ARGV[3] now ms   ARGV[4] stalled interval ms
+An id whose job key holds another type than a hash is dropped from active, not re-queued.
 Returns the ids moved back to wait, or false when another worker checked within the interval.
+Error: a WRONGTYPE reply naming the first of KEYS that holds the wrong type (nothing changed).
 ]]
 local rcall = redis.call
+local bad = wrongType(KEYS, {'set', 'list', 'list', 'string', 'hash', 'zset', 'stream'})
+if bad then return bad end
 if rcall('EXISTS', KEYS[4]) == 1 then return false end
 rcall('SET', KEYS[4], ARGV[3], 'PX', ARGV[4])
 local base, maxStalled = ARGV[1], tonumber(ARGV[2])
-local maxEvents = rcall('HGET', KEYS[5], 'opts.maxLenEvents') or 10000
+local maxEvents = maxEventsOf(KEYS[5])
 local paused = rcall('HEXISTS', KEYS[5], 'paused') == 1
 local moved = {}
 local suspects = rcall('SMEMBERS', KEYS[1])
@@ -21,9 +25,9 @@ rcall('DEL', KEYS[1])
 for _, id in ipairs(suspects) do
   local jobKey = base .. id
   if rcall('EXISTS', jobKey .. ':lock') == 0 and rcall('LREM', KEYS[3], 1, id) > 0 then
-    if rcall('EXISTS', jobKey) == 1 then
-      local stc = rcall('HINCRBY', jobKey, 'stc', 1)
-      if stc > maxStalled and rcall('HEXISTS', jobKey, 'rjk') == 0 then
+    if typeOf(jobKey) == 'hash' then
+      local stc = bump(jobKey, 'stc')  -- nil: spoiled by another tool; the worker fails the job
+      if stc and stc > maxStalled and rcall('HEXISTS', jobKey, 'rjk') == 0 then
         rcall('HSET', jobKey, 'defa', 'job stalled more than allowable limit')
       end
       rcall('RPUSH', KEYS[2], id)

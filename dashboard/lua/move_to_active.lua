@@ -4,13 +4,18 @@ KEYS[1] wait  list   KEYS[2] active  list   KEYS[3] prioritized zset   KEYS[4] d
 KEYS[5] pc    string KEYS[6] meta    hash   KEYS[7] marker      zset   KEYS[8] events  stream
 ARGV[1] base   ARGV[2] token prefix (each job's token is prefix .. ':' .. n)
 ARGV[3] lock duration ms   ARGV[4] now ms   ARGV[5] most jobs to take   ARGV[6] worker name or ''
-Returns {taken, next_due}: taken is a flat list id, token, {hash fields...} per job (wait first,
-then prioritized, as BullMQ serves them; ids whose hash is gone are dropped); next_due is the due ms of the earliest delayed job,
-or -1 when nothing is delayed.
+Returns {taken, next_due, dropped}: taken is a flat list id, token, {hash fields...} per job
+(wait first, then prioritized, as BullMQ serves them); next_due is the due ms of the earliest
+delayed job, or -1 when nothing is delayed; dropped lists {id, type} for each id taken off the
+queue because its job key holds another type than a hash (ids whose hash is gone are dropped
+silently).
+Error: a WRONGTYPE reply naming the first of KEYS that holds the wrong type (nothing changed).
 ]]
 local rcall = redis.call
+local bad = wrongType(KEYS, {'list', 'list', 'zset', 'zset', 'string', 'hash', 'zset', 'stream'})
+if bad then return bad end
 local base, now = ARGV[1], tonumber(ARGV[4])
-local maxEvents = rcall('HGET', KEYS[6], 'opts.maxLenEvents') or 10000
+local maxEvents = maxEventsOf(KEYS[6])
 local flags = rcall('HMGET', KEYS[6], 'paused', 'concurrency')
 local paused = flags[1]
 
@@ -18,14 +23,14 @@ local paused = flags[1]
 local due = rcall('ZRANGEBYSCORE', KEYS[4], 0, (now + 1) * 4096 - 1, 'LIMIT', 0, 1000)
 for _, id in ipairs(due) do
   rcall('ZREM', KEYS[4], id)
-  local prio = tonumber(rcall('HGET', base .. id, 'priority') or 0) or 0
+  local prio = priorityOf(base .. id)
   if prio > 0 then
     local pc = rcall('INCR', KEYS[5])
     rcall('ZADD', KEYS[3], prio * 4294967296 + pc % 4294967296, id)
   else
     rcall('LPUSH', KEYS[1], id)
   end
-  rcall('HSET', base .. id, 'delay', 0)
+  redis.pcall('HSET', base .. id, 'delay', 0)
   rcall('XADD', KEYS[8], 'MAXLEN', '~', maxEvents, '*', 'event', 'waiting', 'jobId', id, 'prev', 'delayed')
 end
 if #due > 0 and not paused then rcall('ZADD', KEYS[7], 0, '0') end
@@ -37,8 +42,9 @@ local function nextDue()
 end
 
 local want = tonumber(ARGV[5])
-if flags[2] then want = math.min(want, tonumber(flags[2]) - rcall('LLEN', KEYS[2])) end
-if paused or want < 1 then return {{}, nextDue()} end
+local limit = tonumber(flags[2])
+if limit and limit == limit then want = math.min(want, limit - rcall('LLEN', KEYS[2])) end
+if paused or want < 1 then return {{}, nextDue(), {}} end
 
 local function nextId()
   local id = rcall('RPOPLPUSH', KEYS[1], KEYS[2])
@@ -49,13 +55,15 @@ local function nextId()
   return popped[1]
 end
 
-local taken, n = {}, 0
+local taken, dropped, n = {}, {}, 0
 while n < want do
   local id = nextId()
   if not id then break end
   local jobKey = base .. id
-  if rcall('EXISTS', jobKey) == 0 then
-    rcall('LREM', KEYS[2], 1, id)  -- its hash was deleted by another tool: drop the id, run nothing
+  local kind = typeOf(jobKey)
+  if kind ~= 'hash' then
+    rcall('LREM', KEYS[2], 1, id)  -- its hash was deleted or overwritten by another tool: run nothing
+    if kind ~= 'none' then dropped[#dropped + 1] = {id, kind} end
   else
     n = n + 1
     local token = ARGV[2] .. ':' .. n
@@ -65,7 +73,7 @@ while n < want do
     else
       rcall('HSET', jobKey, 'processedOn', now)
     end
-    rcall('HINCRBY', jobKey, 'ats', 1)
+    bump(jobKey, 'ats')  -- a count another tool spoiled stays as it is: the worker fails that job
     rcall('XADD', KEYS[8], 'MAXLEN', '~', maxEvents, '*', 'event', 'active', 'jobId', id, 'prev', 'waiting')
     taken[#taken + 1] = id
     taken[#taken + 1] = token
@@ -74,6 +82,6 @@ while n < want do
 end
 if #taken > 0 then
   rcall('ZADD', KEYS[7], 0, '0')
-  return {taken, -1}
+  return {taken, -1, dropped}
 end
-return {taken, nextDue()}
+return {taken, nextDue(), dropped}

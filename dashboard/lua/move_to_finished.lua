@@ -10,12 +10,15 @@ ARGV[3..] nine values per job:
   stack trace to append ('' for none), how many stack traces to keep,
   keep count (-1 keep all, 0 delete the job now, N keep the newest N of that state),
   keep age in seconds (0 = no age limit), attempts allowed (opts.attempts)
-Returns one number per job: attempts made (>= 1), or -1 job missing, -2 lock missing,
--6 lock held by another token, -3 job not in active.
+Returns one number per job: attempts made (>= 1), or -1 job missing (or its key is not a
+hash), -2 lock missing (or not a string), -6 lock held by another token, -3 job not in active.
+Error: a WRONGTYPE reply naming the first of KEYS that holds the wrong type (nothing changed).
 ]]
 local rcall = redis.call
+local bad = wrongType(KEYS, {'list', 'zset', 'zset', 'set', 'stream', 'hash'})
+if bad then return bad end
 local base, now = ARGV[1], tonumber(ARGV[2])
-local maxEvents = rcall('HGET', KEYS[6], 'opts.maxLenEvents') or 10000
+local maxEvents = maxEventsOf(KEYS[6])
 
 local function deleteJob(jid)
   local k = base .. jid
@@ -38,14 +41,14 @@ end
 
 local function finish(id, token, status, value, trace, traceLimit, keep, age, attempts)
   local jobKey = base .. id
-  if rcall('EXISTS', jobKey) == 0 then return -1 end
-  local lock = rcall('GET', jobKey .. ':lock')
+  if typeOf(jobKey) ~= 'hash' then return -1 end
+  local lock = lockOf(jobKey)
   if not lock then return -2 end
   if lock ~= token then return -6 end
   rcall('DEL', jobKey .. ':lock')
   rcall('SREM', KEYS[4], id)
   if rcall('LREM', KEYS[1], -1, id) == 0 then return -3 end
-  local atm = rcall('HINCRBY', jobKey, 'atm', 1)
+  local atm = bump(jobKey, 'atm') or 1  -- a spoiled count is left for the failedReason to name
   local completed = status == 'completed'
   local field = completed and 'returnvalue' or 'failedReason'
   local target = completed and KEYS[2] or KEYS[3]
@@ -53,18 +56,12 @@ local function finish(id, token, status, value, trace, traceLimit, keep, age, at
   local deid = rcall('HGET', jobKey, 'deid')
   if deid then
     local dkey = base .. 'de:' .. deid
-    if rcall('GET', dkey) == id and rcall('PTTL', dkey) == -1 then rcall('DEL', dkey) end
+    if redis.pcall('GET', dkey) == id and rcall('PTTL', dkey) == -1 then rcall('DEL', dkey) end
   end
   if keep == 0 then
     deleteJob(id)
   else
-    if trace ~= '' then
-      local ok, traces = pcall(cjson.decode, rcall('HGET', jobKey, 'stacktrace') or '[]')
-      if not ok or type(traces) ~= 'table' then traces = {} end
-      traces[#traces + 1] = trace
-      while #traces > traceLimit do table.remove(traces, 1) end
-      rcall('HSET', jobKey, 'stacktrace', cjson.encode(traces))
-    end
+    if trace ~= '' then rcall('HSET', jobKey, 'stacktrace', appendTrace(jobKey, trace, traceLimit)) end
     rcall('HSET', jobKey, field, value, 'finishedOn', now)
     if not completed then rcall('HDEL', jobKey, 'defa') end
     rcall('ZADD', target, now, id)
@@ -81,6 +78,6 @@ end
 local results = {}
 for i = 3, #ARGV, 9 do
   results[#results + 1] = finish(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4],
-    tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7]), tonumber(ARGV[i + 8]))
+    traceLimitOf(ARGV[i + 5]), tonumber(ARGV[i + 6]) or -1, tonumber(ARGV[i + 7]) or 0, tonumber(ARGV[i + 8]) or 0)
 end
 return results

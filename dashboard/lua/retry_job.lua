@@ -7,26 +7,26 @@ KEYS[9] stalled set
 ARGV[1] base   ARGV[2] job id   ARGV[3] token   ARGV[4] now ms   ARGV[5] backoff ms (0 = none)
 ARGV[6] failed reason   ARGV[7] stack trace to append   ARGV[8] stack traces to keep
 ARGV[9] '1' when the job is lifo
-Returns attempts made, or -1 job missing, -2 lock missing, -6 other token, -3 not active.
+Returns attempts made, or -1 job missing (or not a hash), -2 lock missing (or not a string),
+-6 other token, -3 not active.
+Error: a WRONGTYPE reply naming the first of KEYS that holds the wrong type (nothing changed).
 ]]
 local rcall = redis.call
-local base, id, now, backoff = ARGV[1], ARGV[2], tonumber(ARGV[4]), tonumber(ARGV[5])
+local bad = wrongType(KEYS, {'list', 'list', 'zset', 'zset', 'string', 'zset', 'stream', 'hash', 'set'})
+if bad then return bad end
+local base, id, now, backoff = ARGV[1], ARGV[2], tonumber(ARGV[4]), tonumber(ARGV[5]) or 0
 local jobKey = base .. id
-if rcall('EXISTS', jobKey) == 0 then return -1 end
-local lock = rcall('GET', jobKey .. ':lock')
+if typeOf(jobKey) ~= 'hash' then return -1 end
+local lock = lockOf(jobKey)
 if not lock then return -2 end
 if lock ~= ARGV[3] then return -6 end
 rcall('DEL', jobKey .. ':lock')
 rcall('SREM', KEYS[9], id)
 if rcall('LREM', KEYS[1], -1, id) == 0 then return -3 end
 
-local ok, traces = pcall(cjson.decode, rcall('HGET', jobKey, 'stacktrace') or '[]')
-if not ok or type(traces) ~= 'table' then traces = {} end
-if ARGV[7] ~= '' then traces[#traces + 1] = ARGV[7] end
-while #traces > tonumber(ARGV[8]) do table.remove(traces, 1) end
-rcall('HSET', jobKey, 'failedReason', ARGV[6], 'stacktrace', #traces > 0 and cjson.encode(traces) or '[]')
-local atm = rcall('HINCRBY', jobKey, 'atm', 1)
-local maxEvents = rcall('HGET', KEYS[8], 'opts.maxLenEvents') or 10000
+rcall('HSET', jobKey, 'failedReason', ARGV[6], 'stacktrace', appendTrace(jobKey, ARGV[7], traceLimitOf(ARGV[8])))
+local atm = bump(jobKey, 'atm') or 1
+local maxEvents = maxEventsOf(KEYS[8])
 
 if backoff > 0 then
   local due = now + backoff
@@ -42,7 +42,7 @@ if backoff > 0 then
   return atm
 end
 
-local prio = tonumber(rcall('HGET', jobKey, 'priority') or 0) or 0
+local prio = priorityOf(jobKey)
 if prio > 0 then
   local pc = rcall('INCR', KEYS[5])
   rcall('ZADD', KEYS[4], prio * 4294967296 + pc % 4294967296, id)

@@ -1,0 +1,72 @@
+--[[ _guards: helpers scripts.py puts in front of every script; not a script of its own.
+
+Other tools can write any key with any type and any hash field with any value. These let a
+script refuse such keys before it changes anything, or skip a bad field, instead of
+failing half-way through with some writes done.
+]]
+
+-- The type of a key ('none' when it does not exist).
+local function typeOf(key)
+  return redis.call('TYPE', key)['ok']
+end
+
+-- An error reply naming the first of `keys` that exists with a type other than `types[i]`,
+-- or nil when every key is absent or of its expected type.
+local function wrongType(keys, types)
+  for i, want in ipairs(types) do
+    local got = typeOf(keys[i])
+    if got ~= 'none' and got ~= want then
+      return redis.error_reply('WRONGTYPE ' .. keys[i] .. ' is a ' .. got .. ', expected a ' .. want)
+    end
+  end
+  return nil
+end
+
+-- The events stream's length cap from the meta hash (10000 when absent or not a number).
+local function maxEventsOf(meta)
+  local n = tonumber(redis.call('HGET', meta, 'opts.maxLenEvents'))
+  if n and n >= 0 and n < 1e15 then return math.floor(n) end
+  return 10000
+end
+
+-- HINCRBY by 1, or nil (the field left as it is) when the field does not hold an integer.
+local function bump(key, field)
+  local n = redis.pcall('HINCRBY', key, field, 1)
+  if type(n) == 'number' then return n end
+  return nil
+end
+
+-- A job's priority when it is one BullMQ allows (1 .. 2^21 - 1), else 0 (no priority).
+local function priorityOf(jobKey)
+  local p = tonumber(redis.pcall('HGET', jobKey, 'priority'))
+  if p and p >= 1 and p <= 2097151 then return math.floor(p) end
+  return 0
+end
+
+-- A job's lock token, or false when the lock is gone or is not a string.
+local function lockOf(jobKey)
+  local lock = redis.pcall('GET', jobKey .. ':lock')
+  if type(lock) == 'string' then return lock end
+  return false
+end
+
+-- A stack trace limit from ARGV: a count >= 0, else the default 10.
+local function traceLimitOf(arg)
+  local n = tonumber(arg)
+  if n and n >= 0 and n < 1e15 then return math.floor(n) end
+  return 10
+end
+
+-- The job's stack traces (a JSON array in its hash) with `trace` appended ('' appends
+-- nothing), keeping the newest `limit`, as JSON. A field that is not a JSON array restarts.
+local function appendTrace(jobKey, trace, limit)
+  local ok, traces = pcall(cjson.decode, redis.call('HGET', jobKey, 'stacktrace') or '[]')
+  if not ok or type(traces) ~= 'table' then traces = {} end
+  if trace ~= '' then traces[#traces + 1] = trace end
+  while #traces > limit do table.remove(traces, 1) end
+  if #traces == 0 then return '[]' end
+  local encoded, out = pcall(cjson.encode, traces)
+  if encoded then return out end
+  return trace ~= '' and cjson.encode({trace}) or '[]'
+end
+

@@ -1,0 +1,131 @@
+"""The worker's helper threads and signal handling, as a base class of :class:`~dashboard.worker.Worker`.
+
+Handler threads turn each taken job into an outcome (never raising, whatever the job
+holds); the lock thread renews the locks of running jobs (a lost lock, or one another tool
+overwrote with another type, is logged and not renewed again); the marker thread wakes an
+idle worker. SIGTERM/SIGINT stop the worker gracefully; a second one stops it at once.
+This module holds no policy of its own beyond that and must not import Flask.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue as stdqueue
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from . import scripts
+from .codec import shown_id, text
+from .keys import Keys
+from .outcome import Outcome
+from .wrongtype import Throttle
+
+log = logging.getLogger("dashboard.worker")
+
+#: Longest a blocking marker wait lasts, so shutdown and outages are noticed promptly.
+BLOCK_SECONDS = 1.0
+
+
+class WorkerThreads:
+    """The loops run by a worker's threads; :class:`~dashboard.worker.Worker` provides the state."""
+
+    id: str
+    queue_name: str
+    keys: Keys
+    lock_ms: int
+    scripts: scripts.Scripts
+    _blocking: Any  # a Redis or RedisCluster client (see clients.named_copy)
+    _inflight: dict[bytes, bytes]
+    _todo: stdqueue.SimpleQueue[tuple[bytes, bytes, Any] | None]
+    _events: stdqueue.SimpleQueue[Outcome | float | None]
+    _closing: threading.Event
+    _abandon: threading.Event
+    _stopped: threading.Event
+    _armed: threading.Event
+    _warned: Throttle
+
+    def _run_one(self, raw_id: bytes, token: bytes, raw: Any) -> Outcome:
+        raise NotImplementedError
+
+    def _execute_loop(self) -> None:
+        while True:
+            item = self._todo.get()
+            if item is None:
+                return
+            self._events.put(self._run_one(*item))
+
+    def _renew_loop(self) -> None:
+        interval = self.lock_ms / 2000
+        lost: set[tuple[bytes, bytes]] = set()  # (id, token) whose lock is gone: not renewed again
+        while not self._stopped.wait(interval):
+            try:
+                self._renew(lost)
+            except Exception:  # this thread must outlive any one bad renewal
+                log.exception("queue=%s: lock renewal error; retrying", self.queue_name)
+
+    def _renew(self, lost: set[tuple[bytes, bytes]]) -> None:
+        running = set(self._inflight.items())
+        lost &= running
+        pairs = list(running - lost)
+        if not pairs:
+            return
+        try:
+            gone = self.scripts.run(scripts.extend_locks(self.keys, self.lock_ms, pairs))
+        except redis.ResponseError as exc:  # the stalled set has the wrong type, most likely
+            self._warned.log(log, logging.ERROR, str(exc), "queue=%s: cannot renew locks: %s", self.queue_name, exc)
+            return
+        except redis.RedisError as exc:
+            log.debug("queue=%s: lock renewal failed: %s", self.queue_name, exc)
+            return
+        tokens = dict(pairs)
+        for raw_id, kind in gone:
+            lost.add((raw_id, tokens.get(raw_id, b"")))
+            if text(kind) in ("none", "string"):
+                log.warning("queue=%s job=%s: lock lost while running", self.queue_name, shown_id(raw_id))
+            else:
+                lock = text(self.keys.job_key(raw_id, ":lock"))
+                self._warned.log(log, logging.ERROR, lock, "queue=%s job=%s: %s is a %s, not a string: the lock is "
+                                 "lost and the job's result will be discarded", self.queue_name, shown_id(raw_id),
+                                 lock, text(kind))
+
+    def _marker_loop(self) -> None:
+        while not self._stopped.is_set():
+            if not self._armed.wait(0.5) or self._stopped.is_set():
+                continue
+            try:
+                popped = self._blocking.bzpopmin(self.keys.marker, timeout=BLOCK_SECONDS)
+            except Exception:  # noqa: BLE001 - a Redis error, or a marker of the wrong type: retry
+                self._stopped.wait(0.5)
+                continue
+            if popped and self._armed.is_set():
+                self._events.put(float(popped[2]))
+
+    def _install_signals(self) -> Callable[[], None]:
+        """SIGTERM/SIGINT: stop gracefully; a second one: stop at once (running jobs stay
+        active, their locks are no longer renewed). Only in the main thread."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            name = signal.Signals(signum).name
+            if self._closing.is_set():
+                log.warning("worker %s: second %s: stopping at once; running jobs stay active until their locks "
+                            "expire", self.id[:8], name)
+                self._abandon.set()
+                self._stopped.set()  # lock renewal ends here
+            else:
+                log.info("worker %s: %s received, shutting down gracefully (again: stop at once)", self.id[:8], name)
+            self._closing.set()
+            self._events.put(None)
+
+        old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+
+        def restore() -> None:
+            for signum, handler in old.items():
+                signal.signal(signum, handler)
+
+        return restore
