@@ -100,6 +100,9 @@ class Worker(WorkerThreads):
         self.scripts = scripts.Scripts(self.client)
         self.queue = Queue(queue_name, connection=self.client, prefix=prefix, clock=clock)
         self._inflight: dict[bytes, bytes] = {}  # raw job id -> lock token
+        # (id, token) of runs whose result is on its way to Redis: their lock may be gone any
+        # moment (the finish deletes it), so the renewal thread neither renews nor mourns it
+        self._finishing: set[tuple[bytes, bytes]] = set()
         # (raw id, token, raw hash) per taken job: handler threads build the Job, so that work
         # overlaps the main loop's wait on Redis
         self._todo: stdqueue.SimpleQueue[tuple[bytes, bytes, Any] | None] = stdqueue.SimpleQueue()
@@ -220,7 +223,10 @@ class Worker(WorkerThreads):
         log.error("queue=%s job=%s: worker loop error, results of these jobs dropped: %s: %s", self.queue_name,
                   ",".join(shown_id(j.key_id) for j in dropped) or "-", type(exc).__name__, exc, exc_info=exc)
         for job in dropped:
-            self._inflight.pop(_raw(job.key_id), None)
+            raw_id, token = _raw(job.key_id), _raw(job.token or "")
+            self._finishing.discard((raw_id, token))
+            if self._inflight.get(raw_id) == token:
+                del self._inflight[raw_id]
         self._pending = []
         self._closing.wait(TROUBLE_PAUSE)
 
@@ -259,6 +265,7 @@ class Worker(WorkerThreads):
         while True:
             if isinstance(item, Outcome):
                 self._pending.append(item)
+                self._finishing.add((_raw(item.job.key_id), _raw(item.job.token or "")))
             try:
                 item = self._events.get_nowait()
             except stdqueue.Empty:
@@ -296,7 +303,10 @@ class Worker(WorkerThreads):
     def _record(self, outcome: Outcome, result: Any) -> None:
         job = outcome.job
         shown = shown_id(job.key_id)
-        self._inflight.pop(_raw(job.key_id), None)
+        raw_id, token = _raw(job.key_id), _raw(job.token or "")
+        self._finishing.discard((raw_id, token))
+        if self._inflight.get(raw_id) == token:  # not when this worker has taken the job again
+            del self._inflight[raw_id]
         if isinstance(result, Exception):
             self._trouble(f"job={shown}: could not record {outcome.status}", result)
         elif isinstance(result, int) and result < 0:

@@ -40,6 +40,7 @@ class WorkerThreads:
     scripts: scripts.Scripts
     _blocking: Any  # a Redis or RedisCluster client (see clients.named_copy)
     _inflight: dict[bytes, bytes]
+    _finishing: set[tuple[bytes, bytes]]
     _todo: stdqueue.SimpleQueue[tuple[bytes, bytes, Any] | None]
     _events: stdqueue.SimpleQueue[Outcome | float | None]
     _closing: threading.Event
@@ -68,7 +69,7 @@ class WorkerThreads:
                 log.exception("queue=%s: lock renewal error; retrying", self.queue_name)
 
     def _renew(self, lost: set[tuple[bytes, bytes]]) -> None:
-        running = set(self._inflight.items())
+        running = set(self._inflight.items()) - set(self._finishing)
         lost &= running
         pairs = list(running - lost)
         if not pairs:
@@ -83,7 +84,10 @@ class WorkerThreads:
             return
         tokens = dict(pairs)
         for raw_id, kind in gone:
-            lost.add((raw_id, tokens.get(raw_id, b"")))
+            run = (raw_id, tokens.get(raw_id, b""))
+            lost.add(run)
+            if self._inflight.get(run[0]) != run[1] or run in self._finishing:
+                continue  # it finished while the renewal was on its way: its lock went with it
             if text(kind) in ("none", "string"):
                 log.warning("queue=%s job=%s: lock lost while running", self.queue_name, shown_id(raw_id))
             else:

@@ -1,6 +1,6 @@
-"""Two lock-bookkeeping bugs in the worker that the chaos runs brought up, each pinned by a
-test marked xfail(strict=True): once the worker is fixed the test passes, the strict mark
-turns that into a failure, and whoever fixed it removes the mark.
+"""Two lock-bookkeeping bugs in the worker that the chaos runs brought up, fixed in
+dashboard/worker.py (runs whose finish is on its way are neither renewed nor reported lost;
+a result removes its run from the in-flight table only if the table still holds its token).
 
 1. A false "lock lost while running" warning. The chaos test reads these warnings to explain
    duplicate runs, and an operator reads one as "this job may run twice"; in the chaos runs
@@ -49,8 +49,6 @@ def short_job(job: Job) -> str:
     return job.id
 
 
-@pytest.mark.xfail(strict=True, reason="RUNTIME BUG (dashboard/worker.py _renew_loop): 'lock lost while running' "
-                                       "is logged for jobs whose finish is in flight; see the module docstring")
 def test_lock_lost_warning_is_only_logged_for_a_lock_really_lost(r: redis.Redis,
                                                                   caplog: pytest.LogCaptureFixture) -> None:
     q = Queue("lw", connection=r)
@@ -68,9 +66,6 @@ def test_lock_lost_warning_is_only_logged_for_a_lock_really_lost(r: redis.Redis,
 LOCK = 0.5  # seconds
 
 
-@pytest.mark.xfail(strict=True, reason="RUNTIME BUG (dashboard/worker.py, _inflight keyed by job id): a worker "
-                                       "that takes back a job it lost while still running it drops the new run from "
-                                       "lock renewal when the old run's result is discarded")
 def test_a_job_taken_back_by_the_same_worker_keeps_its_lock_renewed(r: redis.Redis) -> None:
     k = Keys("bull", "back")
     q = Queue("back", connection=r)
