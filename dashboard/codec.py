@@ -32,6 +32,11 @@ def safe_text(value: str) -> str:
         return value.encode("utf-8", "backslashreplace").decode()
 
 
+def as_bytes(raw: Any) -> bytes:
+    """A job id or token from a reply (or a Job) as bytes, whatever the client decodes."""
+    return raw if isinstance(raw, bytes) else str(raw).encode()
+
+
 def dumps(value: Any, what: str) -> str:
     """Compact JSON, or ``TypeError`` naming what could not be serialized."""
     try:

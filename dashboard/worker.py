@@ -28,7 +28,7 @@ import redis
 
 from . import registry, scripts
 from .clients import Client, connect, disconnect, named_copy, undecoded
-from .codec import now_ms, shown_id, text, to_ms
+from .codec import as_bytes, now_ms, shown_id, text, to_ms
 from .errors import SCRIPT_ERRORS
 from .handlers import Handler
 from .job import Job
@@ -223,10 +223,7 @@ class Worker(WorkerThreads):
         log.error("queue=%s job=%s: worker loop error, results of these jobs dropped: %s: %s", self.queue_name,
                   ",".join(shown_id(j.key_id) for j in dropped) or "-", type(exc).__name__, exc, exc_info=exc)
         for job in dropped:
-            raw_id, token = _raw(job.key_id), _raw(job.token or "")
-            self._finishing.discard((raw_id, token))
-            if self._inflight.get(raw_id) == token:
-                del self._inflight[raw_id]
+            self._forget(job)
         self._pending = []
         self._closing.wait(TROUBLE_PAUSE)
 
@@ -265,7 +262,7 @@ class Worker(WorkerThreads):
         while True:
             if isinstance(item, Outcome):
                 self._pending.append(item)
-                self._finishing.add((_raw(item.job.key_id), _raw(item.job.token or "")))
+                self._finishing.add((as_bytes(item.job.key_id), as_bytes(item.job.token or "")))
             try:
                 item = self._events.get_nowait()
             except stdqueue.Empty:
@@ -282,7 +279,7 @@ class Worker(WorkerThreads):
                              "its id was taken off the queue", self.queue_name, shown_id(raw_id),
                              text(self.keys.job_key(raw_id)), text(kind))
         for i in range(0, len(taken), 3):
-            raw_id, token = _raw(taken[i]), _raw(taken[i + 1])
+            raw_id, token = as_bytes(taken[i]), as_bytes(taken[i + 1])
             self._inflight[raw_id] = token
             self._todo.put((raw_id, token, taken[i + 2]))
         return len(taken) // 3, int(next_due)
@@ -300,13 +297,17 @@ class Worker(WorkerThreads):
         for outcome, result in zip(finals + retries, per_job):
             self._record(outcome, result)
 
+    def _forget(self, job: Job) -> None:
+        """This run is over: off the in-flight table, unless this worker has taken the job again."""
+        run = (as_bytes(job.key_id), as_bytes(job.token or ""))
+        self._finishing.discard(run)
+        if self._inflight.get(run[0]) == run[1]:
+            del self._inflight[run[0]]
+
     def _record(self, outcome: Outcome, result: Any) -> None:
         job = outcome.job
         shown = shown_id(job.key_id)
-        raw_id, token = _raw(job.key_id), _raw(job.token or "")
-        self._finishing.discard((raw_id, token))
-        if self._inflight.get(raw_id) == token:  # not when this worker has taken the job again
-            del self._inflight[raw_id]
+        self._forget(job)
         if isinstance(result, Exception):
             self._trouble(f"job={shown}: could not record {outcome.status}", result)
         elif isinstance(result, int) and result < 0:
@@ -395,8 +396,3 @@ class Worker(WorkerThreads):
             return run_handler(self.handler, job)
         except BaseException as exc:  # noqa: BLE001 - run_handler never raises; a last guard all the same
             return Outcome(job, "failed", f"worker error while running the job: {type(exc).__name__}")
-
-
-def _raw(value: Any) -> bytes:
-    """A job id or token from a reply (or a Job) as bytes, whatever the client decodes."""
-    return value if isinstance(value, bytes) else str(value).encode()
