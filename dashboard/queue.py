@@ -347,12 +347,12 @@ class Queue:
         total = 0
         while limit is None or total < limit:
             batch = BATCH if limit is None else min(BATCH, limit - total)
-            deleted, _locked = self.scripts.run(
+            deleted, _locked, strays = self.scripts.run(
                 scripts.delete_jobs(self.keys, state, kind, max_score, batch, event, force))
             total += deleted
             if progress:
                 progress(total)
-            if deleted < batch:
+            if deleted + strays < batch:
                 break
         return total
 

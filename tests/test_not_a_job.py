@@ -66,3 +66,26 @@ def test_a_schedulers_jobs_are_jobs(client: FlaskClient, r: redis.Redis) -> None
     q = Queue("mail", connection=r)
     job = q.add("tick", {}, job_id="repeat:every-2s:1795000000000")
     assert client.get(f"/queues/mail/jobs/{segment(job.id)}").status_code == 200
+
+
+def test_bulk_actions_skip_bookkeeping_ids_found_in_state_sets(r: redis.Redis) -> None:
+    """Another tool pushed 'meta' and a scheduler's definition into the state sets: retry all,
+    promote all, clean and drain process the real jobs and never write those keys."""
+    q = seed(r, "mail", 4)  # 2 completed, 2 failed
+    write_bookkeeping(r)
+    r.delete("bull:mail:1:lock")  # job 1 is completed, not running
+    q.add("later", {}, delay=3600)
+    r.hset("bull:mail:9:processed", "bull:mail:10", "{}")  # a parent's record, not a job
+    strays = ["meta", "repeat:every-2s", "dn:order-7", "9:processed", "metrics:completed"]
+    for stray in strays:
+        r.zadd("bull:mail:failed", {stray: 1})
+        r.zadd("bull:mail:completed", {stray: 1})
+        r.zadd("bull:mail:delayed", {stray: 1})
+        r.lpush("bull:mail:wait", stray)
+    kept = {s: r.dump(f"bull:mail:{s}") for s in strays}
+    assert q.retry_all("failed") == 2
+    assert q.promote_all() == 1 + len(strays)
+    assert q.clean("completed") == 2
+    assert q.drain() == 3  # the 2 retried jobs and the promoted one
+    assert {s: r.dump(f"bull:mail:{s}") for s in strays} == kept
+    assert r.hget("bull:mail:meta", "paused") == b"1" and r.hget("bull:mail:meta", "concurrency") == b"3"

@@ -5,6 +5,25 @@ script refuse such keys before it changes anything, or skip a bad field, instead
 failing half-way through with some writes done.
 ]]
 
+-- Per-queue key names that are never jobs, and a job's sub-key suffixes (keys.not_a_job).
+local NOT_JOBS = ' meta id events marker limiter pc stalled-check stalled repeat delay priority metrics de dn ' ..
+                 'wait paused active prioritized delayed waiting-children completed failed '
+local SUBKEYS = ' lock logs dependencies processed failed unsuccessful '
+
+-- True when `<base><id>` is one of BullMQ's bookkeeping keys (meta, repeat:<scheduler>,
+-- de:<id>, metrics:*, <id>:lock ...) rather than a job: such an id found in a state list or
+-- set is never treated as a job, and its key is never written. Mirrors keys.not_a_job.
+local function notAJob(id)
+  local parts = {}
+  for part in string.gmatch(id .. ':', '([^:]*):') do parts[#parts + 1] = part end
+  local head = parts[1]
+  if #parts == 1 then return string.find(NOT_JOBS, ' ' .. head .. ' ', 1, true) ~= nil end
+  if head == 'metrics' or head == 'de' or head == 'dn' then return true end
+  if head == 'repeat' then return not (#parts == 3 and string.match(parts[3], '^%d+$') ~= nil) end
+  if string.find(SUBKEYS, ' ' .. parts[#parts] .. ' ', 1, true) then return true end
+  return #parts ~= 3
+end
+
 -- The type of a key ('none' when it does not exist).
 local function typeOf(key)
   return redis.call('TYPE', key)['ok']

@@ -3,7 +3,8 @@
 KEYS[1] delayed zset  KEYS[2] wait list  KEYS[3] prioritized zset  KEYS[4] pc string
 KEYS[5] marker zset   KEYS[6] events stream  KEYS[7] meta hash
 ARGV[1] base   ARGV[2] batch size (ignored when ids are given)   ARGV[3..] explicit ids (optional)
-Returns how many jobs were promoted.
+Returns how many jobs were promoted. Ids of BullMQ's bookkeeping keys (such as 'meta') are
+taken out of delayed and counted, their keys left untouched.
 ]]
 local rcall = redis.call
 local base = ARGV[1]
@@ -17,7 +18,9 @@ end
 local maxEvents = rcall('HGET', KEYS[7], 'opts.maxLenEvents') or 10000
 local moved = 0
 for _, id in ipairs(ids) do
-  if rcall('ZREM', KEYS[1], id) == 1 then
+  if notAJob(id) then
+    moved = moved + rcall('ZREM', KEYS[1], id)
+  elseif rcall('ZREM', KEYS[1], id) == 1 then
     local jobKey = base .. id
     local prio = tonumber(rcall('HGET', jobKey, 'priority') or 0) or 0
     if prio > 0 then

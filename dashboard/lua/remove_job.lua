@@ -10,7 +10,7 @@ Returns 1 when removed, -1 job missing, -7 job locked.
 local rcall = redis.call
 local base, id = ARGV[1], ARGV[2]
 local jobKey = base .. id
-if rcall('EXISTS', jobKey) == 0 then return -1 end
+if notAJob(id) or rcall('EXISTS', jobKey) == 0 then return -1 end
 if rcall('EXISTS', jobKey .. ':lock') == 1 then return -7 end
 local prev = 'unknown'
 local zsets = {{KEYS[5], 'completed'}, {KEYS[6], 'failed'}, {KEYS[4], 'delayed'},

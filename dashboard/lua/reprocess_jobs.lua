@@ -7,7 +7,8 @@ KEYS[4] pc string  KEYS[5] marker zset  KEYS[6] events stream  KEYS[7] meta hash
 ARGV[1] base   ARGV[2] source state name ('failed' | 'completed')
 ARGV[3] finished at or before this ms   ARGV[4] batch size (ignored when ids are given)
 ARGV[5..] explicit job ids (optional)
-Returns {moved to waiting, ids taken from the source set (ids whose hash is gone are dropped)}.
+Returns {moved to waiting, ids taken from the source set (ids whose hash is gone are dropped,
+and so are ids of BullMQ's bookkeeping keys, such as 'meta': their keys are left untouched)}.
 ]]
 local rcall = redis.call
 local base = ARGV[1]
@@ -22,7 +23,9 @@ local maxEvents = rcall('HGET', KEYS[7], 'opts.maxLenEvents') or 10000
 local moved = 0
 for _, id in ipairs(ids) do
   local jobKey = base .. id
-  if rcall('ZREM', KEYS[1], id) == 1 then
+  if notAJob(id) then
+    rcall('ZREM', KEYS[1], id)
+  elseif rcall('ZREM', KEYS[1], id) == 1 then
     if rcall('EXISTS', jobKey) == 1 then
       rcall('HDEL', jobKey, 'finishedOn', 'processedOn', 'failedReason', 'returnvalue', 'defa')
       rcall('HSET', jobKey, 'atm', 0, 'ats', 0, 'stc', 0)
