@@ -25,6 +25,7 @@ from .errors import Unrecoverable
 from .handlers import Handler
 from .job import DEFAULT_STACK_TRACE_LIMIT, Job, backoff_ms, fatal_problems, keep_policy
 from .keys import Keys
+from .unsupported import UnsupportedOptions
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +53,15 @@ def malformed(job: Job, problems: Sequence[str]) -> Outcome:
     return Outcome(job, "failed", reason if len(reason) <= MAX_REASON else reason[:MAX_REASON - 3] + "...")
 
 
-def run_handler(handler: Handler, job: Job) -> Outcome:
-    """Run ``handler(job)`` (awaiting it if it is a coroutine) and say what came of it."""
+def run_handler(handler: Handler, job: Job, unsupported: UnsupportedOptions | None = None) -> Outcome:
+    """Run ``handler(job)`` (awaiting it if it is a coroutine) and say what came of it;
+    ``unsupported`` names (once per queue) the job's options a Bullpen worker does not carry out."""
     started = time.perf_counter()
     problems = fatal_problems(job)
     if problems:
         return malformed(job, problems)
+    if unsupported is not None:
+        unsupported.check(job)
     if job.deferred_failure:
         return Outcome(job, "failed", job.deferred_failure, f"Unrecoverable: {job.deferred_failure}")
     try:

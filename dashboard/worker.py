@@ -35,6 +35,7 @@ from .job import Job
 from .keys import Keys, validate_queue_name, worker_client_name
 from .outcome import Outcome, finish_calls, run_handler
 from .queue import Queue
+from .unsupported import UnsupportedOptions
 from .worker_threads import BLOCK_SECONDS, WorkerThreads
 from .wrongtype import Throttle, is_wrongtype, job_key_problems
 
@@ -115,6 +116,7 @@ class Worker(WorkerThreads):
         self._done = threading.Event()
         self._done.set()
         self._warned = Throttle()
+        self._unsupported = UnsupportedOptions(queue_name)
         self._burst = False
         self._next_check = 0.0
         self._fetches = 0
@@ -393,6 +395,6 @@ class Worker(WorkerThreads):
             job.fatal["hash"] = f"hash unreadable ({type(exc).__name__})"
         job.token = text(token)
         try:
-            return run_handler(self.handler, job)
+            return run_handler(self.handler, job, self._unsupported)
         except BaseException as exc:  # noqa: BLE001 - run_handler never raises; a last guard all the same
             return Outcome(job, "failed", f"worker error while running the job: {type(exc).__name__}")

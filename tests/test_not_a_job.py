@@ -4,11 +4,13 @@ flag and global concurrency)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import redis
 from flask.testing import FlaskClient
 
-from dashboard import JobNotFound, Queue
+from dashboard import JobNotFound, Queue, Worker
 from dashboard.web.urls import segment
 from tests.webkit import digest, post, seed
 
@@ -89,3 +91,24 @@ def test_bulk_actions_skip_bookkeeping_ids_found_in_state_sets(r: redis.Redis) -
     assert q.drain() == 3  # the 2 retried jobs and the promoted one
     assert {s: r.dump(f"bull:mail:{s}") for s in strays} == kept
     assert r.hget("bull:mail:meta", "paused") == b"1" and r.hget("bull:mail:meta", "concurrency") == b"3"
+
+
+def test_options_our_worker_does_not_carry_out_are_named_once_and_left_intact(
+        r: redis.Redis, caplog: pytest.LogCaptureFixture) -> None:
+    """A Node flow child and a deduplicated job: they run, the worker names what it does not do
+    (once per queue), and the parent's bookkeeping and the deduplication key stay as they are."""
+    q = Queue("mail", connection=r)
+    r.sadd("bull:mail:parent-1:dependencies", "bull:mail:child-a:b:c")
+    r.set("bull:mail:de:order-7", "x:y:z")
+    opts = {"parent": {"id": "parent-1", "queue": "bull:mail"}, "de": {"id": "order-7", "keepLastIfActive": True},
+            "backoff": {"type": "fixed", "delay": 10, "jitter": 0.5}}
+    for n in range(3):
+        job = q.add("child", {"n": n})
+        r.hset(f"bull:mail:{job.id}", "opts", json.dumps({**opts, "attempts": 0}))
+    with caplog.at_level("WARNING", logger="dashboard.worker"):
+        Worker("mail", lambda job: "ok", connection=r).run(burst=True)
+    warned = [m for m in caplog.messages if "is not carried out by Bullpen workers" in m]
+    assert sorted(m.split("option ")[1].split(" ")[0] for m in warned) == ["'backoff.jitter'", "'de'", "'parent'"]
+    assert q.counts().completed == 3
+    assert r.smembers("bull:mail:parent-1:dependencies") == {b"bull:mail:child-a:b:c"}
+    assert r.get("bull:mail:de:order-7") == b"x:y:z"
