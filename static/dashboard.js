@@ -5,6 +5,8 @@
 //    open, or the keyboard focus is inside them; they refresh as soon as the tab is visible
 //  - toasts from the HX-Trigger "dashboard:toast" event, a banner while the server or
 //    Redis is unreachable, a dismiss button for #flash, "/" to focus the search box
+//  - focus survives htmx swaps: it goes back to the control that replaced the one used
+//    (same id, else same accessible name), else to the swapped part
 (function () {
   "use strict";
 
@@ -105,6 +107,27 @@
     flash.className = "flash";
   }
 
+  var lastFocus = null;
+  function rememberFocus() {
+    var el = document.activeElement;
+    lastFocus = el && el !== document.body ? {id: el.id, label: el.getAttribute("aria-label")} : null;
+  }
+
+  function restoreFocus(evt) {
+    var now = document.activeElement;
+    if (!lastFocus || (now && now !== document.body)) return;
+    var found = lastFocus.id ? document.getElementById(lastFocus.id) : null;
+    if (!found && lastFocus.label) {
+      found = document.querySelector("[aria-label=\"" + CSS.escape(lastFocus.label) + "\"]");
+    }
+    var target = evt.detail && evt.detail.target;  // after an outerHTML swap: the old node
+    if (!found && target) found = target.isConnected ? target : document.getElementById(target.id);
+    if (!found) return;
+    if (found.tabIndex < 0 && !found.hasAttribute("tabindex")) found.setAttribute("tabindex", "-1");
+    found.focus({preventScroll: true});
+    lastFocus = null;
+  }
+
   function onVisible() {
     if (document.visibilityState === "visible" && window.htmx) {
       window.htmx.trigger(document.body, "dashboard:refresh");
@@ -120,6 +143,8 @@
     document.body.addEventListener("htmx:responseError", onResponseError);
     document.body.addEventListener("htmx:sendError", function () { banner("The dashboard server is unreachable. Retrying…"); });
     document.body.addEventListener("htmx:afterRequest", onAfterRequest);
+    document.body.addEventListener("htmx:beforeSwap", rememberFocus);
+    document.body.addEventListener("htmx:afterSettle", restoreFocus);
     document.addEventListener("keydown", onKey);
     document.addEventListener("click", onClick);
     document.addEventListener("visibilitychange", onVisible);

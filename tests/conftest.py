@@ -31,7 +31,7 @@ import redis
 from dashboard.redis_server import EmbeddedRedis, find_redis_server
 
 #: Fixture modules shared by several test files (the Flask app and client; interop child processes).
-pytest_plugins = ["tests.webkit", "tests.interop.harness"]
+pytest_plugins = ["tests.webkit", "tests.browserkit", "tests.interop.harness"]
 
 # The port of the machine's shared Redis. Tests flush their server, so never this one.
 _SHARED_PORT = 6379

@@ -4,6 +4,7 @@
 # tools are there, then runs pytest:
 #   - /usr/bin/chromium for the browser tests (installed with apt when running as root)
 #   - tests/interop/node_modules (pinned BullMQ + ioredis) for the interop tests (npm ci)
+#   - tests/a11y/node_modules (pinned axe-core) for the accessibility tests (npm ci)
 # Whatever cannot be provided is reported here, and the tests that need it skip themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,12 +22,14 @@ fi
 
 if command -v node >/dev/null && command -v npm >/dev/null; then
   # npm ci rewrites node_modules/.package-lock.json, so "lock file newer" means "install again".
-  if [ ! -f tests/interop/node_modules/.package-lock.json ] ||
-     [ tests/interop/package-lock.json -nt tests/interop/node_modules/.package-lock.json ]; then
-    (cd tests/interop && npm ci --no-audit --no-fund)
-  fi
+  for dir in tests/interop tests/a11y; do
+    if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
+       [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+      (cd "$dir" && npm ci --no-audit --no-fund)
+    fi
+  done
 else
-  echo "tests/run.sh: node/npm not found: BullMQ interop tests will be skipped"
+  echo "tests/run.sh: node/npm not found: BullMQ interop and accessibility tests will be skipped"
 fi
 
 echo "tests/run.sh: ruff check (lint)"

@@ -7,94 +7,18 @@ Screenshots of every page go to ``test-artifacts/`` (git-ignored) for a human to
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 import redis
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect
-from werkzeug.serving import make_server
+from playwright.sync_api import Browser, Page, expect
 
-from app import create_app
 from dashboard import Queue, Worker
-from dashboard.config import Settings
 from dashboard.job import Job
 from dashboard.redis_server import EmbeddedRedis, free_port
-from dashboard.web import DashboardState
+from tests.browserkit import BROWSER_MARKS, shot
 from tests.webkit import SCRIPT, XSS, run_burst
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")]
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    return {**browser_type_launch_args, "executable_path": str(CHROMIUM), "args": CHROMIUM_ARGS}
-
-
-class Live:
-    """A running dashboard: its base URL and app state."""
-
-    def __init__(self, url: str, state: DashboardState) -> None:
-        self.url = url
-        self.state = state
-
-
-@pytest.fixture
-def serve(redis_url: str) -> Iterator[Callable[..., Live]]:
-    """Start the app in a thread (optionally with embedded workers for ``handlers``).
-
-    Worker stories use queue names of their own: a stopped Worker's named connections stay
-    open for a while and would count as workers of a queue another test reuses."""
-    running: list[tuple[Any, threading.Thread, DashboardState]] = []
-
-    def start(handlers: dict[str, Callable[[Job], Any]] | None = None, url: str | None = None) -> Live:
-        settings = Settings(redis_url=url or redis_url, poll_seconds=0.5, embedded_workers=bool(handlers),
-                            concurrency=2)
-        app = create_app(settings, handlers=handlers)
-        server = make_server("127.0.0.1", 0, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        state: DashboardState = app.extensions["bullpen"]
-        running.append((server, thread, state))
-        return Live(f"http://127.0.0.1:{server.server_port}", state)
-
-    yield start
-    for server, thread, state in running:
-        server.shutdown()
-        thread.join(10)
-        server.server_close()
-        state.stop()
-
-
-@pytest.fixture
-def watched(page: Page) -> Iterator[dict[str, list[str]]]:
-    """Collect JavaScript dialogs (dismissed) and console errors (CSP violations show there)."""
-    seen: dict[str, list[str]] = {"dialogs": [], "errors": []}
-
-    def on_console(msg: ConsoleMessage) -> None:
-        if msg.type == "error":
-            seen["errors"].append(msg.text)
-
-    def on_dialog(dialog: Any) -> None:
-        seen["dialogs"].append(dialog.message)
-        dialog.dismiss()
-
-    page.on("dialog", on_dialog)
-    page.on("console", on_console)
-    yield seen
-
-
-def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+pytestmark = BROWSER_MARKS
 
 
 def count_cell(page: Page, queue: str, state: str) -> Any:
@@ -164,7 +88,7 @@ def test_failed_jobs_retry_one_then_retry_all(page: Page, serve, r: redis.Redis)
     shot(page, "job-completed")
     page.goto(live.url + "/queues/outbox?state=failed")
     expect(tab(page, "failed")).to_have_text("4")
-    page.get_by_role("button", name="Retry all failed jobs in outbox").click()
+    page.get_by_role("button", name="Retry all 4 failed jobs in outbox").click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text("Retry all 4 failed jobs in queue “outbox”")
