@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from redis.exceptions import ResponseError
+
 from . import registry
 from .clients import Client
 from .counts import Counts, summarize
@@ -51,6 +53,15 @@ class Catalog:
         """Each queue's counts and its oldest waiting job's creation time (ms), in two round
         trips whatever the number of queues."""
         return summarize(self.client, [self.queue(n).keys for n in names])
+
+    def newest_failure_ms(self, name: str) -> int | None:
+        """When the queue's most recent failure happened (ms), from the failed set's top score:
+        one ZREVRANGE. None when nothing failed (or the set cannot be read)."""
+        try:
+            top = self.client.zrevrange(self.queue(name).keys.failed, 0, 0, withscores=True)
+        except ResponseError:
+            return None
+        return int(top[0][1]) if top else None
 
     def workers(self, names: list[str]) -> dict[str, list[dict[str, Any]]]:
         """Each queue's worker connections (ours and BullMQ's), from one ``CLIENT LIST``."""

@@ -65,32 +65,65 @@ def test_every_page_passes_axe(browser: Browser, serve: Any, r: redis.Redis, sch
     assert {path: v for path, v in found.items() if v} == {}
 
 
+def settled(page: Any) -> None:
+    """Wait until htmx has finished swapping and wired the new content (Enter on a control
+    htmx has not processed yet would submit or navigate natively)."""
+    page.wait_for_function("!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
+
+
+@pytest.fixture
+def page(browser: Browser) -> Any:
+    """A page whose context lets the test evaluate its own waits (the CSP forbids eval)."""
+    context = browser.new_context(bypass_csp=True)
+    yield context.new_page()
+    context.close()
+
+
 def test_focus_stays_on_the_control_after_each_swap(page: Any, serve: Any, r: redis.Redis) -> None:
     """Keyboard only: pause, resume, a tab change, a row retry. After each htmx swap the focus
     is on the control that replaced the one pressed, or on the part that was swapped; never
     on <body>."""
     seed(r)
-    live = serve()
+    live = serve(poll=60)  # swaps come from the actions alone
     page.goto(live.url + "/queues/mail?state=failed")
     page.keyboard.press("Tab")
     expect(page.locator(":focus")).to_have_text("Skip to content")
     toggle = page.locator("#pause-toggle")
     toggle.focus()
+    settled(page)
     page.keyboard.press("Enter")
     expect(page.locator("#paused-badge")).to_be_visible()
     expect(page.locator("#pause-toggle")).to_be_focused()
     expect(page.locator("#pause-toggle")).to_have_text("Resume")
+    settled(page)
     page.keyboard.press("Enter")
     expect(page.locator("#paused-badge")).to_be_hidden()
     expect(page.locator("#pause-toggle")).to_be_focused()
     page.locator("#tab-completed").focus()
+    settled(page)
     page.keyboard.press("Enter")
     expect(page.locator("#tab-completed")).to_have_attribute("aria-current", "page")
     expect(page.locator("#tab-completed")).to_be_focused()
     page.locator("#tab-failed").focus()
+    settled(page)
     page.keyboard.press("Enter")
     expect(page.locator("#tab-failed")).to_be_focused()
     page.get_by_role("button", name="Retry job 2", exact=True).focus()
+    settled(page)
     page.keyboard.press("Enter")
     expect(page.locator("#toast")).to_contain_text("Retried job 2")
     expect(page.locator("#queue")).to_be_focused()  # the row is gone: its table takes the focus
+
+
+@pytest.mark.parametrize("path", ["/", "/queues/mail?state=failed", "/queues/mail/jobs/2"])
+def test_pages_fit_a_390px_phone_without_sideways_scrolling(browser: Browser, serve: Any, r: redis.Redis,
+                                                            path: str) -> None:
+    seed(r)
+    live = serve(poll=60)
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        page.goto(live.url + path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    finally:
+        context.close()

@@ -22,10 +22,11 @@ _DIGITS = re.compile(r"[0-9]{1,12}")
 _UNSAFE_IN_PATH = re.compile(r"[\\\s\x00-\x1f\x7f]|%(?:[01][0-9a-fA-F]|7[fF]|5[cC]|20)")
 
 
-def list_args(states: Sequence[JobState]) -> tuple[JobState, int, int]:
-    """``state``, ``page`` and ``per`` from the query string (or a form re-rendering the list)."""
+def list_args(states: Sequence[JobState], default: str = "waiting") -> tuple[JobState, int, int]:
+    """``state`` (``default`` when absent), ``page`` and ``per`` from the query string (or a
+    form re-rendering the list)."""
     values = request.values
-    state = JobState(choice(values.get("state", "waiting"), [s.value for s in states], "state"))
+    state = JobState(choice(values.get("state", default), [s.value for s in states], "state"))
     page = whole(values.get("page", "1"), "page", 1, MAX_PAGE)
     per = whole(values.get("per", str(PER_PAGE[0])), "per", 1, PER_PAGE[-1])
     if per not in PER_PAGE:

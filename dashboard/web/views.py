@@ -82,7 +82,7 @@ def overview() -> Response:
 @bp.get("/queues/<bullpen_segment:name>")
 def queue_view(name: str) -> Response:
     queue = _queue_or_404(name)
-    state, page, per = list_args(LIST_STATES)
+    state, page, per = list_args(LIST_STATES, _opening_state(queue))
     summary = current().overview.row(queue.name)
     count = summary.counts.as_dict()[state.value]
     try:
@@ -295,6 +295,14 @@ def _queue_or_404(name: str) -> Queue:
                "If BullMQ created it recently, use Rescan on the overview.")
 
 
+def _opening_state(queue: Queue) -> str:
+    """The tab a queue page opens on: failed when a job failed in the last hour, else waiting."""
+    if "state" in request.values:
+        return "waiting"  # not used: the request names its tab
+    newest = current().catalog.newest_failure_ms(queue.name)
+    return "failed" if newest is not None and newest >= queue.clock() - 3_600_000 else "waiting"
+
+
 def _shown(text: str, limit: int = 200) -> str:
     """``text`` quoted for a message, cut to ``limit`` characters."""
     return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text):,} characters)"
@@ -317,12 +325,15 @@ def _job_or_404(queue: Queue, job_id: str) -> Job:
 
 
 def _find(term: str, scope: str | None) -> list[tuple[str, str]]:
-    """(label, url) of every queue named ``term`` and every job with id ``term``."""
+    """(label, url) of every queue whose name holds ``term`` (any case) and every job with id
+    ``term``, with its state."""
     names = [_queue_or_404(scope).name] if scope else current().catalog.names()
-    hits = [(f"Queue {term}", url_for(".queue_view", name=term)) for n in names if n == term and not scope]
-    if term:
-        hits += [(f"Job {term} in {n}", url_for(".job_view", name=n, job_id=term))
-                 for n in names if current().queue(n).job(term, caps=reads.LISTING) is not None]
+    folded = term.casefold()
+    hits = [(f"Queue {n}", url_for(".queue_view", name=n)) for n in names if not scope and folded in n.casefold()]
+    for n in names:
+        job = current().queue(n).job(term, caps=reads.LISTING)
+        if job is not None:
+            hits.append((f"Job {term} in {n} ({job.state or 'unknown'})", url_for(".job_view", name=n, job_id=term)))
     return hits
 
 
