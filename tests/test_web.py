@@ -255,3 +255,22 @@ def test_row_links_reach_jobs_with_odd_ids(client: FlaskClient, r: redis.Redis) 
     (action,) = re.findall(r'action="([^"]+/remove)"', page.get_data(as_text=True))
     assert post(client, action.replace("&amp;", "&")).status_code in (200, 303)
     assert q.job(odd) is None
+
+
+def test_a_queue_page_opens_on_failed_after_a_recent_failure(client: FlaskClient, r: redis.Redis) -> None:
+    seed(r, "mail", 2)  # one failed just now
+    html = client.get("/queues/mail").get_data(as_text=True)
+    assert re.search(r'id="tab-failed"[^>]*aria-current="page"', html)
+    r.zadd("bull:mail:failed", {"2": 1_000_000})  # the failure was long ago
+    html = client.get("/queues/mail").get_data(as_text=True)
+    assert re.search(r'id="tab-waiting"[^>]*aria-current="page"', html)
+
+
+def test_search_finds_queues_by_part_of_their_name_and_jobs_with_their_state(client: FlaskClient,
+                                                                             r: redis.Redis) -> None:
+    for name in ("mail-eu", "mail-us", "sms"):
+        queue(r, name).add("x", {})
+    html = client.get("/search?q=MAIL").get_data(as_text=True)
+    assert "Queue mail-eu" in html and "Queue mail-us" in html and "Queue sms" not in html
+    html = client.get("/search?q=1").get_data(as_text=True)
+    assert html.count("(waiting)") == 3
