@@ -101,12 +101,12 @@ def test_metrics_match_node_get_metrics(redis_url: str, r: redis.Redis, spawn: C
 
     def ours() -> Callable[[], None]:
         child = py_worker(spawn, redis_url, "ours", tmp_path / "py.jsonl", "--fail-names", "bad")
-        return child.stop
+        return lambda: None if child.stop() else None
 
     def theirs() -> Callable[[], None]:
         child = node_worker(spawn, redis_url, "theirs", tmp_path / "node.jsonl", "--fail-names", "bad",
                             "--metrics", "20160")
-        return child.stop
+        return lambda: None if child.stop() else None
 
     run("ours", ours)
     run("theirs", theirs)
