@@ -87,7 +87,7 @@ def test_metrics_match_node_get_metrics(redis_url: str, r: redis.Redis, spawn: C
     """The same run recorded by our worker (metrics on by default) and by a Node worker with
     metrics {maxDataPoints}: 5 jobs, a faked 3-minute gap, 2 more jobs. Both queues hold the same
     per-minute data, and our Queue.metrics reads what Node's getMetrics reads."""
-    def run(name: str, start: Callable[[], Callable[[], None]]) -> None:
+    def run(name: str, start: Callable[[], Callable[[], object]]) -> None:
         q = Queue(name, redis_url=redis_url)
         q.add_bulk([("ok", {}, {}) for _ in range(4)] + [("bad", {}, {})])
         stop = start()
@@ -99,14 +99,14 @@ def test_metrics_match_node_get_metrics(redis_url: str, r: redis.Redis, spawn: C
         wait_until(lambda: (lambda c: c.completed + c.failed)(q.counts()) >= 7, 20, "7 finished", interval=0.05)
         stop()
 
-    def ours() -> Callable[[], None]:
+    def ours() -> Callable[[], object]:
         child = py_worker(spawn, redis_url, "ours", tmp_path / "py.jsonl", "--fail-names", "bad")
-        return lambda: None if child.stop() else None
+        return child.stop
 
-    def theirs() -> Callable[[], None]:
+    def theirs() -> Callable[[], object]:
         child = node_worker(spawn, redis_url, "theirs", tmp_path / "node.jsonl", "--fail-names", "bad",
                             "--metrics", "20160")
-        return lambda: None if child.stop() else None
+        return child.stop
 
     run("ours", ours)
     run("theirs", theirs)
