@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -74,11 +73,6 @@ class Limiter:
 
     def blocked(self) -> bool:
         return self._until > time.monotonic()
-
-    def holds(self, pending: Sequence[Any]) -> bool:
-        """True when the worker must not fetch now: it is limited, or a job it is about to
-        put back (``RateLimited``) will set the limiter."""
-        return self.blocked() or any(getattr(o, "status", "") == "limited" for o in pending)
 
     def remaining(self) -> float:
         """Seconds until the worker may fetch again (inf when it is not limited)."""

@@ -202,7 +202,9 @@ class Worker(WorkerThreads):
                                                       self.stalled_ms))
         # results sent in this batch free their slots before the fetch runs
         free = self.concurrency - len(self._inflight) + len(self._pending)
-        want = 0 if self.limiter.holds(self._pending) else min(free, MAX_FETCH)
+        # a job about to be put back (RateLimited) sets the limiter: fetch only once that is known
+        putback = any(o.status == "limited" for o in self._pending)
+        want = 0 if putback or self.limiter.blocked() else min(free, MAX_FETCH)
         if want > 0:
             self._fetches += 1
             token = f"{self.id}:{self._fetches}"
@@ -217,7 +219,7 @@ class Worker(WorkerThreads):
         if check:
             self._next_check = time.monotonic() + self.stalled_ms / 1000
             self._report_stalled(results[settled])
-        if want > 0 and taken == want:
+        if (want > 0 and taken == want) or putback:
             return False  # maybe more are ready: fetch again at once
         if self._burst and taken == 0 and not self._inflight and not self.limiter.blocked():
             return True

@@ -164,3 +164,16 @@ def test_a_limited_worker_waits_the_limiter_ttl(q: Queue, r: redis.Redis) -> Non
     worker = Worker("lim", handler, connection=r, drain_delay=0.2)
     run_burst(worker)
     assert len(seen) == 3 and seen[1] - seen[0] >= 500 - SKEW_MS
+
+
+def test_rate_limited_zero_puts_the_job_back_and_a_burst_runs_it_again(q: Queue, r: redis.Redis) -> None:
+    job = q.add("x", {})
+    calls: list[str] = []
+
+    def handler(j: Job) -> Any:
+        calls.append(j.id)
+        if len(calls) == 1:
+            raise RateLimited(0)
+
+    run_burst(Worker("lim", handler, connection=r, drain_delay=0.2))
+    assert calls == [job.id, job.id] and r.zcard("bull:lim:completed") == 1

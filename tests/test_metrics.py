@@ -153,3 +153,13 @@ def test_no_drained_when_rate_limited(q: Queue, r: redis.Redis) -> None:
     taken, *_ = s.run(scripts.move_to_active(K, "t", 30_000, T0, 1, ""))
     s.run(scripts.move_to_finished(K, T0, [[taken[0], taken[1], "completed", "null", "", 10, -1, 0, 0]]))
     assert events(r)[-1] == "drained"
+
+
+def test_spoiled_metrics_keys_never_block_finishes(q: Queue, r: redis.Redis) -> None:
+    r.set("bull:met:metrics:completed", "not a hash")
+    r.hset("bull:met:metrics:failed", "count", "many")
+    r.set("bull:met:metrics:failed:data", "not a list")
+    q.add_bulk([("ok", {}, {}), ("bad", {}, {})])
+    run(r, fail_bad)
+    assert r.zcard("bull:met:completed") == 1 and r.zcard("bull:met:failed") == 1
+    assert r.get("bull:met:metrics:completed") == b"not a hash"

@@ -21,10 +21,10 @@ would have found nothing to wait for (not paused or maxed, no delayed job, not r
 limited), exactly when BullMQ's moveToFinished with fetchNext emits it.
 Returns one number per job: attempts made (>= 1), or -1 job missing (or its key is not a
 hash), -2 lock missing (or not a string), -6 lock held by another token, -3 job not in active.
-Error: a WRONGTYPE reply naming the first of KEYS that holds the wrong type (nothing changed).
+Error: a WRONGTYPE reply naming the first of KEYS[1..6] that holds the wrong type (nothing changed).
 ]]
 local rcall = redis.call
-local bad = wrongType(KEYS, {'list', 'zset', 'zset', 'set', 'stream', 'hash', 'list', 'zset', 'zset'})
+local bad = wrongType(KEYS, {'list', 'zset', 'zset', 'set', 'stream', 'hash'})
 if bad then return bad end
 local base, now = ARGV[1], tonumber(ARGV[2])
 local maxEvents = maxEventsOf(KEYS[6])
@@ -84,10 +84,9 @@ local function finish(id, token, status, value, trace, traceLimit, keep, age, at
   return atm
 end
 
--- BullMQ's collectMetrics for `n` jobs finished at `now` (one minute per data point).
+-- BullMQ's collectMetrics for `n` jobs finished at `now` (one minute per data point). Keys or
+-- fields of the wrong type make it skip what it cannot write (pcall), never fail the finishes.
 local function collectMetrics(metaKey, dataKey, n, keep)
-  local kinds = typeOf(metaKey) .. typeOf(dataKey)
-  if kinds ~= 'hashlist' and kinds ~= 'hashnone' and kinds ~= 'nonenone' and kinds ~= 'nonelist' then return end
   local total = redis.pcall('HINCRBY', metaKey, 'count', n)
   if type(total) ~= 'number' then return end
   local count = total - n
@@ -103,10 +102,10 @@ local function collectMetrics(metaKey, dataKey, n, keep)
     local batch = {count - (tonumber(rcall('HGET', metaKey, 'prevCount')) or 0)}
     for _ = 2, points do
       batch[#batch + 1] = 0
-      if #batch == 7000 then rcall('LPUSH', dataKey, unpack(batch)); batch = {} end
+      if #batch == 7000 then redis.pcall('LPUSH', dataKey, unpack(batch)); batch = {} end
     end
-    if #batch > 0 then rcall('LPUSH', dataKey, unpack(batch)) end
-    rcall('LTRIM', dataKey, 0, keep - 1)
+    if #batch > 0 then redis.pcall('LPUSH', dataKey, unpack(batch)) end
+    redis.pcall('LTRIM', dataKey, 0, keep - 1)
     rcall('HSET', metaKey, 'prevCount', count, 'prevTS', now)
   end
 end
@@ -125,8 +124,11 @@ if keep and keep >= 1 then
   if finished.failed > 0 then collectMetrics(KEYS[12], KEYS[14], finished.failed, keep) end
 end
 
-if finished.completed + finished.failed > 0 and rcall('LLEN', KEYS[7]) == 0 and rcall('LLEN', KEYS[1]) == 0 and rcall('ZCARD', KEYS[8]) == 0
-    and rcall('ZCARD', KEYS[9]) == 0 then
+-- true when `key` does not exist (an empty list or zset does not); a key of another type is
+-- not empty (no drained event), and does not stop the finishes above
+local function absent(key) return typeOf(key) == 'none' end
+if finished.completed + finished.failed > 0 and absent(KEYS[7]) and absent(KEYS[1]) and absent(KEYS[8])
+    and absent(KEYS[9]) then
   local flags = rcall('HMGET', KEYS[6], 'paused', 'concurrency', 'max')
   local maxed = tonumber(flags[2]) and tonumber(flags[2]) <= 0
   if not flags[1] and not maxed and rateLimitTTL(tonumber(flags[3] or ARGV[4]), KEYS[10]) == 0 then
