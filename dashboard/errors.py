@@ -1,6 +1,7 @@
 """Exceptions raised by the runtime, and the table that maps Lua error codes to them.
 
-Handlers raise :class:`Unrecoverable` to fail a job without further attempts.
+Handlers raise :class:`Unrecoverable` to fail a job without further attempts, and
+:class:`RateLimited` to put it back in line and pause the queue's rate-limited workers.
 Everything else here derives from :class:`BullpenError`. This module does no I/O.
 """
 
@@ -37,6 +38,21 @@ class QueueHasActiveJobs(BullpenError):
 
 class Unrecoverable(Exception):
     """Raise from a handler to fail the job at once, whatever attempts remain."""
+
+
+class RateLimited(Exception):
+    """Raise from a handler to put the job back at the front of the line, as BullMQ's
+    ``RateLimitError`` does (no attempt is used up), after setting the queue's ``limiter``
+    for ``delay_seconds`` as BullMQ's ``queue.rateLimit(ms)`` does: the worker takes no job
+    for that long, nor does any worker with a rate limit (``delay_seconds=0``: the job goes
+    back, the limiter stays as it is)."""
+
+    def __init__(self, delay_seconds: float = 0) -> None:
+        delay = float(delay_seconds)
+        if not delay >= 0 or delay == float("inf"):
+            raise ValueError(f"delay_seconds must be a finite number >= 0, got {delay_seconds!r}")
+        super().__init__(f"rate limited for {delay:g}s")
+        self.delay_ms = round(delay * 1000)
 
 
 #: Negative integers returned by our Lua scripts, and what they mean.

@@ -177,6 +177,12 @@ class Keys:
     def limiter(self) -> str:
         return self.base + "limiter"
 
+    def metrics(self, status: str, data: bool = False) -> str:
+        """``metrics:completed`` or ``metrics:failed`` (``data``: its per-minute list)."""
+        if status not in ("completed", "failed"):
+            raise ValueError(f"no metrics for {status!r}")
+        return f"{self.base}metrics:{status}" + (":data" if data else "")
+
     def state(self, suffix: str) -> str:
         """The key holding jobs of one state (``wait``, ``failed``, ...)."""
         if suffix not in STATE_SUFFIXES:

@@ -1,10 +1,10 @@
 """Queue: the producer API (add) and the read/admin API the dashboard uses.
 
 Every state change goes through a Lua script (``scripts.py``); reads use plain commands,
-pipelined, or for the dashboard the bounded reads of ``reads.py``, which cut long values
-inside Redis. Every method costs O(page or batch) in Redis, never O(queue): listings page
-with LRANGE/ZREVRANGE, bulk actions loop over bounded script calls, and queues are found
-through a registry set rather than KEYS. This module must not import Flask.
+pipelined, or the bounded reads of ``reads.py``, which cut long values inside Redis. Every
+method costs O(page or batch), never O(queue): listings page, bulk actions loop over bounded
+script calls, queues are found through a registry set rather than KEYS. Rate limits and
+metrics come from :class:`~dashboard.limiter.QueueLimits`. This module must not import Flask.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from .counts import Counts, summarize
 from .errors import JobNotFound, JobNotInState, QueueHasActiveJobs, script_error
 from .job import STATE_KEYS, Job, JobState, build_opts
 from .keys import Keys, check_cluster_tag, not_a_job, validate_queue_name
+from .limiter import QueueLimits
 from .wrongtype import Throttle, is_wrongtype
 
 log = logging.getLogger(__name__)
@@ -31,13 +32,12 @@ log = logging.getLogger(__name__)
 BATCH = 1000
 #: How far LPOS looks into a wait list when working out a job's state.
 LPOS_WINDOW = 50_000
-
 Progress = Callable[[int], None]
 #: Hash fields a job listing reads (each cut as :data:`reads.LISTING` says): no stack traces or return values.
 SUMMARY_FIELDS = tuple(reads.LISTING.fields)
 
 
-class Queue:
+class Queue(QueueLimits):
     """A named queue under a key prefix (BullMQ's default prefix is ``bull``)."""
 
     def __init__(

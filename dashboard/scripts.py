@@ -101,15 +101,31 @@ def add_job(k: Keys, args: list[Arg]) -> Call:
     return Call("add_job", keys, [k.base, *args])
 
 
-def move_to_active(k: Keys, token: str, lock_ms: int, now: int, count: int, worker: str) -> Call:
-    keys = [k.wait, k.active, k.prioritized, k.delayed, k.pc, k.meta, k.marker, k.events]
-    return Call("move_to_active", keys, [k.base, token, lock_ms, now, count, worker])
+def move_to_active(k: Keys, token: str, lock_ms: int, now: int, count: int, worker: str,
+                   limiter: Sequence[Arg] = ("", "")) -> Call:
+    """``limiter``: the worker limiter's (max, duration ms), or ``("", "")``."""
+    keys = [k.wait, k.active, k.prioritized, k.delayed, k.pc, k.meta, k.marker, k.events, k.limiter]
+    return Call("move_to_active", keys, [k.base, token, lock_ms, now, count, worker, *limiter])
 
 
-def move_to_finished(k: Keys, now: int, jobs: Sequence[Sequence[Arg]]) -> Call:
-    """Settle a batch; each entry is the nine per-job values the script header lists."""
-    keys = [k.active, k.completed, k.failed, k.stalled, k.events, k.meta]
-    return Call("move_to_finished", keys, [k.base, now, *(a for job in jobs for a in job)])
+def move_to_finished(k: Keys, now: int, jobs: Sequence[Sequence[Arg]], metrics: Arg = "",
+                     limiter_max: Arg = "") -> Call:
+    """Settle a batch; each entry is the nine per-job values the script header lists.
+    ``metrics``: data points to keep ('' records none)."""
+    keys = [k.active, k.completed, k.failed, k.stalled, k.events, k.meta, k.wait, k.prioritized, k.delayed,
+            k.limiter, k.metrics("completed"), k.metrics("failed"), k.metrics("completed", True),
+            k.metrics("failed", True)]
+    return Call("move_to_finished", keys, [k.base, now, metrics, limiter_max, *(a for job in jobs for a in job)])
+
+
+def move_limited_to_wait(k: Keys, job_id: Key, token: Key, delay_ms: int) -> Call:
+    keys = [k.active, k.wait, k.prioritized, k.stalled, k.meta, k.limiter, k.marker, k.events]
+    return Call("move_limited_to_wait", keys, [k.base, job_id, token, delay_ms])
+
+
+def rate_limit(k: Keys, op: str, *args: Arg) -> Call:
+    """``op``: 'set' (max, duration ms), 'remove', or 'ttl' (max jobs, '0' for meta's)."""
+    return Call("rate_limit", [k.meta, k.limiter], [op, *args])
 
 
 def retry_job(k: Keys, args: list[Arg]) -> Call:

@@ -4,7 +4,10 @@ One main loop talks to Redis; handler calls run in ``concurrency`` daemon thread
 Each loop turn sends, in one round trip, the results that came back (finish or retry
 scripts) and one fetch of up to the free slots. A lock-renewal thread keeps every
 running job's ``<id>:lock`` alive; an idle worker blocks on the queue's ``marker`` as
-BullMQ workers do; the throttled stalled check runs every ``stalled_interval``.
+BullMQ workers do; the throttled stalled check runs every ``stalled_interval``. Rate limits
+(the queue's and ``limiter=(max, seconds)``) are applied by the fetch script; a limited reply
+or a handler's :class:`~dashboard.errors.RateLimited` stops fetching for the limiter's TTL
+(:mod:`dashboard.limiter`). Finishes record BullMQ's per-minute metrics (``metrics=None``: not).
 A Redis outage is logged once and retried with capped backoff; finished results are kept
 until Redis takes them. Hostile data never ends the loop: a job that cannot be read is
 failed at once (:mod:`dashboard.outcome`), a key of the wrong type is logged once a minute
@@ -33,6 +36,7 @@ from .errors import SCRIPT_ERRORS
 from .handlers import Handler
 from .job import Job
 from .keys import Keys, validate_queue_name, worker_client_name
+from .limiter import METRICS_DATA_POINTS, Limiter, metrics_arg
 from .outcome import Outcome, finish_calls, run_handler
 from .queue import Queue
 from .unsupported import UnsupportedOptions
@@ -67,6 +71,8 @@ class Worker(WorkerThreads):
         remove_on_complete: Any = None,
         remove_on_fail: Any = None,
         name: str | None = None,
+        limiter: tuple[int, float | timedelta] | None = None,
+        metrics: int | None = METRICS_DATA_POINTS,
         clock: Callable[[], int] = now_ms,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
@@ -89,6 +95,8 @@ class Worker(WorkerThreads):
         self.remove_on_complete = remove_on_complete
         self.remove_on_fail = remove_on_fail
         self.name = name
+        self.limiter = Limiter(limiter)
+        self._metrics = metrics_arg(metrics)
         self.clock = clock
         self.id = uuid.uuid4().hex
         # job ids and fields are read as raw bytes: another tool may write any bytes there
@@ -195,12 +203,15 @@ class Worker(WorkerThreads):
             calls.append(scripts.move_stalled_to_wait(self.keys, self.max_stalled_count, self.clock(),
                                                       self.stalled_ms))
         # results sent in this batch free their slots before the fetch runs
-        want = min(self.concurrency - len(self._inflight) + len(self._pending), MAX_FETCH)
+        free = self.concurrency - len(self._inflight) + len(self._pending)
+        # a job about to be put back (RateLimited) sets the limiter: fetch only once that is known
+        putback = any(o.status == "limited" for o in self._pending)
+        want = 0 if putback or self.limiter.blocked() else min(free, MAX_FETCH)
         if want > 0:
             self._fetches += 1
             token = f"{self.id}:{self._fetches}"
             calls.append(scripts.move_to_active(self.keys, token, self.lock_ms, self.clock(), want,
-                                                self.name or ""))
+                                                self.name or "", self.limiter.fetch_args()))
         results = self._guard(functools.partial(self.scripts.batch, calls))
         if results is None:
             return False
@@ -210,11 +221,11 @@ class Worker(WorkerThreads):
         if check:
             self._next_check = time.monotonic() + self.stalled_ms / 1000
             self._report_stalled(results[settled])
-        if want > 0 and taken == want:
+        if (want > 0 and taken == want) or putback:
             return False  # maybe more are ready: fetch again at once
-        if self._burst and taken == 0 and not self._inflight:
+        if self._burst and taken == 0 and not self._inflight and not self.limiter.blocked():
             return True
-        self._wait(idle=want > taken, next_due=next_due)
+        self._wait(idle=want > taken and not self.limiter.blocked(), next_due=next_due)
         return False
 
     def _loop_error(self, exc: Exception) -> None:
@@ -243,8 +254,9 @@ class Worker(WorkerThreads):
                         ", ".join(shown_id(m) for m in moved))
 
     def _wait(self, idle: bool, next_due: int) -> None:
-        """Block until a job finishes, the marker says work is ready, or a timer is due."""
-        timeout = max(0.0, self._next_check - time.monotonic())
+        """Block until a job finishes, the marker says work is ready, or a timer (the stalled
+        check, the rate limit, a delayed job, drain_delay) is due."""
+        timeout = min(max(0.0, self._next_check - time.monotonic()), self.limiter.remaining())
         if idle:
             timeout = min(timeout, self.drain_delay)
             if next_due >= 0:
@@ -275,7 +287,8 @@ class Worker(WorkerThreads):
             self._trouble("cannot fetch jobs", fetched)
             self._closing.wait(TROUBLE_PAUSE)
             return 0, -1
-        taken, next_due, dropped = fetched
+        taken, next_due, dropped, limited = fetched
+        self.limiter.note(limited)
         for raw_id, kind in dropped:
             self._warned.log(log, logging.ERROR, f"dropped {raw_id!r}", "queue=%s job=%s: %s is a %s, not a hash: "
                              "its id was taken off the queue", self.queue_name, shown_id(raw_id),
@@ -288,8 +301,8 @@ class Worker(WorkerThreads):
 
     def _settle(self, results: list[Any]) -> None:
         """Match the finish calls' results (see :meth:`_finish_calls`) to the pending outcomes."""
-        finals = [o for o in self._pending if o.status != "retry"]
-        retries = [o for o in self._pending if o.status == "retry"]
+        finals = [o for o in self._pending if o.status in ("completed", "failed")]
+        retries = [o for o in self._pending if o.status not in ("completed", "failed")]
         per_job: list[Any] = []
         if finals:
             batch = results[0]
@@ -317,6 +330,9 @@ class Worker(WorkerThreads):
             log.warning("queue=%s job=%s: %s result discarded (%s); another worker may own it now",
                         self.queue_name, shown, outcome.status, what)
             self._name_wrong_keys(job.key_id)
+        elif outcome.status == "limited":
+            self.limiter.note(result)
+            log.info("queue=%s job=%s: %s; back to wait", self.queue_name, shown, outcome.value)
         else:
             self.processed += 1
             level = logging.WARNING if outcome.status == "failed" else logging.INFO
@@ -336,7 +352,8 @@ class Worker(WorkerThreads):
                              shown_id(job_id), problem)
 
     def _finish_calls(self) -> list[scripts.Call]:
-        return finish_calls(self.keys, self._pending, self.clock(), self.remove_on_complete, self.remove_on_fail)
+        return finish_calls(self.keys, self._pending, self.clock(), self.remove_on_complete, self.remove_on_fail,
+                            self._metrics, self.limiter.max_arg)
 
     def _drain_inflight(self) -> None:
         """After the loop: wait for running jobs up to the shutdown timeout, record them."""
@@ -362,27 +379,6 @@ class Worker(WorkerThreads):
             log.warning("worker %s: %s; %d job(s) left active will be recovered as stalled once their locks "
                         "expire: %s", self.id[:8], "stopped at once" if self._abandon.is_set() else "shutdown timeout",
                         len(self._inflight), ", ".join(shown_id(i) for i in self._inflight))
-
-    # --- Redis outages ------------------------------------------------------------------
-
-    def _guard(self, fn: Callable[[], Any], stop_at: float | None = None) -> Any:
-        """Run ``fn``; on a connection error log once per outage, back off, return None."""
-        try:
-            result = fn()
-        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
-            if self._outage_since is None:
-                self._outage_since = time.monotonic()
-                log.warning("queue=%s: Redis unreachable (%s); retrying with backoff up to 5s", self.queue_name, exc)
-            wait = self._outage_wait
-            if stop_at is not None:
-                wait = max(0.0, min(wait, stop_at - time.monotonic()))
-            self._closing.wait(wait) if stop_at is None else self._abandon.wait(wait)
-            self._outage_wait = min(self._outage_wait * 2, 5.0)
-            return None
-        if self._outage_since is not None:
-            log.warning("queue=%s: Redis is back after %.1fs", self.queue_name, time.monotonic() - self._outage_since)
-            self._outage_since, self._outage_wait = None, 0.1
-        return result
 
     # --- helper threads (the loops are in worker_threads.py) -----------------------------
 

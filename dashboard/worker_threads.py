@@ -1,6 +1,7 @@
 """The worker's helper threads and signal handling, as a base class of :class:`~dashboard.worker.Worker`.
 
-Handler threads turn each taken job into an outcome (never raising, whatever the job
+:meth:`_guard` runs the main loop's Redis calls through outages (logged once, retried with
+capped backoff). Handler threads turn each taken job into an outcome (never raising, whatever the job
 holds); the lock thread renews the locks of running jobs (a lost lock, or one another tool
 overwrote with another type, is logged and not renewed again); the marker thread wakes an
 idle worker. SIGTERM/SIGINT stop the worker gracefully; a second one stops it at once.
@@ -13,6 +14,7 @@ import logging
 import queue as stdqueue
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -49,8 +51,30 @@ class WorkerThreads:
     _armed: threading.Event
     _warned: Throttle
 
+    _outage_since: float | None
+    _outage_wait: float
+
     def _run_one(self, raw_id: bytes, token: bytes, raw: Any) -> Outcome:
         raise NotImplementedError
+
+    def _guard(self, fn: Callable[[], Any], stop_at: float | None = None) -> Any:
+        """Run ``fn``; on a connection error log once per outage, back off, return None."""
+        try:
+            result = fn()
+        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+            if self._outage_since is None:
+                self._outage_since = time.monotonic()
+                log.warning("queue=%s: Redis unreachable (%s); retrying with backoff up to 5s", self.queue_name, exc)
+            wait = self._outage_wait
+            if stop_at is not None:
+                wait = max(0.0, min(wait, stop_at - time.monotonic()))
+            self._closing.wait(wait) if stop_at is None else self._abandon.wait(wait)
+            self._outage_wait = min(self._outage_wait * 2, 5.0)
+            return None
+        if self._outage_since is not None:
+            log.warning("queue=%s: Redis is back after %.1fs", self.queue_name, time.monotonic() - self._outage_since)
+            self._outage_since, self._outage_wait = None, 0.1
+        return result
 
     def _execute_loop(self) -> None:
         while True:

@@ -57,8 +57,8 @@ def test_completes_job_stores_return_value_progress_logs(q: Queue, r: redis.Redi
     assert r.lrange("bull:work:1:logs", 0, -1) == [b"sent to 3 devices"]
     assert r.llen("bull:work:active") == 0 and r.exists("bull:work:1:lock") == 0
     kinds = [e["event"] for e in stream(r)]
-    assert kinds == ["added", "waiting", "active", "progress", "completed"]
-    assert stream(r)[-1] == {"event": "completed", "jobId": "1", "returnvalue": f["returnvalue"], "prev": "active"}
+    assert kinds == ["added", "waiting", "active", "progress", "completed", "drained"]
+    assert stream(r)[-2] == {"event": "completed", "jobId": "1", "returnvalue": f["returnvalue"], "prev": "active"}
 
 
 def test_failure_stores_reason_and_traceback_then_fails(q: Queue, r: redis.Redis) -> None:
@@ -70,7 +70,7 @@ def test_failure_stores_reason_and_traceback_then_fails(q: Queue, r: redis.Redis
     assert len(traces) == 1 and "ValueError: bad input for job 1" in traces[0] and "tests/jobs.py" in traces[0]
     assert r.zscore("bull:work:failed", "1") == int(f["finishedOn"])
     kinds = [e["event"] for e in stream(r)]
-    assert kinds[-2:] == ["failed", "retries-exhausted"]
+    assert kinds[-3:] == ["failed", "retries-exhausted", "drained"]
 
 
 def test_retries_with_exponential_backoff_through_delayed_never_failed(q: Queue, r: redis.Redis) -> None:

@@ -89,3 +89,14 @@ local function appendTrace(jobKey, trace, limit)
   return trace ~= '' and cjson.encode({trace}) or '[]'
 end
 
+-- BullMQ's getRateLimitTTL: the limiter's PTTL ms when `max` is set, the counter has reached
+-- it and it has a TTL; else 0 (a counter past max with PTTL 0 is deleted). A counter that is
+-- not a number counts as 0.
+local function rateLimitTTL(max, limiterKey)
+  if max and max <= (tonumber(redis.pcall('GET', limiterKey)) or 0) then
+    local pttl = redis.call('PTTL', limiterKey)
+    if pttl == 0 then redis.call('DEL', limiterKey) end
+    if pttl > 0 then return pttl end
+  end
+  return 0
+end

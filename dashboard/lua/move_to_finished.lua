@@ -2,17 +2,26 @@
 against its lock token. One call settles every job a worker finished since its last call.
 
 KEYS[1] active list   KEYS[2] completed zset   KEYS[3] failed zset   KEYS[4] stalled set
-KEYS[5] events stream KEYS[6] meta hash
-ARGV[1] base   ARGV[2] now ms
-ARGV[3..] nine values per job:
+KEYS[5] events stream KEYS[6] meta hash        KEYS[7] wait list     KEYS[8] prioritized zset
+KEYS[9] delayed zset  KEYS[10] limiter string
+KEYS[11] metrics:completed hash  KEYS[12] metrics:failed hash
+KEYS[13] metrics:completed:data list  KEYS[14] metrics:failed:data list
+ARGV[1] base   ARGV[2] now ms   ARGV[3] metrics data points to keep ('' = record no metrics)
+ARGV[4] the worker limiter's max ('' for none)
+ARGV[5..] nine values per job:
   id, token, 'completed' | 'failed',
   return value JSON (completed) or failed reason text (failed),
   stack trace to append ('' for none), how many stack traces to keep,
   keep count (-1 keep all, 0 delete the job now, N keep the newest N of that state),
   keep age in seconds (0 = no age limit), attempts allowed (opts.attempts)
+Metrics: BullMQ's per-minute counts (collectMetrics), once per status per call, as if each
+job had been recorded by its own call at `now`. A metrics key of the wrong type is skipped.
+Events: after the batch, `drained` when wait, active and prioritized are empty and a fetch
+would have found nothing to wait for (not paused or maxed, no delayed job, not rate
+limited), exactly when BullMQ's moveToFinished with fetchNext emits it.
 Returns one number per job: attempts made (>= 1), or -1 job missing (or its key is not a
 hash), -2 lock missing (or not a string), -6 lock held by another token, -3 job not in active.
-Error: a WRONGTYPE reply naming the first of KEYS that holds the wrong type (nothing changed).
+Error: a WRONGTYPE reply naming the first of KEYS[1..6] that holds the wrong type (nothing changed).
 ]]
 local rcall = redis.call
 local bad = wrongType(KEYS, {'list', 'zset', 'zset', 'set', 'stream', 'hash'})
@@ -75,9 +84,55 @@ local function finish(id, token, status, value, trace, traceLimit, keep, age, at
   return atm
 end
 
-local results = {}
-for i = 3, #ARGV, 9 do
+-- BullMQ's collectMetrics for `n` jobs finished at `now` (one minute per data point). Keys or
+-- fields of the wrong type make it skip what it cannot write (pcall), never fail the finishes.
+local function collectMetrics(metaKey, dataKey, n, keep)
+  local total = redis.pcall('HINCRBY', metaKey, 'count', n)
+  if type(total) ~= 'number' then return end
+  local count = total - n
+  local prevTS = rcall('HGET', metaKey, 'prevTS')
+  if not prevTS then
+    rcall('HSET', metaKey, 'prevTS', now, 'prevCount', 0)
+    return
+  end
+  prevTS = tonumber(prevTS)
+  if not prevTS then return end
+  local points = math.min(math.floor(now / 60000) - math.floor(prevTS / 60000), keep)
+  if points > 0 then
+    local batch = {count - (tonumber(rcall('HGET', metaKey, 'prevCount')) or 0)}
+    for _ = 2, points do
+      batch[#batch + 1] = 0
+      if #batch == 7000 then redis.pcall('LPUSH', dataKey, unpack(batch)); batch = {} end
+    end
+    if #batch > 0 then redis.pcall('LPUSH', dataKey, unpack(batch)) end
+    redis.pcall('LTRIM', dataKey, 0, keep - 1)
+    rcall('HSET', metaKey, 'prevCount', count, 'prevTS', now)
+  end
+end
+
+local results, finished = {}, {completed = 0, failed = 0}
+for i = 5, #ARGV, 9 do
   results[#results + 1] = finish(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4],
     traceLimitOf(ARGV[i + 5]), tonumber(ARGV[i + 6]) or -1, tonumber(ARGV[i + 7]) or 0, tonumber(ARGV[i + 8]) or 0)
+  local status = ARGV[i + 2] == 'completed' and 'completed' or 'failed'
+  if results[#results] > 0 then finished[status] = finished[status] + 1 end
+end
+
+local keep = tonumber(ARGV[3])
+if keep and keep >= 1 then
+  if finished.completed > 0 then collectMetrics(KEYS[11], KEYS[13], finished.completed, keep) end
+  if finished.failed > 0 then collectMetrics(KEYS[12], KEYS[14], finished.failed, keep) end
+end
+
+-- true when `key` does not exist (an empty list or zset does not); a key of another type is
+-- not empty (no drained event), and does not stop the finishes above
+local function absent(key) return typeOf(key) == 'none' end
+if finished.completed + finished.failed > 0 and absent(KEYS[7]) and absent(KEYS[1]) and absent(KEYS[8])
+    and absent(KEYS[9]) then
+  local flags = rcall('HMGET', KEYS[6], 'paused', 'concurrency', 'max')
+  local maxed = tonumber(flags[2]) and tonumber(flags[2]) <= 0
+  if not flags[1] and not maxed and rateLimitTTL(tonumber(flags[3] or ARGV[4]), KEYS[10]) == 0 then
+    rcall('XADD', KEYS[5], 'MAXLEN', '~', maxEvents, '*', 'event', 'drained')
+  end
 end
 return results

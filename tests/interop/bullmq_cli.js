@@ -10,6 +10,10 @@
 //   job      --id ID: the job's fields plus its state (getState)        -> {"id":"1",...,"state":"completed"}
 //                     or {"id":"1","state":null} when there is no such job
 //   jobs     stdin: JSON array of ids; `job` for each, one Node start   -> {"jobs":[{...},{...}]}
+//   rate-limit --max N --duration MS: Queue.setGlobalRateLimit            -> {"ok":true}
+//   no-rate-limit  Queue.removeGlobalRateLimit                           -> {"ok":true}
+//   rate-limit-ttl Queue.getRateLimitTtl()                               -> {"ttl":1234}
+//   metrics  --type completed|failed: Queue.getMetrics(type)            -> {"meta":{...},"data":[...],"count":N}
 //   work     Worker that appends {id,name,data,attemptsMade,startedAt} (startedAt in ms) as one JSON
 //            line per processor call to --out FILE.
 //            --concurrency N (1)  --sleep-ms MS (0; a job whose data has an integer sleepMs sleeps that)
@@ -18,6 +22,8 @@
 //            --stalled-interval MS  --lock-duration MS  --max-stalled-count N
 //            --drain-delay S (BullMQ's drainDelay, seconds: how long an idle worker blocks on the
 //            marker before it polls anyway; 5 by default)
+//            --limiter-max N --limiter-duration MS (the Worker option limiter: {max, duration})
+//            --metrics N (the Worker option metrics: {maxDataPoints: N}; none by default)
 //            prints {"ready":true} once the worker runs, and {"done":true,"recorded":N} after a
 //            graceful close (active jobs are allowed to finish first).
 //
@@ -64,6 +70,12 @@ function parse(argv) {
       'max-stalled-count': { type: 'string' },
       'max-len-events': { type: 'string' },
       'drain-delay': { type: 'string' },
+      'limiter-max': { type: 'string' },
+      'limiter-duration': { type: 'string' },
+      metrics: { type: 'string' },
+      max: { type: 'string' },
+      duration: { type: 'string' },
+      type: { type: 'string', default: 'completed' },
     },
   });
   if (positionals.length !== 1) throw new Error('exactly one command expected: add|counts|work|pause|resume|job|jobs');
@@ -174,6 +186,10 @@ async function work(opts) {
   if (opts['lock-duration'] !== undefined) workerOpts.lockDuration = int(opts['lock-duration'], '--lock-duration');
   if (opts['max-stalled-count'] !== undefined) workerOpts.maxStalledCount = int(opts['max-stalled-count'], '--max-stalled-count');
   if (opts['drain-delay'] !== undefined) workerOpts.drainDelay = Math.max(1, int(opts['drain-delay'], '--drain-delay'));
+  if (opts['limiter-max'] !== undefined) {
+    workerOpts.limiter = { max: int(opts['limiter-max'], '--limiter-max'), duration: int(opts['limiter-duration'], '--limiter-duration') };
+  }
+  if (opts.metrics !== undefined) workerOpts.metrics = { maxDataPoints: int(opts.metrics, '--metrics') };
 
   let recorded = 0;
   let closing = null;
@@ -219,6 +235,14 @@ async function main() {
     case 'job': return job(opts);
     case 'jobs': return jobs(opts);
     case 'work': return work(opts);
+    case 'rate-limit':
+      await withQueue(opts, (queue) => queue.setGlobalRateLimit(int(opts.max, '--max'), int(opts.duration, '--duration')));
+      return out({ ok: true });
+    case 'no-rate-limit':
+      await withQueue(opts, (queue) => queue.removeGlobalRateLimit());
+      return out({ ok: true });
+    case 'rate-limit-ttl': return out({ ttl: await withQueue(opts, (queue) => queue.getRateLimitTtl()) });
+    case 'metrics': return out(await withQueue(opts, (queue) => queue.getMetrics(opts.type)));
     default: throw new Error(`unknown command ${JSON.stringify(command)}: add|counts|work|pause|resume|job|jobs`);
   }
 }

@@ -2,7 +2,7 @@
 
 Usage: python tests/interop/py_worker.py --redis URL --queue NAME --out FILE
            [--prefix bull] [--concurrency N] [--sleep-ms MS] [--fail-names a,b]
-           [--stalled-interval S] [--lock-duration S]
+           [--stalled-interval S] [--lock-duration S] [--limiter MAX,SECONDS] [--no-metrics]
 
 A job whose data has an integer ``sleepMs`` sleeps that long instead of ``--sleep-ms``.
 
@@ -26,6 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from dashboard import Job, Worker
+from dashboard.limiter import METRICS_DATA_POINTS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fail-names", default="")
     parser.add_argument("--stalled-interval", type=float, default=30.0, help="seconds")
     parser.add_argument("--lock-duration", type=float, default=30.0, help="seconds")
+    parser.add_argument("--limiter", help="the Worker option limiter: MAX,SECONDS")
+    parser.add_argument("--no-metrics", action="store_true", help="the Worker option metrics=None")
     args = parser.parse_args(argv)
 
     fail_names = {n for n in args.fail_names.split(",") if n}
@@ -63,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         return {"ok": True, "id": job.id}
 
     worker = Worker(args.queue, handler, redis_url=args.redis, prefix=args.prefix, concurrency=args.concurrency,
-                    stalled_interval=args.stalled_interval, lock_duration=args.lock_duration)
+                    stalled_interval=args.stalled_interval, lock_duration=args.lock_duration,
+                    limiter=(int(limit[0]), float(limit[1])) if (limit := (args.limiter or "").split(","))[0] else None,
+                    metrics=None if args.no_metrics else METRICS_DATA_POINTS)
     worker.client.ping()
     print(json.dumps({"ready": True}), flush=True)
     worker.run()  # until SIGTERM/SIGINT; graceful
