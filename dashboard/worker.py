@@ -290,9 +290,11 @@ class Worker(WorkerThreads):
         taken, next_due, dropped, limited = fetched
         self.limiter.note(limited)
         for raw_id, kind in dropped:
-            self._warned.log(log, logging.ERROR, f"dropped {raw_id!r}", "queue=%s job=%s: %s is a %s, not a hash: "
-                             "its id was taken off the queue", self.queue_name, shown_id(raw_id),
-                             text(self.keys.job_key(raw_id)), text(kind))
+            what = ("one of BullMQ's bookkeeping keys, not a job" if text(kind) == "bookkeeping"
+                    else f"a {text(kind)}, not a hash")
+            self._warned.log(log, logging.ERROR, f"dropped {raw_id!r}", "queue=%s job=%s: %s is %s: "
+                             "its id was taken off the queue, the key left as it is", self.queue_name,
+                             shown_id(raw_id), text(self.keys.job_key(raw_id)), what)
         for i in range(0, len(taken), 3):
             raw_id, token = as_bytes(taken[i]), as_bytes(taken[i + 1])
             self._inflight[raw_id] = token

@@ -112,3 +112,19 @@ def test_options_our_worker_does_not_carry_out_are_named_once_and_left_intact(
     assert q.counts().completed == 3
     assert r.smembers("bull:mail:parent-1:dependencies") == {b"bull:mail:child-a:b:c"}
     assert r.get("bull:mail:de:order-7") == b"x:y:z"
+
+
+def test_a_worker_never_takes_a_bookkeeping_id_pushed_into_wait(r: redis.Redis,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    q = Queue("mail", connection=r)
+    write_bookkeeping(r)
+    r.hdel("bull:mail:meta", "paused")  # a paused queue would not be served at all
+    job = q.add("real", {})
+    kept = {s: r.dump(f"bull:mail:{s}") for s in ("meta", "repeat:every-2s")}
+    r.lpush("bull:mail:wait", "meta", "repeat:every-2s")
+    with caplog.at_level("ERROR", logger="dashboard.worker"):
+        Worker("mail", lambda job: "ok", connection=r).run(burst=True)
+    assert q.job(job.id).state == "completed"
+    assert {s: r.dump(f"bull:mail:{s}") for s in kept} == kept
+    assert r.lrange("bull:mail:wait", 0, -1) == [] and r.lrange("bull:mail:active", 0, -1) == []
+    assert any("bookkeeping keys" in m and "bull:mail:meta" in m for m in caplog.messages)

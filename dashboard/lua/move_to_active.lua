@@ -12,7 +12,8 @@ gets PEXPIRE duration when it becomes 1; while `limiter` >= max and has a TTL, n
 Returns {taken, next_due, dropped, limited}: taken is a flat list id, token, {hash fields...} per job
 (wait first, then prioritized, as BullMQ serves them); next_due is the due ms of the earliest
 delayed job, or -1 when nothing is delayed; dropped lists {id, type} for each id taken off the
-queue because its job key holds another type than a hash (ids whose hash is gone are dropped
+queue because its job key holds another type than a hash, or is one of BullMQ's bookkeeping
+keys (type 'bookkeeping': such a key is never written; ids whose hash is gone are dropped
 silently); limited is the limiter's PTTL ms when the rate limit stopped the fetch, else 0.
 Error: a WRONGTYPE reply naming the first of KEYS that holds the wrong type (nothing changed).
 ]]
@@ -72,7 +73,7 @@ while n < want do
   local id = nextId()
   if not id then break end
   local jobKey = base .. id
-  local kind = typeOf(jobKey)
+  local kind = notAJob(id) and 'bookkeeping' or typeOf(jobKey)  -- 'meta' pushed into wait is no job
   if kind ~= 'hash' then
     rcall('LREM', KEYS[2], 1, id)  -- its hash was deleted or overwritten by another tool: run nothing
     if kind ~= 'none' then dropped[#dropped + 1] = {id, kind} end
