@@ -17,12 +17,12 @@ This module must not touch Redis.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 #: How many matching days are tried before giving up (a pattern may never match again).
 MAX_DAYS = 3 * 366
 
@@ -45,10 +45,10 @@ def _split(pattern: str) -> tuple[list[int], list[int], list[int], str]:
     six = len(fields) == 6
     try:
         exp = croniter(pattern, second_at_beginning=six).expanded
-    except Exception as exc:  # noqa: BLE001 - croniter raises several kinds for a bad pattern
+    except Exception as exc:
         raise ValueError(f"bad cron pattern {pattern!r}: {exc}") from exc
 
-    def values(field: list[int | str], top: int) -> list[int]:
+    def values(field: Sequence[int | str], top: int) -> list[int]:
         return list(range(top)) if field == ["*"] else sorted(int(v) for v in field)
 
     seconds = values(exp[5], 60) if six else [0]

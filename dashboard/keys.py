@@ -177,6 +177,14 @@ class Keys:
     def limiter(self) -> str:
         return self.base + "limiter"
 
+    @property
+    def repeat(self) -> str:
+        """The job scheduler index (zset); ``repeat:<id>`` is a scheduler's hash."""
+        return self.base + "repeat"
+
+    def scheduler(self, scheduler_id: str) -> str:
+        return f"{self.base}repeat:{scheduler_id}"
+
     def state(self, suffix: str) -> str:
         """The key holding jobs of one state (``wait``, ``failed``, ...)."""
         if suffix not in STATE_SUFFIXES:

@@ -175,3 +175,10 @@ def read_job_fields(k: Keys, job_id: str, copy_limit: int, decode_limit: int, ma
 
 def read_log(k: Keys, job_id: str, start: int, count: int, cap: int, budget: int) -> Call:
     return Call("read_log", [k.logs(job_id)], [start, count, cap, budget])
+
+
+def add_next_scheduled(k: Keys, scheduler_id: str, job_id: str, next_ms: int | str, now: int, opts_json: str,
+                       legacy_shape: bool) -> Call:
+    keys = [k.repeat, k.delayed, k.wait, k.prioritized, k.pc, k.meta, k.marker, k.id, k.events, k.active]
+    return Call("add_next_scheduled", keys, [k.base, scheduler_id, job_id, next_ms, now, opts_json,
+                                             "1" if legacy_shape else "0"])

@@ -10,6 +10,10 @@
 //   job      --id ID: the job's fields plus its state (getState)        -> {"id":"1",...,"state":"completed"}
 //                     or {"id":"1","state":null} when there is no such job
 //   jobs     stdin: JSON array of ids; `job` for each, one Node start   -> {"jobs":[{...},{...}]}
+//   upsert-scheduler  stdin: {id, repeat, name?, data?, opts?}; Queue.upsertJobScheduler
+//                     -> {"id":"repeat:<id>:<ms>","delay":ms} (the first iteration's job)
+//   remove-scheduler  --id ID: Queue.removeJobScheduler                  -> {"removed":true}
+//   schedulers        Queue.getJobSchedulers()                          -> {"schedulers":[{key,name,next,...}]}
 //   work     Worker that appends {id,name,data,attemptsMade,startedAt} (startedAt in ms) as one JSON
 //            line per processor call to --out FILE.
 //            --concurrency N (1)  --sleep-ms MS (0; a job whose data has an integer sleepMs sleeps that)
@@ -66,7 +70,7 @@ function parse(argv) {
       'drain-delay': { type: 'string' },
     },
   });
-  if (positionals.length !== 1) throw new Error('exactly one command expected: add|counts|work|pause|resume|job|jobs');
+  if (positionals.length !== 1) throw new Error('exactly one command expected: add|counts|work|pause|resume|job|jobs|upsert-scheduler|...');
   if (!values.redis) throw new Error('--redis URL is required');
   if (!values.queue) throw new Error('--queue NAME is required');
   return { command: positionals[0], opts: values };
@@ -159,6 +163,22 @@ async function jobs(opts) {
   out({ jobs: found });
 }
 
+async function upsertScheduler(opts) {
+  const spec = JSON.parse(await readStdin());
+  const made = await withQueue(opts, (queue) => queue.upsertJobScheduler(
+    spec.id, spec.repeat, { name: spec.name, data: spec.data, opts: spec.opts }));
+  out({ id: made ? made.id : null, delay: made ? made.delay : null });
+}
+
+async function removeScheduler(opts) {
+  if (!opts.id) throw new Error('--id ID is required');
+  out({ removed: await withQueue(opts, (queue) => queue.removeJobScheduler(opts.id)) });
+}
+
+async function schedulers(opts) {
+  out({ schedulers: await withQueue(opts, (queue) => queue.getJobSchedulers()) });
+}
+
 async function work(opts) {
   if (!opts.out) throw new Error('--out FILE is required');
   const failNames = new Set(opts['fail-names'].split(',').filter(Boolean));
@@ -219,7 +239,10 @@ async function main() {
     case 'job': return job(opts);
     case 'jobs': return jobs(opts);
     case 'work': return work(opts);
-    default: throw new Error(`unknown command ${JSON.stringify(command)}: add|counts|work|pause|resume|job|jobs`);
+    case 'upsert-scheduler': return upsertScheduler(opts);
+    case 'remove-scheduler': return removeScheduler(opts);
+    case 'schedulers': return schedulers(opts);
+    default: throw new Error(`unknown command ${JSON.stringify(command)}: add|counts|work|pause|resume|job|jobs|upsert-scheduler|remove-scheduler|schedulers`);
   }
 }
 

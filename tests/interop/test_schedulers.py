@@ -1,0 +1,126 @@
+"""Job schedulers (BullMQ 6 repeatable jobs) across Node BullMQ 6.7.0 and Bullpen.
+
+A scheduler's next job is created by the worker that takes the current one. These tests check
+that our worker keeps Node's schedulers going with BullMQ's ids, opts and timing (``every`` and
+cron ``pattern``), that Node workers serve schedulers we create, and that our next fire times
+for cron patterns equal Node's own (cron-parser) on ordinary and daylight-saving days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from dashboard import Job, Worker
+from dashboard.cron import next_fire_ms
+from tests.interop.harness import wait_until
+from tests.interop.test_node_bullmq import HERE, NODE, node_cli, pytestmark  # noqa: F401 - shared skips
+
+QUEUE = "sched"
+
+
+@pytest.fixture
+def our_worker(redis_url: str) -> Iterator[list[dict[str, Any]]]:
+    """A Bullpen Worker on QUEUE in a thread; yields the list of runs it records (id, data, opts)."""
+    runs: list[dict[str, Any]] = []
+
+    def handler(job: Job) -> Any:
+        runs.append({"id": job.id, "name": job.name, "data": job.data, "opts": job.opts})
+        return None
+
+    worker = Worker(QUEUE, handler, redis_url=redis_url, drain_delay=0.2)
+    thread = threading.Thread(target=worker.run, name="sched-worker", daemon=True)
+    thread.start()
+    yield runs
+    worker.close()
+    thread.join(10)
+
+
+def millis_of(job_id: str, scheduler: str) -> int:
+    head, _, ms = job_id.rpartition(":")
+    assert head == f"repeat:{scheduler}", job_id
+    return int(ms)
+
+
+def test_our_worker_keeps_a_node_every_scheduler_going(redis_url: str, r: redis.Redis,
+                                                       our_worker: list[dict[str, Any]]) -> None:
+    """Node upserts an `every` scheduler; only our worker runs: iterations keep coming, each the
+    scheduler's next slot (previous + every), with BullMQ's ids, count and the scheduler's `ic`."""
+    made = node_cli(redis_url, QUEUE, "upsert-scheduler",
+                    stdin={"id": "every-300", "repeat": {"every": 300}, "name": "tick", "data": {"a": 1}})
+    first = millis_of(made["id"], "every-300")
+    wait_until(lambda: len(our_worker) >= 4, 20, "four iterations of the every scheduler on our worker")
+    runs = list(our_worker)
+    millis = [millis_of(run["id"], "every-300") for run in runs]
+    assert millis[0] == first
+    assert all(b - a == 300 for a, b in zip(millis, millis[1:])), millis
+    assert [run["opts"]["repeat"]["count"] for run in runs[:4]] == [1, 2, 3, 4]
+    assert all(run["name"] == "tick" and run["data"] == {"a": 1} for run in runs)
+    assert all(run["opts"]["repeatJobKey"] == "every-300" for run in runs)
+    # Node reads the scheduler as BullMQ left it: next run = the newest iteration's slot
+    listed = node_cli(redis_url, QUEUE, "schedulers")["schedulers"]
+    (sched,) = listed
+    assert sched["key"] == "every-300" and sched["every"] == 300
+    assert sched["iterationCount"] >= 4 and (sched["next"] - first) % 300 == 0
+    assert r.hget(f"bull:{QUEUE}:repeat:every-300:{sched['next']}", "rjk") == b"every-300"
+
+
+def test_our_worker_keeps_a_node_cron_scheduler_going(redis_url: str, our_worker: list[dict[str, Any]]) -> None:
+    """Node upserts a cron scheduler (6 fields, seconds first, a time zone); only our worker runs:
+    iterations keep coming at the pattern's fire times, with prevMillis and count as Node writes."""
+    made = node_cli(redis_url, QUEUE, "upsert-scheduler",
+                    stdin={"id": "each-second", "name": "cron",
+                           "repeat": {"pattern": "* * * * * *", "tz": "Europe/Berlin"}})
+    first = millis_of(made["id"], "each-second")
+    wait_until(lambda: len(our_worker) >= 3, 20, "three iterations of the cron scheduler on our worker")
+    runs = list(our_worker)
+    millis = [millis_of(run["id"], "each-second") for run in runs]
+    assert millis[0] == first and all(ms % 1000 == 0 for ms in millis)
+    assert all(b > a for a, b in zip(millis, millis[1:])), millis
+    for run, ms in zip(runs, millis):
+        assert run["opts"]["prevMillis"] == ms
+        assert run["opts"]["repeat"]["pattern"] == "* * * * * *" and run["opts"]["repeat"]["tz"] == "Europe/Berlin"
+    assert [run["opts"]["repeat"]["count"] for run in runs[:3]] == [1, 2, 3]
+
+
+# --- next fire times: ours vs Node's cron-parser ----------------------------------------------
+
+PATTERNS = [
+    "*/5 * * * * *", "0 */15 * * * *", "30 2 * * *", "0 3 * * *", "15 1 * * *", "0 * * * *",
+    "*/20 1-3 * * *", "0 0 1 * *", "0 9 * * 1-5", "0 30 2 * * *", "0 0 2-3 * * 0", "5 4 * * SUN",
+    "0 12 1,15 * *", "59 23 31 12 *", "0 0 29 2 *", "*/7 */3 * * *", "0 1-2 * * *", "30 1-3/2 * * *",
+    "*/30 2 * * *", "45 23 * * *",
+]
+ZONES = [None, "Europe/Berlin", "America/New_York"]
+#: Days around the 2026 changes: Berlin Mar 29 / Oct 25, New York Mar 8 / Nov 1 (plus from inside them).
+STARTS = ["2026-03-07T00:00:00", "2026-03-28T00:00:00", "2026-03-29T00:40:00", "2026-10-24T00:00:00",
+          "2026-10-25T00:40:00", "2026-10-25T01:10:00", "2026-10-31T12:00:00"]
+
+
+def test_cron_next_times_equal_nodes() -> None:
+    """For every pattern x zone x start, the next 50 fire times (each from the one before, as a
+    worker schedules them) equal those of BullMQ 6.7.0's own getNextMillis."""
+    cases: list[dict[str, Any]] = [{"pattern": p, "tz": tz, "n": 50,
+              "from": int(dt.datetime.fromisoformat(s).replace(tzinfo=dt.UTC).timestamp() * 1000) + 1234}
+             for p in PATTERNS for tz in ZONES for s in STARTS]
+    proc = subprocess.run([NODE, str(HERE / "cron_next.js")], input=json.dumps(cases), capture_output=True,
+                          text=True, timeout=60, check=True)
+    node = json.loads(proc.stdout)["times"]
+    wrong = []
+    for case, theirs in zip(cases, node, strict=True):
+        ours, at = [], case["from"]
+        for _ in range(case["n"]):
+            at = next_fire_ms(case["pattern"], at, case["tz"])
+            ours.append(at)
+        if ours != theirs:
+            i = next(i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b)
+            wrong.append(f"{case['pattern']!r} tz={case['tz']} from={case['from']}: #{i} "
+                         f"ours {ours[i]} node {theirs[i]}")
+    assert not wrong, f"{len(wrong)} of {len(cases)} cases differ:\n" + "\n".join(wrong[:20])
