@@ -1,10 +1,9 @@
-"""Queue: the producer API (add) and the read/admin API the dashboard uses.
+"""Queue: the producer API (add; job schedulers: scheduler_api.py) and the read/admin API the dashboard uses.
 
-Every state change goes through a Lua script (``scripts.py``); reads use plain commands,
-pipelined, or for the dashboard the bounded reads of ``reads.py``, which cut long values
-inside Redis. Every method costs O(page or batch) in Redis, never O(queue): listings page
-with LRANGE/ZREVRANGE, bulk actions loop over bounded script calls, and queues are found
-through a registry set rather than KEYS. This module must not import Flask.
+Every state change goes through a Lua script (``scripts.py``); reads use plain commands, pipelined, or
+for the dashboard the bounded reads of ``reads.py``, which cut long values inside Redis. Every method
+costs O(page or batch) in Redis, never O(queue): listings page with LRANGE/ZREVRANGE, bulk actions loop
+over bounded script calls, and queues are found through a registry set, not KEYS. Must not import Flask.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from .counts import Counts, summarize
 from .errors import JobNotFound, JobNotInState, QueueHasActiveJobs, script_error
 from .job import STATE_KEYS, Job, JobState, build_opts
 from .keys import Keys, check_cluster_tag, not_a_job, validate_queue_name
+from .scheduler_api import JobSchedulers
 from .wrongtype import Throttle, is_wrongtype
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ Progress = Callable[[int], None]
 SUMMARY_FIELDS = tuple(reads.LISTING.fields)
 
 
-class Queue:
+class Queue(JobSchedulers):
     """A named queue under a key prefix (BullMQ's default prefix is ``bull``)."""
 
     def __init__(

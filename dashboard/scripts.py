@@ -182,3 +182,14 @@ def add_next_scheduled(k: Keys, scheduler_id: str, job_id: str, next_ms: int | s
     keys = [k.repeat, k.delayed, k.wait, k.prioritized, k.pc, k.meta, k.marker, k.id, k.events, k.active]
     return Call("add_next_scheduled", keys, [k.base, scheduler_id, job_id, next_ms, now, opts_json,
                                              "1" if legacy_shape else "0"])
+
+
+def add_job_scheduler(k: Keys, scheduler_id: str, next_ms: int | str, sched_json: str, data_json: str,
+                      template_opts_json: str, job_opts_json: str, now: int) -> Call:
+    keys = [k.repeat, k.delayed, k.wait, k.prioritized, k.pc, k.meta, k.marker, k.id, k.events, k.active]
+    return Call("add_job_scheduler", keys, [k.base, scheduler_id, next_ms, sched_json, data_json,
+                                            template_opts_json, job_opts_json, now])
+
+
+def remove_job_scheduler(k: Keys, scheduler_id: str) -> Call:
+    return Call("remove_job_scheduler", [k.repeat, k.delayed, k.events, k.meta], [k.base, scheduler_id])
