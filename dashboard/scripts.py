@@ -139,7 +139,7 @@ def promote_jobs(k: Keys, limit: int, ids: Sequence[str] = ()) -> Call:
 
 def remove_job(k: Keys, job_id: str) -> Call:
     keys = [k.wait, k.active, k.prioritized, k.delayed, k.completed, k.failed, k.waiting_children,
-            k.paused, k.events, k.meta, k.stalled]
+            k.paused, k.events, k.meta, k.stalled, k.repeat]
     return Call("remove_job", keys, [k.base, job_id])
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import redis
 
-from dashboard import Job, Queue, Worker, schedulers
+from dashboard import Job, JobLocked, Queue, Worker, schedulers
 from dashboard.codec import text
 from dashboard.keys import Keys
 from tests.interop.harness import wait_until
@@ -131,3 +131,13 @@ def test_legacy_repeat_key_shape() -> None:
     assert schedulers.legacy_shape("name::1700000000000::5000")
     assert not schedulers.legacy_shape("every-2s")
     assert not schedulers.legacy_shape("a:b:c:d:e")
+
+
+def test_the_schedulers_next_job_cannot_be_removed_alone(q: Queue, r: redis.Redis) -> None:
+    """As BullMQ (removeJob: -8): removing a scheduler's next job would end the scheduler."""
+    first = q.upsert_job_scheduler("keep", pattern="0 0 1 1 *")
+    assert first is not None
+    with pytest.raises(JobLocked, match="job scheduler"):
+        q.remove(first.id)
+    assert r.exists(K.job(first.id)) == 1
+    assert q.remove_job_scheduler("keep")
