@@ -20,6 +20,7 @@ import pytest
 import redis
 
 from dashboard import Job, Queue, Worker
+from dashboard.codec import text
 from dashboard.cron import next_fire_ms
 from tests.interop.harness import read_records, wait_until
 from tests.interop.test_node_bullmq import HERE, NODE, node_cli, node_worker, pytestmark  # noqa: F401
@@ -158,3 +159,46 @@ def test_node_worker_serves_schedulers_we_create(redis_url: str, spawn, tmp_path
     assert seconds[0] == millis_of(cron_first.id, "each-second") and all(ms % 1000 == 0 for ms in seconds)
     assert q.remove_job_scheduler("every-300") and not q.remove_job_scheduler("every-300")
     assert [s["key"] for s in q.job_schedulers()] == ["each-second"]
+
+
+@pytest.mark.parametrize("repeat", [
+    {"every": 60_000},
+    {"every": 60_000, "offset": 1_234, "limit": 5},
+    {"pattern": "0 30 2 * * *", "tz": "Europe/Berlin", "endDate": 4_102_444_800_000},
+    {"pattern": "*/10 * * * *", "startDate": 4_000_000_000_000},
+])
+def test_our_scheduler_is_written_as_nodes(redis_url: str, r: redis.Redis, repeat: dict[str, Any]) -> None:
+    """The same upsert by Node and by us writes the same scheduler hash and the same first job
+    (fields and opts), but for the instants (timestamps, and ids / offsets derived from now)."""
+    template: dict[str, Any] = {"name": "t", "data": {"x": [1, "/"]},
+                                "opts": {"attempts": 3, "backoff": {"type": "fixed", "delay": 5}}}
+    made = node_cli(redis_url, QUEUE, "upsert-scheduler", stdin={"id": "node", "repeat": repeat, **template})
+    q = Queue(QUEUE, redis_url=redis_url)
+    kw = {"every": "every", "pattern": "pattern", "tz": "tz", "limit": "limit", "offset": "offset",
+          "startDate": "start_date", "endDate": "end_date"}
+    ours = q.upsert_job_scheduler("ours", **{kw[k]: v for k, v in repeat.items()}, **template)
+    assert ours is not None
+
+    def read(key: str) -> dict[str, Any]:
+        got: dict[str, Any] = {text(k): text(v) for k, v in r.hgetall(key).items()}
+        for name in ("opts", "data"):
+            if name in got:
+                got[name] = json.loads(got[name])
+        return got
+
+    theirs_s, ours_s = read(f"bull:{QUEUE}:repeat:node"), read(f"bull:{QUEUE}:repeat:ours")
+    if "every" in repeat and "offset" not in repeat:  # now % every
+        theirs_s.pop("offset"), ours_s.pop("offset")
+    assert ours_s == theirs_s
+    theirs_j, ours_j = read(f"bull:{QUEUE}:{made['id']}"), read(f"bull:{QUEUE}:{ours.id}")
+    assert ours_j.pop("rjk") == "ours" and theirs_j.pop("rjk") == "node"
+    for job in (ours_j, theirs_j):
+        job.pop("timestamp")
+        opts = job["opts"]
+        opts.pop("timestamp")
+        assert opts.pop("jobId").endswith(str(opts.pop("prevMillis", "")))
+        opts.pop("repeatJobKey")
+        assert int(job.pop("delay")) == opts.pop("delay")  # due - now
+    if "pattern" in repeat:
+        assert millis_of(ours.id, "ours") == millis_of(made["id"], "node")
+    assert ours_j == theirs_j
