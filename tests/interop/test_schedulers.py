@@ -202,3 +202,43 @@ def test_our_scheduler_is_written_as_nodes(redis_url: str, r: redis.Redis, repea
     if "pattern" in repeat:
         assert millis_of(ours.id, "ours") == millis_of(made["id"], "node")
     assert ours_j == theirs_j
+
+
+@pytest.mark.parametrize("repeat", [{"every": 250, "limit": 10}, {"pattern": "* * * * * *", "tz": "Europe/Berlin"}])
+def test_next_iteration_by_our_worker_is_written_as_nodes(redis_url: str, r: redis.Redis, spawn, tmp_path: Path,
+                                                          repeat: dict[str, Any]) -> None:
+    """Node upserts the same scheduler on two queues; a Node worker serves one, ours the other:
+    the second iteration's job (fields and opts) and the scheduler hash are the same."""
+    spec = {"id": "s", "repeat": repeat, "name": "t", "data": {"k": 1}, "opts": {"attempts": 2}}
+    node_cli(redis_url, "by-node", "upsert-scheduler", stdin=spec)
+    node_cli(redis_url, QUEUE, "upsert-scheduler", stdin=spec)
+    node_worker(spawn, redis_url, "by-node", tmp_path / "node.jsonl")
+    worker = Worker(QUEUE, lambda job: None, redis_url=redis_url, drain_delay=0.2)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+
+    def iteration(queue: str, n: int) -> dict[str, Any] | None:
+        for key in r.scan_iter(f"bull:{queue}:repeat:s:*"):
+            if not text(key).rpartition(":")[2].isdigit():  # <id>:lock
+                continue
+            got: dict[str, Any] = {text(k): text(v) for k, v in r.hgetall(key).items()}
+            got["opts"] = json.loads(got["opts"])
+            if got["opts"]["repeat"]["count"] == n:
+                return got
+        return None
+
+    try:
+        theirs, ours = wait_until(lambda: (lambda a, b: (a, b) if a and b else None)(
+            iteration("by-node", 2), iteration(QUEUE, 2)), 20, "a second iteration on both queues")
+    finally:
+        worker.close()
+        thread.join(10)
+    for job in (theirs, ours):
+        for name in ("timestamp", "delay", "processedOn", "finishedOn", "atm", "ats", "returnvalue", "pb"):
+            job.pop(name, None)
+        for name in ("timestamp", "delay", "jobId", "prevMillis"):
+            job["opts"].pop(name, None)
+    assert ours == theirs
+    for key in ("by-node", QUEUE):
+        r.hdel(f"bull:{key}:repeat:s", "ic")
+    assert r.hgetall(f"bull:{QUEUE}:repeat:s").keys() == r.hgetall("bull:by-node:repeat:s").keys()
