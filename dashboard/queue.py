@@ -366,11 +366,11 @@ class Queue(JobSchedulers):
             pass
 
     def obliterate(self, force: bool = False) -> None:
-        """Delete the queue and every job in it. Pauses it first; refuses while jobs are
-        active unless ``force``."""
+        """Delete the queue and every job in it. Pauses it first; refuses while jobs are active unless ``force``."""
         self.pause()
         if not force and self.client.llen(self.keys.active) > 0:
             raise QueueHasActiveJobs(f"obliterate: queue {self.name} has active jobs (use force=True)")
+        self._drop_schedulers()
         k = self.keys
         states = [("paused", "list"), *STATE_KEYS.values()]
         for _ in range(100):

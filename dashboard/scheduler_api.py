@@ -123,6 +123,16 @@ class JobSchedulers:
         """Delete a scheduler and its pending delayed job; False when there was none."""
         return bool(self.scripts.run(scripts.remove_job_scheduler(self.keys, scheduler_id)) == 0)
 
+    def _drop_schedulers(self) -> None:
+        """For obliterate: delete every scheduler (hash and pending job) a batch at a time, as BullMQ does."""
+        for _ in range(100_000):
+            if text(self.client.type(self.keys.repeat)) != "zset":
+                return
+            ids: list[Any] = list(self.client.zrange(self.keys.repeat, 0, 999))
+            if not ids:
+                return
+            self.scripts.batch([scripts.remove_job_scheduler(self.keys, i) for i in ids])
+
     def job_schedulers(self, start: int = 0, end: int = 99) -> list[dict[str, Any]]:
         """Schedulers, latest next run first (as Node's ``getJobSchedulers``), ``start..end``
         inclusive: dicts with BullMQ's names (key, name, next, iterationCount, every or pattern,

@@ -191,5 +191,5 @@ def add_job_scheduler(k: Keys, scheduler_id: str, next_ms: int | str, sched_json
                                             template_opts_json, job_opts_json, now])
 
 
-def remove_job_scheduler(k: Keys, scheduler_id: str) -> Call:
+def remove_job_scheduler(k: Keys, scheduler_id: str | bytes) -> Call:
     return Call("remove_job_scheduler", [k.repeat, k.delayed, k.events, k.meta], [k.base, scheduler_id])

@@ -141,3 +141,11 @@ def test_the_schedulers_next_job_cannot_be_removed_alone(q: Queue, r: redis.Redi
         q.remove(first.id)
     assert r.exists(K.job(first.id)) == 1
     assert q.remove_job_scheduler("keep")
+
+
+def test_obliterate_deletes_schedulers_too(q: Queue, r: redis.Redis) -> None:
+    """As BullMQ's obliterate: the `repeat` zset, every `repeat:<id>` hash and the pending jobs go."""
+    q.upsert_job_scheduler("a", every=60_000)
+    q.upsert_job_scheduler("b", pattern="0 0 1 1 *", data={"x": 1})
+    q.obliterate()
+    assert sorted(r.scan_iter("bull:sc:*")) == []
