@@ -37,11 +37,22 @@ def zone_of(tz: str | None) -> dt.tzinfo:
         raise ValueError(f"unknown time zone {tz!r}") from exc
 
 
+#: cron-parser's predefined expressions (6 fields, seconds first).
+ALIASES = {"@yearly": "0 0 0 1 1 *", "@annually": "0 0 0 1 1 *", "@monthly": "0 0 0 1 * *",
+           "@weekly": "0 0 0 * * 0", "@daily": "0 0 0 * * *", "@hourly": "0 0 * * * *",
+           "@minutely": "0 * * * * *", "@secondly": "* * * * * *", "@weekdays": "0 0 0 * * 1-5",
+           "@weekends": "0 0 0 * * 0,6"}
+
+
 def _split(pattern: str) -> tuple[list[int], list[int], list[int], str]:
     """(seconds, minutes, hours, 'dom month dow') of a 5- or 6-field pattern."""
-    fields = pattern.split()
+    fields = ALIASES.get(pattern.strip(), pattern).split()
     if len(fields) not in (5, 6):
         raise ValueError(f"cron pattern must have 5 or 6 fields, got {pattern!r}")
+    # the last <weekday> of the month: cron-parser writes 5L, croniter L5
+    fields[-1] = ",".join(f"L{v[:-1]}" if len(v) == 2 and v[0].isdigit() and v[1] in "lL" else v
+                          for v in fields[-1].split(","))
+    pattern = " ".join(fields)
     six = len(fields) == 6
     try:
         exp = croniter(pattern, second_at_beginning=six).expanded
