@@ -218,9 +218,8 @@ class Worker(WorkerThreads):
         return False
 
     def _loop_error(self, exc: Exception) -> None:
-        """A turn failed on something other than a Redis outage: log it with the jobs whose
-        results were in it, drop those results (the jobs stay active, their locks lapse and
-        the stalled check recovers them), pause, go on."""
+        """A turn failed on something other than a Redis outage: log it with the jobs whose results were in it,
+        drop those results (the jobs stay active, their locks lapse, the stalled check recovers them), pause."""
         dropped = [o.job for o in self._pending]
         log.error("queue=%s job=%s: worker loop error, results of these jobs dropped: %s: %s", self.queue_name,
                   ",".join(shown_id(j.key_id) for j in dropped) or "-", type(exc).__name__, exc, exc_info=exc)
@@ -230,8 +229,7 @@ class Worker(WorkerThreads):
         self._closing.wait(TROUBLE_PAUSE)
 
     def _trouble(self, what: str, error: Exception) -> None:
-        """A script failed as a whole (a key of the wrong type, most likely): logged once a
-        minute per key (each call names the key it refused) or per other error."""
+        """A script failed as a whole (a key of the wrong type, most likely): logged once a minute per key."""
         subject = str(error) if is_wrongtype(error) else f"{what}: {error}"
         self._warned.log(log, logging.ERROR, subject, "queue=%s: %s: %s", self.queue_name, what, error)
 
@@ -341,6 +339,8 @@ class Worker(WorkerThreads):
     def _drain_inflight(self) -> None:
         """After the loop: wait for running jobs up to the shutdown timeout, record them."""
         deadline = time.monotonic() + self.shutdown_timeout
+        if self._next_runs:  # taken just before the stop: their schedulers' next jobs still go in
+            schedulers.report(self.queue_name, self._guard(lambda: self.scripts.batch(self._next_runs)) or [])
         if self._inflight and not self._abandon.is_set():
             log.info("worker %s shutting down: waiting up to %.0fs for %d running job(s)",
                      self.id[:8], self.shutdown_timeout, len(self._inflight))

@@ -149,3 +149,16 @@ def test_obliterate_deletes_schedulers_too(q: Queue, r: redis.Redis) -> None:
     q.upsert_job_scheduler("b", pattern="0 0 1 1 *", data={"x": 1})
     q.obliterate()
     assert sorted(r.scan_iter("bull:sc:*")) == []
+
+
+def test_next_iterations_still_go_in_when_the_worker_stops(q: Queue, r: redis.Redis) -> None:
+    """A scheduler job taken right before a stop: its next iteration is written on the way out."""
+    first = q.upsert_job_scheduler("s", every=10_000)
+    assert first is not None
+    prev = int(first.id.rsplit(":", 1)[1])
+    worker = Worker("sc", lambda job: None, connection=r)
+    call = schedulers.next_run(K, first.id, r.hgetall(K.job(first.id)), prev + 1)
+    assert call is not None
+    worker._next_runs.append(call)
+    worker._drain_inflight()
+    assert r.exists(K.job(f"repeat:s:{prev + 10_000}")) == 1

@@ -243,3 +243,21 @@ def test_next_iteration_by_our_worker_is_written_as_nodes(redis_url: str, r: red
     for key in ("by-node", QUEUE):
         r.hdel(f"bull:{key}:repeat:s", "ic")
     assert r.hgetall(f"bull:{QUEUE}:repeat:s").keys() == r.hgetall("bull:by-node:repeat:s").keys()
+
+
+def test_mixed_fleet_keeps_a_scheduler_going(redis_url: str, r: redis.Redis, spawn, tmp_path: Path,
+                                             our_worker: list[dict[str, Any]]) -> None:
+    """The reported bug: a Node worker and ours share a queue with a Node `every` scheduler;
+    whichever takes an iteration adds the next, so iterations keep coming, each run once."""
+    out = tmp_path / "node.jsonl"
+    node_worker(spawn, redis_url, QUEUE, out)
+    node_cli(redis_url, QUEUE, "upsert-scheduler", stdin={"id": "fleet", "repeat": {"every": 200}, "name": "f"})
+
+    def ids() -> list[str]:
+        return [rec["id"] for rec in read_records(out)] + [run["id"] for run in our_worker]
+
+    wait_until(lambda: len(ids()) >= 10, 30, "ten iterations across the fleet")
+    got = ids()
+    assert len(got) == len(set(got)), "an iteration ran twice"
+    millis = sorted(millis_of(i, "fleet") for i in got)
+    assert all(b > a and (b - a) % 200 == 0 for a, b in zip(millis, millis[1:])), millis
