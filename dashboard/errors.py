@@ -62,6 +62,7 @@ SCRIPT_ERRORS: dict[int, tuple[type[BullpenError], str]] = {
     -3: (JobNotInState, "job {job} is not in the expected state"),
     -6: (LockLost, "job {job}: lock held by another worker"),
     -7: (JobLocked, "job {job} is locked by a worker"),
+    -8: (JobLocked, "job {job} is its job scheduler's next job: remove the scheduler instead"),
 }
 
 

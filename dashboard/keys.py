@@ -183,6 +183,14 @@ class Keys:
             raise ValueError(f"no metrics for {status!r}")
         return f"{self.base}metrics:{status}" + (":data" if data else "")
 
+    @property
+    def repeat(self) -> str:
+        """The job scheduler index (zset); ``repeat:<id>`` is a scheduler's hash."""
+        return self.base + "repeat"
+
+    def scheduler(self, scheduler_id: str) -> str:
+        return f"{self.base}repeat:{scheduler_id}"
+
     def state(self, suffix: str) -> str:
         """The key holding jobs of one state (``wait``, ``failed``, ...)."""
         if suffix not in STATE_SUFFIXES:

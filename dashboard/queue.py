@@ -1,10 +1,9 @@
-"""Queue: the producer API (add) and the read/admin API the dashboard uses.
+"""Queue: the producer API (add; job schedulers: scheduler_api.py) and the read/admin API the dashboard uses.
 
-Every state change goes through a Lua script (``scripts.py``); reads use plain commands,
-pipelined, or the bounded reads of ``reads.py``, which cut long values inside Redis. Every
-method costs O(page or batch), never O(queue): listings page, bulk actions loop over bounded
-script calls, queues are found through a registry set rather than KEYS. Rate limits and
-metrics come from :class:`~dashboard.limiter.QueueLimits`. This module must not import Flask.
+Every state change goes through a Lua script (``scripts.py``); reads use plain commands, pipelined, or
+for the dashboard the bounded reads of ``reads.py``, which cut long values inside Redis. Every method
+costs O(page or batch) in Redis, never O(queue). Rate limits and metrics come from
+:class:`~dashboard.limiter.QueueLimits`, job schedulers from :mod:`dashboard.scheduler_api`. Must not import Flask.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from .errors import JobNotFound, JobNotInState, QueueHasActiveJobs, script_error
 from .job import STATE_KEYS, Job, JobState, build_opts
 from .keys import Keys, check_cluster_tag, not_a_job, validate_queue_name
 from .limiter import QueueLimits
+from .scheduler_api import JobSchedulers
 from .wrongtype import Throttle, is_wrongtype
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ Progress = Callable[[int], None]
 SUMMARY_FIELDS = tuple(reads.LISTING.fields)
 
 
-class Queue(QueueLimits):
+class Queue(QueueLimits, JobSchedulers):
     """A named queue under a key prefix (BullMQ's default prefix is ``bull``)."""
 
     def __init__(
@@ -366,11 +366,11 @@ class Queue(QueueLimits):
             pass
 
     def obliterate(self, force: bool = False) -> None:
-        """Delete the queue and every job in it. Pauses it first; refuses while jobs are
-        active unless ``force``."""
+        """Delete the queue and every job in it. Pauses it first; refuses while jobs are active unless ``force``."""
         self.pause()
         if not force and self.client.llen(self.keys.active) > 0:
             raise QueueHasActiveJobs(f"obliterate: queue {self.name} has active jobs (use force=True)")
+        self._drop_schedulers()
         k = self.keys
         states = [("paused", "list"), *STATE_KEYS.values()]
         for _ in range(100):

@@ -155,7 +155,7 @@ def promote_jobs(k: Keys, limit: int, ids: Sequence[str] = ()) -> Call:
 
 def remove_job(k: Keys, job_id: str) -> Call:
     keys = [k.wait, k.active, k.prioritized, k.delayed, k.completed, k.failed, k.waiting_children,
-            k.paused, k.events, k.meta, k.stalled]
+            k.paused, k.events, k.meta, k.stalled, k.repeat]
     return Call("remove_job", keys, [k.base, job_id])
 
 
@@ -191,3 +191,21 @@ def read_job_fields(k: Keys, job_id: str, copy_limit: int, decode_limit: int, ma
 
 def read_log(k: Keys, job_id: str, start: int, count: int, cap: int, budget: int) -> Call:
     return Call("read_log", [k.logs(job_id)], [start, count, cap, budget])
+
+
+def add_next_scheduled(k: Keys, scheduler_id: str, job_id: str, next_ms: int | str, now: int, opts_json: str,
+                       legacy_shape: bool) -> Call:
+    keys = [k.repeat, k.delayed, k.wait, k.prioritized, k.pc, k.meta, k.marker, k.id, k.events, k.active]
+    return Call("add_next_scheduled", keys, [k.base, scheduler_id, job_id, next_ms, now, opts_json,
+                                             "1" if legacy_shape else "0"])
+
+
+def add_job_scheduler(k: Keys, scheduler_id: str, next_ms: int | str, sched_json: str, data_json: str,
+                      template_opts_json: str, job_opts_json: str, now: int) -> Call:
+    keys = [k.repeat, k.delayed, k.wait, k.prioritized, k.pc, k.meta, k.marker, k.id, k.events, k.active]
+    return Call("add_job_scheduler", keys, [k.base, scheduler_id, next_ms, sched_json, data_json,
+                                            template_opts_json, job_opts_json, now])
+
+
+def remove_job_scheduler(k: Keys, scheduler_id: str | bytes) -> Call:
+    return Call("remove_job_scheduler", [k.repeat, k.delayed, k.events, k.meta], [k.base, scheduler_id])

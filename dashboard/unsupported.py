@@ -1,7 +1,7 @@
 """BullMQ job options a Bullpen worker does not carry out yet, and the warning it gives.
 
 A job added by Node BullMQ may ask for things our worker does not do (a flow's parent
-bookkeeping, deduplication's keep-last-if-active, a scheduler's next iteration ...). The job
+bookkeeping, deduplication's keep-last-if-active ...). The job
 still runs and its result is recorded as BullMQ records it; what our worker does not do is
 named in a clear warning, once per queue and option, and every key and field it does not
 handle is left exactly as it is. This module performs no I/O besides logging.
@@ -23,8 +23,6 @@ UNSUPPORTED = {
     "parent": _FLOWS, "fpof": _FLOWS, "cpof": _FLOWS, "idof": _FLOWS, "rdof": _FLOWS,
     "de": "deduplication: a job added while this one was active (keepLastIfActive) is not added when it "
           "finishes, and the deduplication key is not released early",
-    "repeat": "job schedulers: the scheduler's next iteration is not created by this worker",
-    "repeatJobKey": "job schedulers: the scheduler's next iteration is not created by this worker",
 }
 
 

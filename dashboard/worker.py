@@ -1,16 +1,15 @@
 """Worker: takes jobs off one queue and runs a handler on each, BullMQ-compatibly.
 
-One main loop talks to Redis; handler calls run in ``concurrency`` daemon threads.
-Each loop turn sends, in one round trip, the results that came back (finish or retry
-scripts) and one fetch of up to the free slots. A lock-renewal thread keeps every
-running job's ``<id>:lock`` alive; an idle worker blocks on the queue's ``marker`` as
-BullMQ workers do; the throttled stalled check runs every ``stalled_interval``. Rate limits
-(the queue's and ``limiter=(max, seconds)``) are applied by the fetch script; a limited reply
-or a handler's :class:`~dashboard.errors.RateLimited` stops fetching for the limiter's TTL
-(:mod:`dashboard.limiter`). Finishes record BullMQ's per-minute metrics (``metrics=None``: not).
-A Redis outage is logged once and retried with capped backoff; finished results are kept
-until Redis takes them. Hostile data never ends the loop: a job that cannot be read is
-failed at once (:mod:`dashboard.outcome`), a key of the wrong type is logged once a minute
+One main loop talks to Redis; handler calls run in ``concurrency`` daemon threads. Each loop turn sends, in one
+round trip, the results that came back (finish or retry scripts), job schedulers' next jobs (added when their
+jobs are taken: :mod:`dashboard.schedulers`) and one fetch of up to the free slots. A lock-renewal thread keeps
+every running job's ``<id>:lock`` alive; an idle worker blocks on the queue's ``marker`` as BullMQ workers do;
+the throttled stalled check runs every ``stalled_interval``. Rate limits (the queue's and ``limiter=(max,
+seconds)``) are applied by the fetch script; a limited reply or a handler's ``RateLimited`` stops fetching for the
+limiter's TTL (:mod:`dashboard.limiter`); finishes record BullMQ's per-minute metrics (``metrics=None``: not).
+A Redis outage is logged once and retried with capped backoff; finished results are kept until Redis takes
+them. Hostile data never ends the loop: a job that cannot be read is failed at once (:mod:`dashboard.outcome`),
+a key of the wrong type is logged once a minute
 and skipped (:mod:`dashboard.wrongtype`), and job ids stay raw bytes from fetch to finish.
 This module must not import Flask or decide web concerns.
 """
@@ -29,7 +28,7 @@ from typing import Any
 
 import redis
 
-from . import registry, scripts
+from . import registry, schedulers, scripts
 from .clients import Client, connect, disconnect, named_copy, undecoded
 from .codec import as_bytes, now_ms, shown_id, text, to_ms
 from .errors import SCRIPT_ERRORS
@@ -117,6 +116,7 @@ class Worker(WorkerThreads):
         self._todo: stdqueue.SimpleQueue[tuple[bytes, bytes, Any] | None] = stdqueue.SimpleQueue()
         self._events: stdqueue.SimpleQueue[Outcome | float | None] = stdqueue.SimpleQueue()
         self._pending: list[Outcome] = []
+        self._next_runs: list[scripts.Call] = []  # job schedulers' next iterations, sent with the next fetch
         self._closing = threading.Event()
         self._abandon = threading.Event()  # stop now: leave running jobs active (second signal)
         self._stopped = threading.Event()
@@ -172,9 +172,8 @@ class Worker(WorkerThreads):
             self._done.set()
 
     def close(self, wait: bool = True, *, now: bool = False) -> None:
-        """Ask a running worker to stop gracefully (``now``: at once, leaving running jobs
-        active for the stalled check); with ``wait``, block until it has (not when called
-        from one of the worker's own threads)."""
+        """Ask a running worker to stop gracefully (``now``: at once, leaving running jobs active for the
+        stalled check); with ``wait``, block until it has (not when called from one of the worker's own threads)."""
         if now:
             self._abandon.set()
             self._stopped.set()  # lock renewal ends here
@@ -197,7 +196,8 @@ class Worker(WorkerThreads):
 
     def _turn(self) -> bool:
         """One round trip: results, the stalled check when due, a fetch. True: burst done."""
-        calls = self._finish_calls()
+        runs, self._next_runs = self._next_runs, []
+        calls = self._finish_calls() + runs
         check = time.monotonic() >= self._next_check
         if check:
             calls.append(scripts.move_stalled_to_wait(self.keys, self.max_stalled_count, self.clock(),
@@ -214,24 +214,25 @@ class Worker(WorkerThreads):
                                                 self.name or "", self.limiter.fetch_args()))
         results = self._guard(functools.partial(self.scripts.batch, calls))
         if results is None:
+            self._next_runs[:0] = runs
             return False
-        settled = len(calls) - check - (want > 0)
+        settled = len(calls) - check - (want > 0) - len(runs)
         self._settle(results[:settled])
+        schedulers.report(self.queue_name, results[settled:settled + len(runs)])
         taken, next_due = self._dispatch(results[-1]) if want > 0 else (0, -1)
         if check:
             self._next_check = time.monotonic() + self.stalled_ms / 1000
-            self._report_stalled(results[settled])
-        if (want > 0 and taken == want) or putback:
-            return False  # maybe more are ready: fetch again at once
+            self._report_stalled(results[settled + len(runs)])
+        if (want > 0 and taken == want) or putback or self._next_runs:
+            return False  # maybe more are ready, or schedulers' next jobs to add: a turn at once
         if self._burst and taken == 0 and not self._inflight and not self.limiter.blocked():
             return True
         self._wait(idle=want > taken and not self.limiter.blocked(), next_due=next_due)
         return False
 
     def _loop_error(self, exc: Exception) -> None:
-        """A turn failed on something other than a Redis outage: log it with the jobs whose
-        results were in it, drop those results (the jobs stay active, their locks lapse and
-        the stalled check recovers them), pause, go on."""
+        """A turn failed on something other than a Redis outage: log it with the jobs whose results were in it,
+        drop those results (the jobs stay active, their locks lapse, the stalled check recovers them), pause."""
         dropped = [o.job for o in self._pending]
         log.error("queue=%s job=%s: worker loop error, results of these jobs dropped: %s: %s", self.queue_name,
                   ",".join(shown_id(j.key_id) for j in dropped) or "-", type(exc).__name__, exc, exc_info=exc)
@@ -241,8 +242,7 @@ class Worker(WorkerThreads):
         self._closing.wait(TROUBLE_PAUSE)
 
     def _trouble(self, what: str, error: Exception) -> None:
-        """A script failed as a whole (a key of the wrong type, most likely): logged once a
-        minute per key (each call names the key it refused) or per other error."""
+        """A script failed as a whole (a key of the wrong type, most likely): logged once a minute per key."""
         subject = str(error) if is_wrongtype(error) else f"{what}: {error}"
         self._warned.log(log, logging.ERROR, subject, "queue=%s: %s: %s", self.queue_name, what, error)
 
@@ -250,8 +250,7 @@ class Worker(WorkerThreads):
         if isinstance(moved, Exception):
             self._trouble("stalled check failed", moved)
         elif moved:
-            log.warning("queue=%s: moved stalled jobs back to wait: %s", self.queue_name,
-                        ", ".join(shown_id(m) for m in moved))
+            log.warning("queue=%s: moved stalled jobs to wait: %s", self.queue_name, ", ".join(map(shown_id, moved)))
 
     def _wait(self, idle: bool, next_due: int) -> None:
         """Block until a job finishes, the marker says work is ready, or a timer (the stalled
@@ -299,6 +298,7 @@ class Worker(WorkerThreads):
             raw_id, token = as_bytes(taken[i]), as_bytes(taken[i + 1])
             self._inflight[raw_id] = token
             self._todo.put((raw_id, token, taken[i + 2]))
+        self._next_runs += schedulers.next_runs(self.keys, taken, self.clock())
         return len(taken) // 3, int(next_due)
 
     def _settle(self, results: list[Any]) -> None:
@@ -360,6 +360,8 @@ class Worker(WorkerThreads):
     def _drain_inflight(self) -> None:
         """After the loop: wait for running jobs up to the shutdown timeout, record them."""
         deadline = time.monotonic() + self.shutdown_timeout
+        if self._next_runs:  # taken just before the stop: their schedulers' next jobs still go in
+            schedulers.report(self.queue_name, self._guard(lambda: self.scripts.batch(self._next_runs)) or [])
         if self._inflight and not self._abandon.is_set():
             log.info("worker %s shutting down: waiting up to %.0fs for %d running job(s)",
                      self.id[:8], self.shutdown_timeout, len(self._inflight))

@@ -3,15 +3,21 @@ Refuses a job whose lock exists (a worker is running it), as BullMQ does.
 
 KEYS[1] wait  KEYS[2] active  KEYS[3] prioritized  KEYS[4] delayed  KEYS[5] completed
 KEYS[6] failed  KEYS[7] waiting-children  KEYS[8] paused (legacy list)  KEYS[9] events
-KEYS[10] meta  KEYS[11] stalled
+KEYS[10] meta  KEYS[11] stalled  KEYS[12] repeat (job scheduler ids, score = next ms)
 ARGV[1] base   ARGV[2] job id
-Returns 1 when removed, -1 job missing, -7 job locked.
+Returns 1 when removed, -1 job missing, -7 job locked, -8 the job is its job scheduler's next
+one (removing it would end the scheduler: BullMQ refuses it too).
 ]]
 local rcall = redis.call
 local base, id = ARGV[1], ARGV[2]
 local jobKey = base .. id
 if notAJob(id) or rcall('EXISTS', jobKey) == 0 then return -1 end
 if rcall('EXISTS', jobKey .. ':lock') == 1 then return -7 end
+local rjk = redis.pcall('HGET', jobKey, 'rjk')
+if type(rjk) == 'string' and typeOf(KEYS[12]) == 'zset' then
+  local millis = rcall('ZSCORE', KEYS[12], rjk)
+  if millis and id == 'repeat:' .. rjk .. ':' .. millis then return -8 end
+end
 local prev = 'unknown'
 local zsets = {{KEYS[5], 'completed'}, {KEYS[6], 'failed'}, {KEYS[4], 'delayed'},
                {KEYS[3], 'prioritized'}, {KEYS[7], 'waiting-children'}}

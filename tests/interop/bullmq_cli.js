@@ -14,6 +14,10 @@
 //   no-rate-limit  Queue.removeGlobalRateLimit                           -> {"ok":true}
 //   rate-limit-ttl Queue.getRateLimitTtl()                               -> {"ttl":1234}
 //   metrics  --type completed|failed: Queue.getMetrics(type)            -> {"meta":{...},"data":[...],"count":N}
+//   upsert-scheduler  stdin: {id, repeat, name?, data?, opts?}; Queue.upsertJobScheduler
+//                     -> {"id":"repeat:<id>:<ms>","delay":ms} (the first iteration's job)
+//   remove-scheduler  --id ID: Queue.removeJobScheduler                  -> {"removed":true}
+//   schedulers        Queue.getJobSchedulers()                          -> {"schedulers":[{key,name,next,...}]}
 //   work     Worker that appends {id,name,data,attemptsMade,startedAt} (startedAt in ms) as one JSON
 //            line per processor call to --out FILE.
 //            --concurrency N (1)  --sleep-ms MS (0; a job whose data has an integer sleepMs sleeps that)
@@ -78,7 +82,7 @@ function parse(argv) {
       type: { type: 'string', default: 'completed' },
     },
   });
-  if (positionals.length !== 1) throw new Error('exactly one command expected: add|counts|work|pause|resume|job|jobs');
+  if (positionals.length !== 1) throw new Error('exactly one command expected: add|counts|work|pause|resume|job|jobs|upsert-scheduler|...');
   if (!values.redis) throw new Error('--redis URL is required');
   if (!values.queue) throw new Error('--queue NAME is required');
   return { command: positionals[0], opts: values };
@@ -171,6 +175,22 @@ async function jobs(opts) {
   out({ jobs: found });
 }
 
+async function upsertScheduler(opts) {
+  const spec = JSON.parse(await readStdin());
+  const made = await withQueue(opts, (queue) => queue.upsertJobScheduler(
+    spec.id, spec.repeat, { name: spec.name, data: spec.data, opts: spec.opts }));
+  out({ id: made ? made.id : null, delay: made ? made.delay : null });
+}
+
+async function removeScheduler(opts) {
+  if (!opts.id) throw new Error('--id ID is required');
+  out({ removed: await withQueue(opts, (queue) => queue.removeJobScheduler(opts.id)) });
+}
+
+async function schedulers(opts) {
+  out({ schedulers: await withQueue(opts, (queue) => queue.getJobSchedulers()) });
+}
+
 async function work(opts) {
   if (!opts.out) throw new Error('--out FILE is required');
   const failNames = new Set(opts['fail-names'].split(',').filter(Boolean));
@@ -243,7 +263,10 @@ async function main() {
       return out({ ok: true });
     case 'rate-limit-ttl': return out({ ttl: await withQueue(opts, (queue) => queue.getRateLimitTtl()) });
     case 'metrics': return out(await withQueue(opts, (queue) => queue.getMetrics(opts.type)));
-    default: throw new Error(`unknown command ${JSON.stringify(command)}: add|counts|work|pause|resume|job|jobs`);
+    case 'upsert-scheduler': return upsertScheduler(opts);
+    case 'remove-scheduler': return removeScheduler(opts);
+    case 'schedulers': return schedulers(opts);
+    default: throw new Error(`unknown command ${JSON.stringify(command)}: add|counts|work|pause|resume|job|jobs|upsert-scheduler|remove-scheduler|schedulers`);
   }
 }
 
