@@ -175,3 +175,29 @@ def test_rescan_finds_queues_without_registry_entry(client: FlaskClient, r: redi
     r.hset("bull:node-made:meta", mapping={"opts.maxLenEvents": 10000})
     resp = post(client, "/rescan", target="summary")
     assert "found 1 queue" in toast(resp) and 'data-queue="node-made"' in resp.get_data(as_text=True)
+
+
+def test_queue_page_lists_job_schedulers_and_removes_one(client: FlaskClient, r: redis.Redis) -> None:
+    q = queue(r, "ticks")
+    q.upsert_job_scheduler("every-2s", every=2000, name="tick")
+    q.upsert_job_scheduler("nightly", pattern="0 30 2 * * *", tz="Europe/Berlin", name="report")
+    html = client.get("/queues/ticks").get_data(as_text=True)
+    assert 'data-scheduler="every-2s"' in html and 'data-scheduler="nightly"' in html
+    assert "<code>0 30 2 * * *</code>" in html and "Europe/Berlin" in html and "every 2.0 s" in html
+    link = re.search(r'href="([^"]+)">its job</a>', html)
+    assert link and client.get(link.group(1).replace("&amp;", "&")).status_code == 200
+    resp = post(client, "/queues/ticks/schedulers/nightly/remove", {"state": "waiting"}, target="queue")
+    assert resp.status_code == 200 and "Removed job scheduler nightly" in toast(resp)
+    assert [s["key"] for s in q.job_schedulers()] == ["every-2s"]
+    assert post(client, "/queues/ticks/schedulers/nightly/remove").status_code == 404
+
+
+def test_queue_page_shows_the_rate_limit_and_when_it_throttles(client: FlaskClient, r: redis.Redis) -> None:
+    q = seed(r, "mail", 2)
+    assert 'id="rate-limit"' not in client.get("/queues/mail").get_data(as_text=True)
+    q.set_global_rate_limit(10, 1)
+    html = client.get("/queues/mail").get_data(as_text=True)
+    assert "10 jobs / 1.0 s" in html and "throttled" not in html
+    r.set("bull:mail:limiter", 10, px=60_000)  # ten jobs started in this window: the limit is reached
+    html = client.get("/queues/mail").get_data(as_text=True)
+    assert "10 jobs / 1.0 s: throttled," in html

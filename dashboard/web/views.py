@@ -27,7 +27,7 @@ from ..errors import BullpenError, JobNotFound
 from ..job import Job, JobState
 from ..keys import is_queue_name, not_a_job
 from ..queue import Queue
-from . import formatting, htmx, job_page, security, urls
+from . import formatting, htmx, job_page, queue_page, security, urls
 from .extension import current
 from .params import PER_PAGE, choice, list_args, safe_next, whole
 from .tasks import Progress, Task
@@ -94,7 +94,7 @@ def queue_view(name: str) -> Response:
     return htmx.render_page_or_partial(
         "bullpen/queue.html", "bullpen/partials/_queue.html", queue=queue, q=summary, state=state, page=page, per=per,
         jobs=jobs, count=count, pages=max(1, math.ceil(count / per)), task=task,
-        job_url=urls.job_url_builder(queue.name))
+        job_url=urls.job_url_builder(queue.name), **queue_page.extras(queue))
 
 
 @bp.get("/queues/<bullpen_segment:name>/jobs/<bullpen_segment:job_id>")
@@ -205,6 +205,13 @@ def job_action(name: str, job_id: str, action: str) -> Response:
         abort(404, f"No action {_shown(action, 40)} for jobs.")
     getattr(queue, action)(job_id)
     return _done(f"{JOB_ACTIONS[action]} job {job_id} in {name}.", url_for(".queue_view", name=name))
+
+
+@bp.post("/queues/<bullpen_segment:name>/schedulers/<bullpen_segment:scheduler_id>/remove")
+def remove_scheduler(name: str, scheduler_id: str) -> Response:
+    if not _queue_or_404(name).remove_job_scheduler(scheduler_id):
+        abort(404, f"No job scheduler {_shown(scheduler_id)} in queue {_shown(name)}.")
+    return _done(f"Removed job scheduler {scheduler_id} from {name}.", url_for(".queue_view", name=name))
 
 
 @bp.post("/queues/<bullpen_segment:name>/retry-all")
