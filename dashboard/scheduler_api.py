@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from . import cron, scripts
 from .clients import Client
-from .codec import dumps, text
+from .codec import dumps, text, to_ms
 from .errors import script_error
 from .job import Job
 from .keys import Keys
@@ -51,30 +52,32 @@ class JobSchedulers:
         self,
         scheduler_id: str,
         *,
-        every: int | None = None,
+        every: float | timedelta | None = None,
         pattern: str | None = None,
         tz: str | None = None,
         start_date: dt.datetime | int | None = None,
         end_date: dt.datetime | int | None = None,
         limit: int | None = None,
         immediately: bool = False,
-        offset: int | None = None,
+        offset: float | timedelta | None = None,
         name: str | None = None,
         data: Any = None,
         opts: dict[str, Any] | None = None,
     ) -> Job | None:
-        """Create or replace scheduler ``scheduler_id`` (``every`` ms, or a cron ``pattern`` of
-        5 or 6 fields with seconds first, in ``tz``); returns its first job, or None when
+        """Create or replace scheduler ``scheduler_id`` (``every`` seconds, or a cron ``pattern``
+        of 5 or 6 fields with seconds first, in ``tz``); returns its first job, or None when
         ``limit`` allows no run. ``name`` (default: the id), ``data`` and ``opts`` (BullMQ job
         option names, e.g. ``{"attempts": 3}``) are the template of every job. Dates are
         datetimes (naive = UTC) or ms. As BullMQ: ``every`` jobs start now (or at
         ``start_date``), cron jobs at the next fire time (now with ``immediately``)."""
         if not isinstance(scheduler_id, str) or not scheduler_id:
             raise ValueError("scheduler_id must be a non-empty string")
-        if bool(every) == bool(pattern):
-            raise ValueError("give exactly one of every (ms) and pattern (cron)")
-        if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
-            raise ValueError(f"every must be a whole number of ms >= 1, got {every!r}")
+        if (every is None) == (pattern is None):
+            raise ValueError("give exactly one of every (seconds) and pattern (cron)")
+        every_ms = None if every is None else to_ms(every, "every")  # seconds, stored in ms as BullMQ does
+        if every_ms is not None and every_ms < 1:
+            raise ValueError(f"every must be at least a millisecond, got {every!r}")
+        offset_ms = None if offset is None else to_ms(offset, "offset")
         if immediately and start_date is not None:
             raise ValueError("immediately and start_date cannot both be given")
         if opts is not None and ("debounce" in opts or not isinstance(opts, dict)):
@@ -95,16 +98,16 @@ class JobSchedulers:
             if next_ms is None:
                 return None
             next_ms = max(next_ms, now)
-        new_offset = offset if every and offset else None
+        new_offset = offset_ms if every_ms and offset_ms else None
         repeat: dict[str, Any] = {k: v for k, v in dict(
-            every=every, pattern=pattern, tz=tz, limit=limit, startDate=start, endDate=end,
+            every=every_ms, pattern=pattern, tz=tz, limit=limit, startDate=start, endDate=end,
             offset=new_offset).items() if v is not None}
         repeat["count"] = 1
         job_opts: dict[str, Any] = {**(opts or {}), "repeat": repeat, "timestamp": now, "repeatJobKey": scheduler_id}
         if next_ms is not None:
             job_opts["prevMillis"] = next_ms
         sched = {k: v for k, v in dict(name=job_name, startDate=start, endDate=end, tz=tz, pattern=pattern,
-                                       every=every, limit=limit, offset=new_offset).items() if v is not None}
+                                       every=every_ms, limit=limit, offset=new_offset).items() if v is not None}
         call = scripts.add_job_scheduler(self.keys, scheduler_id, "" if next_ms is None else next_ms,
                                          json.dumps(sched), data_json, dumps(opts or {}, "scheduler opts"),
                                          dumps(job_opts, "scheduler opts"), now)

@@ -49,7 +49,7 @@ def seed(r: redis.Redis) -> None:
     run_burst(r, "mail", fail_odd)
     q.add("later", {"x": 1}, delay=3600)
     q.add("now", {"x": 2})
-    q.upsert_job_scheduler("every-2s", every=2000, name="tick")  # the schedulers table is checked too
+    q.upsert_job_scheduler("every-2s", every=2, name="tick")  # the schedulers table is checked too
     q.set_global_rate_limit(10, 1)
     Queue("sms", connection=r).pause()
     Queue("sms", connection=r).add("hello", {})

@@ -38,7 +38,7 @@ def test_limit_ends_a_scheduler_run_by_our_worker(q: Queue, r: redis.Redis) -> N
     def handler(job: Job) -> None:
         ran.append(job.id)
 
-    first = q.upsert_job_scheduler("three", every=50, limit=3, data={"n": 1})
+    first = q.upsert_job_scheduler("three", every=0.05, limit=3, data={"n": 1})
     assert first is not None
     worker = Worker("sc", handler, connection=r, drain_delay=0.2)
     thread = threading.Thread(target=worker.run, daemon=True)
@@ -58,7 +58,7 @@ def test_limit_ends_a_scheduler_run_by_our_worker(q: Queue, r: redis.Redis) -> N
 def test_only_the_schedulers_current_job_adds_the_next(q: Queue, r: redis.Redis) -> None:
     """As BullMQ's updateJobScheduler: a stale or foreign job id adds nothing; the current one adds
     `repeat:<id>:<prev + every>` (delayed) once; a second take of the same job adds nothing."""
-    first = q.upsert_job_scheduler("s", every=10_000, name="n", data={"d": 1})
+    first = q.upsert_job_scheduler("s", every=10, name="n", data={"d": 1})
     assert first is not None
     prev = int(first.id.rsplit(":", 1)[1])
     raw = r.hgetall(K.job(first.id))
@@ -114,7 +114,7 @@ def test_upsert_again_replaces_the_pending_job_and_remove_deletes_it(q: Queue, r
 
 def test_upsert_rejects_what_bullmq_rejects(q: Queue) -> None:
     with pytest.raises(ValueError):
-        q.upsert_job_scheduler("a", every=100, pattern="* * * * *")
+        q.upsert_job_scheduler("a", every=0.1, pattern="* * * * *")
     with pytest.raises(ValueError):
         q.upsert_job_scheduler("a")
     with pytest.raises(ValueError):
@@ -145,7 +145,7 @@ def test_the_schedulers_next_job_cannot_be_removed_alone(q: Queue, r: redis.Redi
 
 def test_obliterate_deletes_schedulers_too(q: Queue, r: redis.Redis) -> None:
     """As BullMQ's obliterate: the `repeat` zset, every `repeat:<id>` hash and the pending jobs go."""
-    q.upsert_job_scheduler("a", every=60_000)
+    q.upsert_job_scheduler("a", every=60)
     q.upsert_job_scheduler("b", pattern="0 0 1 1 *", data={"x": 1})
     q.obliterate()
     assert sorted(r.scan_iter("bull:sc:*")) == []
@@ -153,7 +153,7 @@ def test_obliterate_deletes_schedulers_too(q: Queue, r: redis.Redis) -> None:
 
 def test_next_iterations_still_go_in_when_the_worker_stops(q: Queue, r: redis.Redis) -> None:
     """A scheduler job taken right before a stop: its next iteration is written on the way out."""
-    first = q.upsert_job_scheduler("s", every=10_000)
+    first = q.upsert_job_scheduler("s", every=10)
     assert first is not None
     prev = int(first.id.rsplit(":", 1)[1])
     worker = Worker("sc", lambda job: None, connection=r)

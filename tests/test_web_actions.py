@@ -179,7 +179,7 @@ def test_rescan_finds_queues_without_registry_entry(client: FlaskClient, r: redi
 
 def test_queue_page_lists_job_schedulers_and_removes_one(client: FlaskClient, r: redis.Redis) -> None:
     q = queue(r, "ticks")
-    q.upsert_job_scheduler("every-2s", every=2000, name="tick")
+    q.upsert_job_scheduler("every-2s", every=2, name="tick")
     q.upsert_job_scheduler("nightly", pattern="0 30 2 * * *", tz="Europe/Berlin", name="report")
     html = client.get("/queues/ticks").get_data(as_text=True)
     assert 'data-scheduler="every-2s"' in html and 'data-scheduler="nightly"' in html

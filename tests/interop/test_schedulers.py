@@ -137,7 +137,7 @@ def test_node_worker_serves_schedulers_we_create(redis_url: str, spawn, tmp_path
     """We upsert an `every` and a cron scheduler; only a Node worker runs: it finds them as its
     own (getJobSchedulers) and keeps both going, at least 3 iterations each, with BullMQ's ids."""
     q = Queue(QUEUE, redis_url=redis_url)
-    first = q.upsert_job_scheduler("every-300", every=300, name="tick", data={"a": 1}, opts={"attempts": 2})
+    first = q.upsert_job_scheduler("every-300", every=0.3, name="tick", data={"a": 1}, opts={"attempts": 2})
     cron_first = q.upsert_job_scheduler("each-second", pattern="* * * * * *", tz="America/New_York", name="cron")
     assert first is not None and cron_first is not None
     assert first.id == f"repeat:every-300:{millis_of(first.id, 'every-300')}"
@@ -177,7 +177,9 @@ def test_our_scheduler_is_written_as_nodes(redis_url: str, r: redis.Redis, repea
     q = Queue(QUEUE, redis_url=redis_url)
     kw = {"every": "every", "pattern": "pattern", "tz": "tz", "limit": "limit", "offset": "offset",
           "startDate": "start_date", "endDate": "end_date"}
-    ours = q.upsert_job_scheduler("ours", **{kw[k]: v for k, v in repeat.items()}, **template)
+    seconds = ("every", "offset")  # durations are seconds in our API, ms in BullMQ's
+    ours = q.upsert_job_scheduler("ours", **{kw[k]: v / 1000 if k in seconds else v for k, v in repeat.items()},
+                                  **template)
     assert ours is not None
 
     def read(key: str) -> dict[str, Any]:
