@@ -3,11 +3,12 @@
 ``python app.py`` turns it on. Queues: ``message-notifications`` (fast, a few transient
 failures), ``send-email`` (SMTP errors, retries with backoff, logs), ``resize-image``
 (progress, some corrupt uploads fail for good), ``generate-report`` (slow, one job at a
-time, some scheduled for later), ``deliver-webhook`` (a flaky partner: many retries,
-delayed jobs) and ``sync-crm`` (no worker at all, so the overview warns). Every queue is
-capped: finished jobs are trimmed by ``remove_on_complete``/``remove_on_fail`` and the
-producer stops adding to a queue whose backlog passes :data:`BACKLOG_CAP`, so Redis never
-grows without bound. This module must not import Flask.
+time, some scheduled for later, and a job scheduler every 45 s), ``deliver-webhook`` (a
+flaky partner: many retries, delayed jobs, a global rate limit of 2 a second) and
+``sync-crm`` (no worker at all, so the overview warns). Every queue is capped: finished
+jobs are trimmed by ``remove_on_complete``/``remove_on_fail`` and the producer stops adding
+to a queue whose backlog passes :data:`BACKLOG_CAP`, so Redis never grows without bound.
+This module must not import Flask.
 """
 
 from __future__ import annotations
@@ -231,6 +232,14 @@ def install(workers: EmbeddedWorkers | None, catalog: Catalog, rate: float = 4.0
         for name, (handler, _factory, _rate, concurrency) in QUEUES.items():
             if handler is not None:
                 workers.register(name, handler, concurrency=concurrency)
+    reports, webhooks = catalog.queue("generate-report"), catalog.queue("deliver-webhook")
+    try:  # a job scheduler and a rate limit, so the dashboard shows both
+        reports.upsert_job_scheduler("hourly-summary", every=45, name="summary",
+                                     data={"report": "hourly-summary", "format": "pdf"},
+                                     opts={"removeOnComplete": KEEP_COMPLETED, "removeOnFail": KEEP_FAILED})
+        webhooks.set_global_rate_limit(2, 1)  # the partner accepts two deliveries a second
+    except RedisError as exc:
+        log.warning("demo: could not set up the scheduler and rate limit: %s", exc)
     producer = Producer(catalog, rate)
     producer.start()
     log.info("demo: producing about %.1f jobs/s into %s (prefix %r)", rate, ", ".join(QUEUES), catalog.prefix)
