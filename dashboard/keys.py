@@ -28,6 +28,12 @@ def task_key(prefix: str, task_id: str) -> str:
     return f"{prefix}::task:{task_id}"
 
 
+def audit_key(prefix: str, queue: str | None = None) -> str:
+    """The audit trail (a capped stream) of every dashboard action under ``prefix``, or of the
+    actions on one queue. Outside every queue's namespace, like :func:`registry_key`."""
+    return f"{prefix}::audit" if queue is None else f"{prefix}::audit:{queue}"
+
+
 def validate_queue_name(name: object) -> str:
     """The one naming rule for queues, shared by the runtime and the dashboard: any non-empty
     text without ``:`` (BullMQ's own rule; ``:`` would split the key layout). ``ValueError``

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
+from typing import Any
 
 import pytest
 import redis
@@ -201,3 +203,43 @@ def test_queue_page_shows_the_rate_limit_and_when_it_throttles(client: FlaskClie
     r.set("bull:mail:limiter", 10, px=60_000)  # ten jobs started in this window: the limit is reached
     html = client.get("/queues/mail").get_data(as_text=True)
     assert "10 jobs / 1.0 s: throttled," in html
+
+
+def test_every_action_is_in_the_audit_trail_with_who_and_what(make_app: Any, r: redis.Redis) -> None:
+    seed(r, "mail", 4)
+    app = make_app(auth_user="oncall", auth_password="s3cret")
+    client = app.test_client()
+    creds = {"Authorization": "Basic " + base64.b64encode(b"oncall:s3cret").decode()}
+    csrf = token_with(client, creds)
+    post(client, "/queues/mail/pause", headers=creds, csrf=csrf)
+    post(client, "/queues/mail/jobs/2/retry", headers=creds, csrf=csrf)
+    post(client, "/queues/mail/jobs/3/retry", headers=creds, csrf=csrf)  # completed: retried too
+    post(client, "/queues/mail/jobs/999/remove", headers=creds, csrf=csrf)  # no such job: refused
+    client.post("/queues/mail/resume", headers=creds)  # forged (no CSRF token): logged, not stored
+    resp = post(client, "/queues/mail/retry-all", headers=creds, csrf=csrf)
+    assert resp.status_code == 303
+    task_id = resp.headers["Location"].rsplit("/", 1)[1]
+    assert state(app).tasks.get(task_id).wait(10)
+    deadline = time.monotonic() + 10
+    while len(state(app).audit.entries()) < 6:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    entries = state(app).audit.entries()
+    actions = [(e.actor, e.action, e.queue, e.target, e.ok) for e in reversed(entries)]
+    assert actions[:4] == [("oncall", "pause", "mail", "", True), ("oncall", "retry job", "mail", "2", True),
+                           ("oncall", "retry job", "mail", "3", True), ("oncall", "remove job", "mail", "999", False)]
+    # the task's thread may finish before the request that started it is recorded
+    assert sorted(actions[4:]) == [("oncall", "retry all", "mail", "", True),
+                                   ("oncall", "retry all failed finished", "mail", "", True)]
+    assert all(e.remote == "127.0.0.1" for e in entries) and "s3cret" not in str(entries)
+    page = client.get("/audit", headers=creds).get_data(as_text=True)
+    assert "retry all failed finished" in page and "refused (404)" in page
+    queue_page = client.get("/queues/mail", headers=creds).get_data(as_text=True)
+    assert "Recent actions on mail" in queue_page
+
+
+def token_with(client: FlaskClient, headers: dict[str, str]) -> str:
+    html = client.get("/", headers=headers).get_data(as_text=True)
+    match = re.search(r'<meta name="csrf-token" content="([^"]+)">', html)
+    assert match
+    return match.group(1)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
+from ..audit import AuditLog
 from ..catalog import Catalog
 from ..config import Settings
 from ..embedded_workers import EmbeddedWorkers
@@ -37,6 +38,7 @@ class DashboardState:
 
     def __post_init__(self) -> None:
         self.overview = Overview(self.catalog, ttl=min(1.0, self.settings.poll_seconds / 2))
+        self.audit = AuditLog(self.catalog.client, self.settings.prefix)
 
     def queue(self, name: str) -> Queue:
         """A Queue object for ``name`` on the shared client (cheap to make)."""

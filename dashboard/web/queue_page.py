@@ -12,15 +12,18 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
+from ..audit import AuditLog
 from ..queue import Queue
 
-#: Schedulers listed on a queue page.
+#: Schedulers listed on a queue page, and recent actions (from the audit trail).
 SCHEDULERS = 20
+ACTIONS = 10
 
 
-def extras(queue: Queue) -> dict[str, Any]:
+def extras(queue: Queue, audit: AuditLog) -> dict[str, Any]:
     """Template values: ``schedulers`` (list), ``rate_limit`` ((max, duration ms) or None),
-    ``throttled_ms`` (ms the limiter still holds fetches back, 0 when not) and ``extra_problems``."""
+    ``throttled_ms`` (ms the limiter still holds fetches back, 0 when not), ``actions`` (the
+    queue's newest audit entries) and ``extra_problems``."""
     problems: list[str] = []
     schedulers: list[dict[str, Any]] = []
     rate_limit: tuple[int, int] | None = None
@@ -34,4 +37,5 @@ def extras(queue: Queue) -> dict[str, Any]:
         throttled = queue.rate_limit_ttl() if rate_limit else 0
     except ResponseError as exc:
         problems.append(f"the rate limit cannot be read: {exc}")
-    return dict(schedulers=schedulers, rate_limit=rate_limit, throttled_ms=throttled, extra_problems=problems)
+    return dict(schedulers=schedulers, rate_limit=rate_limit, throttled_ms=throttled, extra_problems=problems,
+                actions=audit.entries(queue.name, ACTIONS))

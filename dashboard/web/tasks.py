@@ -113,7 +113,8 @@ class TaskRegistry:
             return next((t for t in self._tasks.values()
                          if t.queue == queue and t.label == label and not t.finished), None)
 
-    def start(self, queue: str, label: str, expected: int, work: Callable[[Progress], int]) -> Task:
+    def start(self, queue: str, label: str, expected: int, work: Callable[[Progress], int],
+              on_done: Callable[[Task], None] | None = None) -> Task:
         """Run ``work(progress)`` in a thread unless the same task is already running.
 
         ``work`` reports the count done so far through ``progress`` and returns the final
@@ -127,7 +128,8 @@ class TaskRegistry:
             self._tasks[task.id] = task
             while len(self._tasks) > self._keep:
                 self._tasks.popitem(last=False)
-        thread = threading.Thread(target=self._run, args=(task, work), name=f"dashboard-task-{task.id}", daemon=True)
+        thread = threading.Thread(target=self._run, args=(task, work, on_done), name=f"dashboard-task-{task.id}",
+                                  daemon=True)
         thread.start()
         return task
 
@@ -139,7 +141,7 @@ class TaskRegistry:
         except RedisError as exc:  # progress is a courtesy: the task itself goes on
             log.warning("task=%s: could not record progress: %s", task.id, exc)
 
-    def _run(self, task: Task, work: Callable[[Progress], int]) -> None:
+    def _run(self, task: Task, work: Callable[[Progress], int], on_done: Callable[[Task], None] | None) -> None:
         def progress(count: int) -> None:
             task.done = count
             self._save(task)
@@ -159,3 +161,8 @@ class TaskRegistry:
             task._done.set()
         log.info("queue=%s task=%s %s: %d jobs in %.0f ms", task.queue, task.id, task.label, task.done,
                  task.seconds * 1000)
+        if on_done is not None:
+            try:
+                on_done(task)
+            except Exception:  # a failing callback must not hide the task's own result
+                log.exception("queue=%s task=%s: after-task callback failed", task.queue, task.id)

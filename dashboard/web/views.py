@@ -27,7 +27,7 @@ from ..errors import BullpenError, JobNotFound
 from ..job import Job, JobState
 from ..keys import is_queue_name, not_a_job
 from ..queue import Queue
-from . import formatting, htmx, job_page, queue_page, security, urls
+from . import audit, formatting, htmx, job_page, queue_page, security, urls
 from .extension import current
 from .params import PER_PAGE, choice, list_args, safe_next, whole
 from .tasks import Progress, Task
@@ -59,6 +59,7 @@ def _guard() -> Response | None:
 
 
 bp.after_request(security.add_headers)
+bp.after_request(audit.record)
 
 
 @bp.context_processor
@@ -94,7 +95,7 @@ def queue_view(name: str) -> Response:
     return htmx.render_page_or_partial(
         "bullpen/queue.html", "bullpen/partials/_queue.html", queue=queue, q=summary, state=state, page=page, per=per,
         jobs=jobs, count=count, pages=max(1, math.ceil(count / per)), task=task,
-        job_url=urls.job_url_builder(queue.name), **queue_page.extras(queue))
+        job_url=urls.job_url_builder(queue.name), **queue_page.extras(queue, current().audit))
 
 
 @bp.get("/queues/<bullpen_segment:name>/jobs/<bullpen_segment:job_id>")
@@ -155,6 +156,12 @@ def search() -> Response:
     if len(hits) == 1:
         return make_response(redirect(hits[0][1], 303))
     return make_response(render_template("bullpen/search.html", term=term, hits=hits), 200 if hits else 404)
+
+
+@bp.get("/audit")
+def audit_view() -> Response:
+    """Every recorded action under the prefix, newest first."""
+    return make_response(render_template("bullpen/audit.html", entries=current().audit.entries(count=200)))
 
 
 @bp.get("/healthz")
@@ -282,6 +289,7 @@ def standalone_error(exc: HTTPException) -> Response:
 
 
 def _error(code: int, title: str, message: str) -> Response:
+    audit.note(message)
     if htmx.is_partial():
         return htmx.flash_error(message, code)
     context = _template_globals()  # also outside the blueprint (unknown URLs)
@@ -345,7 +353,14 @@ def _find(term: str, scope: str | None) -> list[tuple[str, str]]:
 
 
 def _start(queue: Queue, label: str, expected: int, work: Callable[[Progress], int]) -> Response:
-    task = current().tasks.start(queue.name, label, expected, work)
+    audit.note(f"{label}: started ({expected:,} jobs expected)", expected)
+    log, who, where = current().audit, audit.actor(), request.remote_addr or ""
+
+    def record_finish(task: Task) -> None:  # runs in the task's thread, after the request
+        log.record(actor=who, remote=where, action=f"{label.lower()} finished", queue=queue.name, count=task.done,
+                   result=_task_summary(task), ok=task.error is None)
+
+    task = current().tasks.start(queue.name, label, expected, work, on_done=record_finish)
     current().overview.invalidate()
     if not htmx.is_partial():
         return make_response(redirect(url_for(".task_view", task_id=task.id), 303))
@@ -363,6 +378,7 @@ def _task_summary(task: Task) -> str:
 
 def _done(message: str, back: str) -> Response:
     """After an action: htmx gets the swapped part re-rendered and a toast; forms a redirect."""
+    audit.note(message)
     current().overview.invalidate()
     if not htmx.is_partial():
         return make_response(redirect(safe_next() or back, 303))
