@@ -132,6 +132,12 @@ class QueueLimits:
             return None
         return _int(max_jobs), _int(duration)
 
+    def global_concurrency(self) -> int | None:
+        """The queue's global concurrency cap (meta ``concurrency``, BullMQ's
+        setGlobalConcurrency), or None when there is none."""
+        raw = self.client.hget(self.keys.meta, "concurrency")
+        return _int(raw) or None if raw is not None else None
+
     def rate_limit_ttl(self, max_jobs: int | None = None) -> int:
         """Milliseconds until the queue's limiter lets jobs start again, 0 when it is not
         limited (BullMQ's getRateLimitTtl; ``max_jobs`` defaults to meta ``max``)."""

@@ -274,3 +274,21 @@ def test_search_finds_queues_by_part_of_their_name_and_jobs_with_their_state(cli
     assert "Queue mail-eu" in html and "Queue mail-us" in html and "Queue sms" not in html
     html = client.get("/search?q=1").get_data(as_text=True)
     assert html.count("(waiting)") == 3
+
+
+def test_why_isnt_this_draining_names_what_holds_jobs_back(client: FlaskClient, r: redis.Redis) -> None:
+    q = seed(r, "mail", 4)  # metrics recorded by the worker: 4 jobs finished just now
+    for i in range(30):
+        q.add("later", {"i": i})
+    q.add("snooze", {}, delay=3600)
+    q.pause()
+    q.set_global_rate_limit(1, 60)
+    r.set("bull:mail:limiter", 5, px=30_000)
+    r.hset("bull:mail:meta", "concurrency", 1)
+    r.lpush("bull:mail:active", "x")
+    html = client.get("/queues/mail?state=waiting").get_data(as_text=True)
+    panel = html.split('id="drain-title"', 1)[1].split("</section>", 1)[0]
+    for fact in ("Paused:", "No worker is connected: nothing takes the 30 jobs", "Global concurrency cap reached",
+                 "Rate-limited now", "1 jobs are delayed", "The oldest waiting job has waited",
+                 "At the rate of the last 5 minutes"):
+        assert fact in panel, fact

@@ -14,6 +14,8 @@ from redis.exceptions import ResponseError
 
 from ..audit import AuditLog
 from ..queue import Queue
+from . import formatting
+from .overview import QueueSummary
 
 #: Schedulers listed on a queue page, and recent actions (from the audit trail).
 SCHEDULERS = 20
@@ -39,3 +41,57 @@ def extras(queue: Queue, audit: AuditLog) -> dict[str, Any]:
         problems.append(f"the rate limit cannot be read: {exc}")
     return dict(schedulers=schedulers, rate_limit=rate_limit, throttled_ms=throttled, extra_problems=problems,
                 actions=audit.entries(queue.name, ACTIONS))
+
+
+def drain_facts(queue: Queue, q: QueueSummary, throttled_ms: int, now_ms: int) -> list[str]:
+    """"Why isn't this draining?": the facts that hold jobs back, most decisive first, then the
+    rate at which the backlog goes down (from BullMQ's per-minute metrics)."""
+    c = q.counts
+    ready = c.waiting + c.prioritized
+    facts: list[str] = []
+    if c.paused:
+        facts.append("Paused: workers take no new jobs from this queue until it is resumed.")
+    if q.workers == 0 and ready:
+        facts.append(f"No worker is connected: nothing takes the {ready:,} jobs ready to run.")
+    cap = _safe(queue.global_concurrency)
+    if cap and c.active >= cap:
+        facts.append(f"Global concurrency cap reached: {c.active:,} jobs active, at most {cap:,} at a time.")
+    if throttled_ms > 0:
+        facts.append(f"Rate-limited now: the limiter holds jobs back for another {formatting.duration(throttled_ms)}.")
+    if c.delayed:
+        facts.append(f"{c.delayed:,} jobs are delayed: scheduled for later, or backing off before a retry.")
+    if c.waiting_children:
+        facts.append(f"{c.waiting_children:,} jobs wait for their children to finish.")
+    if q.oldest_waiting:
+        facts.append(f"The oldest waiting job has waited {formatting.age(q.oldest_waiting)}.")
+    per_minute = _finished_per_minute(queue, now_ms)
+    if ready and per_minute is not None:
+        if per_minute > 0:
+            facts.append(f"At the rate of the last 5 minutes ({per_minute:,.0f} jobs a minute) the ready jobs drain "
+                         f"in about {formatting.duration(ready / per_minute * 60_000)}.")
+        else:
+            facts.append("No job finished in the last 5 minutes.")
+    return facts
+
+
+def _finished_per_minute(queue: Queue, now_ms: int) -> float | None:
+    """Jobs finished (completed + failed) per minute over the last 5 minutes, from the metrics
+    workers record; None when no worker records metrics for this queue."""
+    total, recorded = 0.0, False
+    for status in ("completed", "failed"):
+        metrics = _safe(lambda s=status: queue.metrics(s, 0, 3))
+        if metrics is None or not metrics.meta.get("prevTS"):
+            continue
+        recorded = True
+        if now_ms - metrics.meta["prevTS"] > 5 * 60_000:
+            continue  # nothing finished lately
+        current_minute = max(0, metrics.meta.get("count", 0) - metrics.meta.get("prevCount", 0))
+        total += sum(metrics.data[:4]) + current_minute
+    return total / 5 if recorded else None
+
+
+def _safe(read: Any) -> Any:
+    try:
+        return read()
+    except ResponseError:  # another tool's key of the wrong type: the fact is left out
+        return None

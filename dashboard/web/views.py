@@ -92,10 +92,12 @@ def queue_view(name: str) -> Response:
         log.warning("queue=%s: cannot list %s jobs: %s", queue.name, state, exc)
         jobs = []
     task = current().tasks.get(request.args.get("task", ""))
+    extras = queue_page.extras(queue, current().audit)
+    extras["facts"] = queue_page.drain_facts(queue, summary, extras["throttled_ms"], queue.clock())
     return htmx.render_page_or_partial(
         "bullpen/queue.html", "bullpen/partials/_queue.html", queue=queue, q=summary, state=state, page=page, per=per,
         jobs=jobs, count=count, pages=max(1, math.ceil(count / per)), task=task,
-        job_url=urls.job_url_builder(queue.name), **queue_page.extras(queue, current().audit))
+        job_url=urls.job_url_builder(queue.name), **extras)
 
 
 @bp.get("/queues/<bullpen_segment:name>/jobs/<bullpen_segment:job_id>")
