@@ -34,6 +34,12 @@ def audit_key(prefix: str, queue: str | None = None) -> str:
     return f"{prefix}::audit" if queue is None else f"{prefix}::audit:{queue}"
 
 
+def pause_key(prefix: str, queue: str) -> str:
+    """Why and until when a queue was paused (a hash: reason, by, since, until), kept where
+    BullMQ never looks (BullMQ's own flag is ``meta.paused``)."""
+    return f"{prefix}::pause:{queue}"
+
+
 def validate_queue_name(name: object) -> str:
     """The one naming rule for queues, shared by the runtime and the dashboard: any non-empty
     text without ``:`` (BullMQ's own rule; ``:`` would split the key layout). ``ValueError``

@@ -23,6 +23,7 @@ from .errors import JobNotFound, JobNotInState, QueueHasActiveJobs, script_error
 from .job import STATE_KEYS, Job, JobState, build_opts
 from .keys import Keys, check_cluster_tag, not_a_job, validate_queue_name
 from .limiter import QueueLimits
+from .pausing import QueuePausing
 from .scheduler_api import JobSchedulers
 from .wrongtype import Throttle, is_wrongtype
 
@@ -37,7 +38,7 @@ Progress = Callable[[int], None]
 SUMMARY_FIELDS = tuple(reads.LISTING.fields)
 
 
-class Queue(QueueLimits, JobSchedulers):
+class Queue(QueuePausing, QueueLimits, JobSchedulers):
     """A named queue under a key prefix (BullMQ's default prefix is ``bull``)."""
 
     def __init__(
@@ -356,15 +357,6 @@ class Queue(QueueLimits, JobSchedulers):
                 break
         return total
 
-    def pause(self) -> None:
-        """Stop workers (ours and BullMQ's) from taking jobs; jobs stay where they are."""
-        self.scripts.run(scripts.pause_queue(self.keys, True))
-
-    def resume(self) -> None:
-        """Let workers take jobs again (and wake them)."""
-        while self.scripts.run(scripts.pause_queue(self.keys, False)) > 0:
-            pass
-
     def obliterate(self, force: bool = False) -> None:
         """Delete the queue and every job in it. Pauses it first; refuses while jobs are active unless ``force``."""
         self.pause()
@@ -378,6 +370,7 @@ class Queue(QueueLimits, JobSchedulers):
                 self._delete(suffix, kind, "+inf", None, "", None, force=True)
             if self.scripts.run(scripts.obliterate(k, k.bookkeeping())) == 1:
                 registry.unregister(self.client, self.prefix, self.name)
+                self.client.delete(self._record)  # the pause record (obliterate paused the queue)
                 return
         raise RuntimeError(f"obliterate: jobs keep arriving in {self.name}")
 

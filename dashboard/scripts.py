@@ -164,9 +164,10 @@ def delete_jobs(k: Keys, state: str, kind: str, max_score: str, limit: int, even
     return Call("delete_jobs", keys, [k.base, kind, max_score, limit, event, "1" if force else "0"])
 
 
-def pause_queue(k: Keys, pause: bool) -> Call:
-    keys = [k.meta, k.marker, k.events, k.wait, k.prioritized, k.delayed, k.paused]
-    return Call("pause_queue", keys, ["pause" if pause else "resume"])
+def pause_queue(k: Keys, record: str, command: str, *args: Arg) -> Call:
+    """``command`` is pause (reason, by, now, until), resume, or resume-if-due (now)."""
+    keys = [k.meta, k.marker, k.events, k.wait, k.prioritized, k.delayed, k.paused, record]
+    return Call("pause_queue", keys, [command, *args])
 
 
 def obliterate(k: Keys, leftovers: Sequence[str]) -> Call:

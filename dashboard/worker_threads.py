@@ -24,6 +24,7 @@ from . import scripts
 from .codec import shown_id, text
 from .keys import Keys
 from .outcome import Outcome
+from .queue import Queue
 from .wrongtype import Throttle
 
 log = logging.getLogger("dashboard.worker")
@@ -38,6 +39,7 @@ class WorkerThreads:
     id: str
     queue_name: str
     keys: Keys
+    queue: Queue
     lock_ms: int
     scripts: scripts.Scripts
     _blocking: Any  # a Redis or RedisCluster client (see clients.named_copy)
@@ -91,6 +93,16 @@ class WorkerThreads:
                 self._renew(lost)
             except Exception:  # this thread must outlive any one bad renewal
                 log.exception("queue=%s: lock renewal error; retrying", self.queue_name)
+            self._resume_if_due()
+
+    def _resume_if_due(self) -> None:
+        """A pause given an end time ("resume after 1 h") ends here when no dashboard is open:
+        the script resumes and forgets the record in one step, so one process does it."""
+        try:
+            if self.queue.resume_if_due():
+                log.warning("queue=%s: resumed by itself: its pause had reached its end time", self.queue_name)
+        except redis.RedisError as exc:
+            log.debug("queue=%s: could not check the pause's end time: %s", self.queue_name, exc)
 
     def _renew(self, lost: set[tuple[bytes, bytes]]) -> None:
         running = set(self._inflight.items()) - set(self._finishing)

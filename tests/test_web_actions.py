@@ -243,3 +243,34 @@ def token_with(client: FlaskClient, headers: dict[str, str]) -> str:
     match = re.search(r'<meta name="csrf-token" content="([^"]+)">', html)
     assert match
     return match.group(1)
+
+
+def test_pause_with_a_reason_and_an_end_time_resumes_exactly_once(make_app: Any, r: redis.Redis) -> None:
+    seed(r, "mail", 2)
+    app = make_app(auth_user="oncall", auth_password="s3cret")
+    client = app.test_client()
+    creds = {"Authorization": "Basic " + base64.b64encode(b"oncall:s3cret").decode()}
+    csrf = token_with(client, creds)
+    resp = post(client, "/queues/mail/pause", {"reason": "partner API down", "until": "900"}, headers=creds,
+                csrf=csrf, target="queue")
+    assert resp.status_code == 200 and "Paused mail for 15 min" in toast(resp) and "partner API down" in toast(resp)
+    html = resp.get_data(as_text=True)
+    assert "by oncall" in html and "“partner API down”" in html and "resumes by itself" in html
+    q = queue(r, "mail")
+    assert q.is_paused() and q.pause_info().until is not None
+    assert post(client, "/queues/mail/pause", {"until": "17"}, headers=creds, csrf=csrf).status_code == 400
+    assert not q.resume_if_due()  # not yet
+    r.hset("bull::pause:mail", "until", 1)  # the end time has come
+    other = queue(r, "mail")  # another process: a worker, or another dashboard
+    assert other.resume_if_due() and not q.resume_if_due()  # exactly once
+    assert not q.is_paused() and q.pause_info() is None
+    state(app).overview.invalidate()  # the page's counts come from a snapshot at most a second old
+    assert "paused-badge" not in client.get("/queues/mail", headers=creds).get_data(as_text=True)
+
+
+def test_the_overview_resumes_a_pause_that_has_reached_its_end(client: FlaskClient, r: redis.Redis) -> None:
+    q = seed(r, "mail", 2)
+    q.pause("maintenance", until=60)
+    r.hset("bull::pause:mail", "until", 1)
+    html = client.get("/").get_data(as_text=True)
+    assert not q.is_paused() and "badge paused" not in html

@@ -14,6 +14,9 @@ from flask import abort, request
 
 from ..job import JobState
 
+#: How long a pause form can pause for (seconds, 0: until resumed), and clean's grace choices.
+PAUSE_FOR = [(0, "until resumed"), (900, "15 minutes"), (3600, "1 hour"), (14400, "4 hours")]
+GRACE_CHOICES = [(0, "any age"), (60, "1 minute"), (3600, "1 hour"), (86400, "1 day"), (604800, "7 days")]
 #: Rows per page a queue page offers.
 PER_PAGE = (20, 50, 100)
 MAX_PAGE = 1_000_000
@@ -32,6 +35,12 @@ def list_args(states: Sequence[JobState], default: str = "waiting") -> tuple[Job
     if per not in PER_PAGE:
         abort(400, f"per must be one of {', '.join(map(str, PER_PAGE))}.")
     return state, page, per
+
+
+def pause_args() -> tuple[str, int]:
+    """A pause form's ``reason`` (cut to 500 characters) and ``until`` (seconds, 0: until resumed)."""
+    until = choice(request.form.get("until", "0"), [str(s) for s, _ in PAUSE_FOR], "until")
+    return request.form.get("reason", "").strip()[:500], int(until)
 
 
 def whole(raw: str, what: str, low: int, high: int) -> int:

@@ -40,7 +40,14 @@ def extras(queue: Queue, audit: AuditLog) -> dict[str, Any]:
     except ResponseError as exc:
         problems.append(f"the rate limit cannot be read: {exc}")
     return dict(schedulers=schedulers, rate_limit=rate_limit, throttled_ms=throttled, extra_problems=problems,
-                actions=audit.entries(queue.name, ACTIONS))
+                actions=audit.entries(queue.name, ACTIONS), pause_info=_safe(queue.pause_info))
+
+
+def pause_message(name: str, reason: str, until: int) -> str:
+    """What a pause did, for the toast and the audit trail."""
+    for_how_long = f" for {formatting.duration(until * 1000)}" if until else ""
+    why = f" Reason: {reason}" if reason else ""
+    return f"Paused {name}{for_how_long}: workers take no new jobs from it.{why}"
 
 
 def drain_facts(queue: Queue, q: QueueSummary, throttled_ms: int, now_ms: int) -> list[str]:

@@ -29,7 +29,7 @@ from ..keys import is_queue_name, not_a_job
 from ..queue import Queue
 from . import audit, formatting, htmx, job_page, queue_page, security, urls
 from .extension import current
-from .params import PER_PAGE, choice, list_args, safe_next, whole
+from .params import GRACE_CHOICES, PAUSE_FOR, PER_PAGE, choice, list_args, pause_args, safe_next, whole
 from .tasks import Progress, Task
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,6 @@ LIST_STATES = [JobState.WAITING, JobState.PRIORITIZED, JobState.DELAYED, JobStat
                JobState.WAITING_CHILDREN, JobState.COMPLETED, JobState.FAILED]
 TERMINAL = job_page.TERMINAL
 JOB_ACTIONS = {"retry": "Retried", "promote": "Promoted", "remove": "Removed"}
-GRACE_CHOICES = [(0, "any age"), (60, "1 minute"), (3600, "1 hour"), (86400, "1 day"), (604800, "7 days")]
 
 
 # --- hooks ---------------------------------------------------------------------------
@@ -67,7 +66,8 @@ def _template_globals() -> dict[str, Any]:
     state = current()
     return dict(csrf_token=security.csrf_token, read_only=state.settings.read_only, states=LIST_STATES,
                 poll=state.settings.poll_seconds, prefix=state.settings.prefix, per_page=PER_PAGE,
-                redis_where=state.redis_description, grace_choices=GRACE_CHOICES, fmt=formatting)
+                redis_where=state.redis_description, grace_choices=GRACE_CHOICES, fmt=formatting,
+                pause_for=PAUSE_FOR)
 
 
 # --- pages ---------------------------------------------------------------------------
@@ -126,9 +126,10 @@ def job_download(name: str, job_id: str, what: str) -> Response:
     field, mimetype = job_page.DOWNLOADS[what]
     suffix = "txt" if mimetype == "text/plain" else "json"
     headers = {"Content-Disposition": f'attachment; filename="job-{what}.{suffix}"'}  # no request text in it
-    if not field:
-        lines = queue.log_lines(job.id)
-        return Response((line + "\n" for line in lines), mimetype=mimetype, headers=headers)
+    if not field:  # streamed: a log of another type must be refused before the first byte
+        if (problem := queue.log_page(job.id, 0, 1).problem) is not None:
+            abort(409, f"The job's log cannot be read: {problem}")
+        return Response((line + "\n" for line in queue.log_lines(job.id)), mimetype=mimetype, headers=headers)
     value = queue.job_field(job.id, field)
     if value is None:
         abort(404, f"Job {_shown(job_id)} has no {what}.")
@@ -197,8 +198,9 @@ def resume_all() -> Response:
 
 @bp.post("/queues/<bullpen_segment:name>/pause")
 def pause(name: str) -> Response:
-    _queue_or_404(name).pause()
-    return _done(f"Paused {name}: workers take no new jobs from it.", url_for(".queue_view", name=name))
+    reason, until = pause_args()
+    _queue_or_404(name).pause(reason, until=until or None, by=audit.actor())
+    return _done(queue_page.pause_message(name, reason, until), url_for(".queue_view", name=name))
 
 
 @bp.post("/queues/<bullpen_segment:name>/resume")
