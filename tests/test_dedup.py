@@ -156,6 +156,15 @@ def test_refused_finish_does_not_readd(q: Queue, r: redis.Redis) -> None:
     assert r.lrange("bull:dd:wait", 0, -1) == [b"2"] and r.get("bull:dd:de:L") == b"2"
 
 
+def test_removing_the_holder_drops_the_slot_and_the_kept_add(q: Queue, r: redis.Redis) -> None:
+    for remove in (lambda: q.remove("1"), lambda: q.drain()):
+        r.flushdb()
+        q.add("a", {"v": 1}, deduplication={"id": "L", "keep_last_if_active": True})
+        r.hset("bull:dd:dn:L", mapping={"name": "a", "data": "{}", "opts": "{}", "jid": "2"})
+        remove()
+        assert not r.exists("bull:dd:1") and not r.exists("bull:dd:de:L") and not r.exists("bull:dd:dn:L")
+
+
 def test_queue_reads_and_removes_the_slot(q: Queue, r: redis.Redis) -> None:
     assert q.deduplication_job_id("x") is None and q.remove_deduplication_key("x") == 0
     q.add("a", deduplication={"id": "x", "ttl": 10})
