@@ -2,9 +2,8 @@
 
 Every state change goes through a Lua script (``scripts.py``); reads use plain commands, pipelined, or
 for the dashboard the bounded reads of ``reads.py``, which cut long values inside Redis. Every method
-costs O(page or batch) in Redis, never O(queue). Rate limits and metrics come from :class:`~dashboard.limiter.
-QueueLimits`, job schedulers from :mod:`dashboard.scheduler_api`, deduplication from :mod:`dashboard.dedup`.
-Must not import Flask.
+costs O(page or batch) in Redis, never O(queue). Mixins: rate limits and metrics (:mod:`dashboard.limiter`),
+job schedulers (:mod:`dashboard.scheduler_api`), deduplication slots (:mod:`dashboard.dedup`). No Flask here.
 """
 
 from __future__ import annotations
