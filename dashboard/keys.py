@@ -218,6 +218,14 @@ class Keys:
     def logs(self, job_id: str) -> str:
         return f"{self.base}{job_id}:logs"
 
+    def dedup(self, dedup_id: str) -> str:
+        """``de:<id>``: the id of the job holding a deduplication slot (string)."""
+        return f"{self.base}de:{dedup_id}"
+
+    def dedup_next(self, dedup_id: str) -> str:
+        """``dn:<id>``: the add kept while the slot's job was active (keepLastIfActive; hash)."""
+        return f"{self.base}dn:{dedup_id}"
+
     def job_key(self, job_id: str | bytes, suffix: str = "") -> str | bytes:
         """A job's hash (``suffix`` ``:lock``, ``:logs``: those keys) for an id as text or as
         the raw bytes Redis returned (an id need not be UTF-8): bytes in, bytes out."""

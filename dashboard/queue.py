@@ -2,8 +2,8 @@
 
 Every state change goes through a Lua script (``scripts.py``); reads use plain commands, pipelined, or
 for the dashboard the bounded reads of ``reads.py``, which cut long values inside Redis. Every method
-costs O(page or batch) in Redis, never O(queue). Rate limits and metrics come from
-:class:`~dashboard.limiter.QueueLimits`, job schedulers from :mod:`dashboard.scheduler_api`. Must not import Flask.
+costs O(page or batch) in Redis, never O(queue). Mixins: rate limits and metrics (:mod:`dashboard.limiter`),
+job schedulers (:mod:`dashboard.scheduler_api`), deduplication slots (:mod:`dashboard.dedup`). No Flask here.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from . import reads, registry, scripts
 from .clients import Client, connect
 from .codec import dumps, now_ms, safe_text, shown_id, text, to_ms
 from .counts import Counts, summarize
+from .dedup import QueueDeduplication, dedup_opts
 from .errors import JobNotFound, JobNotInState, QueueHasActiveJobs, script_error
 from .job import STATE_KEYS, Job, JobState, build_opts
 from .keys import Keys, check_cluster_tag, not_a_job, validate_queue_name
@@ -38,7 +39,7 @@ Progress = Callable[[int], None]
 SUMMARY_FIELDS = tuple(reads.LISTING.fields)
 
 
-class Queue(QueuePausing, QueueLimits, JobSchedulers):
+class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication):
     """A named queue under a key prefix (BullMQ's default prefix is ``bull``)."""
 
     def __init__(
@@ -78,18 +79,18 @@ class Queue(QueuePausing, QueueLimits, JobSchedulers):
         lifo: bool = False,
         remove_on_complete: Any = None,
         remove_on_fail: Any = None,
-        stack_trace_limit: int | None = None,
+        stack_trace_limit: int | None = None, deduplication: dict[str, Any] | None = None,
     ) -> Job:
-        """Add one job; returns it with its id. Raises before writing anything when data
-        is not JSON-serializable (``TypeError``) or an option is invalid (``ValueError``).
+        """Add one job; returns it with its id. Raises before writing anything when data is not
+        JSON-serializable (``TypeError``) or an option is invalid (``ValueError``). Durations are seconds.
 
-        Durations are seconds. With ``job_id`` set and a job of that id present, nothing is
-        written and the existing id is returned (BullMQ's duplicate rule).
-        """
+        With ``job_id`` set and a job of that id present, nothing is written and the existing id is returned
+        (BullMQ's duplicate rule); likewise the id of the job holding the slot when ``deduplication`` (a dict:
+        :func:`~dashboard.dedup.dedup_opts`) drops the add."""
         call, job = self._prepare(name, data, dict(
-            delay=delay, priority=priority, attempts=attempts, backoff=backoff, job_id=job_id,
-            lifo=lifo, remove_on_complete=remove_on_complete, remove_on_fail=remove_on_fail,
-            stack_trace_limit=stack_trace_limit))
+            delay=delay, priority=priority, attempts=attempts, backoff=backoff, job_id=job_id, lifo=lifo,
+            remove_on_complete=remove_on_complete, remove_on_fail=remove_on_fail,
+            stack_trace_limit=stack_trace_limit, deduplication=deduplication))
         self._register()
         job_id_raw, _duplicate = self.scripts.run(call)
         job.id = text(job_id_raw)
@@ -113,14 +114,15 @@ class Queue(QueuePausing, QueueLimits, JobSchedulers):
             raise TypeError(f"job name must be a string, got {type(name).__name__}")
         data = {} if data is None else data
         data_json = dumps(data, f"job data for {name!r}")
+        de = dedup_opts(options.pop("deduplication", None))
         try:
-            opts = build_opts(**options)
+            opts = build_opts(**options) | de
         except TypeError as exc:
             raise ValueError(f"unknown job option: {exc}") from None
         timestamp = self.clock()
         args: list[scripts.Arg] = [opts.get("jobId", ""), name, data_json, dumps(opts, "job options"),
                                    timestamp, opts["delay"], opts.get("priority", 0),
-                                   "1" if opts.get("lifo") else "0"]
+                                   "1" if opts.get("lifo") else "0", de["de"]["id"] if de else ""]
         job = Job(id="", name=name, data=data, opts=opts, timestamp=timestamp, delay=opts["delay"],
                   priority=opts.get("priority", 0), _queue=self)
         return scripts.add_job(self.keys, args), job
@@ -363,8 +365,7 @@ class Queue(QueuePausing, QueueLimits, JobSchedulers):
         if not force and self.client.llen(self.keys.active) > 0:
             raise QueueHasActiveJobs(f"obliterate: queue {self.name} has active jobs (use force=True)")
         self._drop_schedulers()
-        k = self.keys
-        states = [("paused", "list"), *STATE_KEYS.values()]
+        k, states = self.keys, [("paused", "list"), *STATE_KEYS.values()]
         for _ in range(100):
             for suffix, kind in states:
                 self._delete(suffix, kind, "+inf", None, "", None, force=True)
@@ -374,17 +375,15 @@ class Queue(QueuePausing, QueueLimits, JobSchedulers):
                 return
         raise RuntimeError(f"obliterate: jobs keep arriving in {self.name}")
 
-    # --- discovery ----------------------------------------------------------------------
-
-    @staticmethod
+    @staticmethod  # --- discovery ---
     def names(connection: Client, prefix: str = "bull") -> list[str]:
         """Queue names known under ``prefix`` (from the registry; see :meth:`discover`)."""
         return registry.queue_names(connection, prefix)
 
     @staticmethod
     def discover(connection: Client, prefix: str = "bull") -> list[str]:
-        """Find queues written by other tools (BullMQ keeps no registry) with a bounded SCAN,
-        never KEYS, and add them to the registry; returns the names found."""
+        """Find queues written by other tools (BullMQ keeps no registry) with a bounded SCAN, never KEYS,
+        and add them to the registry; returns the names found."""
         return registry.discover(connection, prefix)
 
 

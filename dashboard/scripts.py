@@ -3,10 +3,11 @@
 Each Lua file is one atomic state change, or (``read_*``) one bounded read that cuts long
 values inside Redis; its header lists KEYS, ARGV and return codes. ``lua/_guards.lua`` is
 no script: its helpers (refusing keys of the wrong type, skipping fields other tools
-spoiled) are put in front of every script. This module builds the KEYS lists from
-:class:`~dashboard.keys.Keys`, passes ARGV through, and can run several calls in one round
-trip (:meth:`Scripts.batch`). It must not decide
-policy (retries, batching sizes, what a return code means to a user): callers do that.
+spoiled) are put in front of every script; ``_enqueue.lua`` and ``_dedup.lua`` (storing and
+queueing a job, BullMQ's deduplication) in front of the scripts :data:`HELPERS` names. This
+module builds the KEYS lists from :class:`~dashboard.keys.Keys`, passes ARGV through, and can
+run several calls in one round trip (:meth:`Scripts.batch`). It must not decide policy
+(retries, batching sizes, what a return code means to a user): callers do that.
 """
 
 from __future__ import annotations
@@ -29,9 +30,14 @@ Arg = str | int | float | bytes
 Key = str | bytes
 
 
+#: Helper files (besides ``_guards.lua``, which every script gets) put in front of a script.
+HELPERS = {"add_job": ("_enqueue", "_dedup"), "finish_deduplicated": ("_enqueue", "_dedup")}
+
+
 def _load_sources() -> dict[str, str]:
     guards = (LUA_DIR / "_guards.lua").read_text()
-    return {p.stem: guards + p.read_text() for p in sorted(LUA_DIR.glob("*.lua")) if not p.stem.startswith("_")}
+    return {p.stem: guards + "".join((LUA_DIR / f"{h}.lua").read_text() for h in HELPERS.get(p.stem, ()))
+            + p.read_text() for p in sorted(LUA_DIR.glob("*.lua")) if not p.stem.startswith("_")}
 
 
 _SOURCES = _load_sources()
@@ -97,6 +103,7 @@ class Scripts:
 
 
 def add_job(k: Keys, args: list[Arg]) -> Call:
+    """``args``: ARGV[2..10] of the script header (the deduplication id last, '' for none)."""
     keys = [k.id, k.wait, k.prioritized, k.delayed, k.pc, k.meta, k.marker, k.events, k.active]
     return Call("add_job", keys, [k.base, *args])
 
@@ -116,6 +123,17 @@ def move_to_finished(k: Keys, now: int, jobs: Sequence[Sequence[Arg]], metrics: 
             k.limiter, k.metrics("completed"), k.metrics("failed"), k.metrics("completed", True),
             k.metrics("failed", True)]
     return Call("move_to_finished", keys, [k.base, now, metrics, limiter_max, *(a for job in jobs for a in job)])
+
+
+def finish_deduplicated(k: Keys, now: int, jobs: Sequence[tuple[Key, str, str]]) -> Call:
+    """After ``move_to_finished`` (same ``now``): each entry is (job id, deduplication id, status)."""
+    keys = [k.wait, k.prioritized, k.delayed, k.pc, k.meta, k.marker, k.events, k.active, k.id, k.completed,
+            k.failed]
+    return Call("finish_deduplicated", keys, [k.base, now, *(a for job in jobs for a in job)])
+
+
+def remove_deduplication_key(k: Keys, dedup_id: str) -> Call:
+    return Call("remove_deduplication_key", [k.dedup(dedup_id)], [])
 
 
 def move_limited_to_wait(k: Keys, job_id: Key, token: Key, delay_ms: int) -> Call:

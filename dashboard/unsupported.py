@@ -1,7 +1,7 @@
 """BullMQ job options a Bullpen worker does not carry out yet, and the warning it gives.
 
 A job added by Node BullMQ may ask for things our worker does not do (a flow's parent
-bookkeeping, deduplication's keep-last-if-active ...). The job
+bookkeeping ...). The job
 still runs and its result is recorded as BullMQ records it; what our worker does not do is
 named in a clear warning, once per queue and option, and every key and field it does not
 handle is left exactly as it is. This module performs no I/O besides logging.
@@ -21,8 +21,6 @@ _FLOWS = ("flows: when this child finishes, its parent is not told (its dependen
 #: Option (as BullMQ stores it in ``opts``) -> what a Bullpen worker does not do about it.
 UNSUPPORTED = {
     "parent": _FLOWS, "fpof": _FLOWS, "cpof": _FLOWS, "idof": _FLOWS, "rdof": _FLOWS,
-    "de": "deduplication: a job added while this one was active (keepLastIfActive) is not added when it "
-          "finishes, and the deduplication key is not released early",
 }
 
 

@@ -1,4 +1,5 @@
---[[ add_job: store a new job and make it waiting, prioritized or delayed.
+--[[ add_job: store a new job and make it waiting, prioritized or delayed (BullMQ's add scripts,
+deduplication included).
 
 KEYS[1] id          string   id counter (INCR on every add, as BullMQ does)
 KEYS[2] wait        list     LPUSH (FIFO) or RPUSH (lifo)
@@ -12,11 +13,15 @@ KEYS[9] active      list     read for the global concurrency check
 ARGV[1] base (prefix:queue:)   ARGV[2] custom id or ''   ARGV[3] name
 ARGV[4] data JSON   ARGV[5] opts JSON   ARGV[6] timestamp ms   ARGV[7] delay ms
 ARGV[8] priority    ARGV[9] '1' for lifo
-Returns {job id, 1 if a job with that custom id already existed (nothing written) else 0}.
+ARGV[10] deduplication id ('' for none; its options are opts.de: ttl ms, extend, replace,
+         keepLastIfActive). The slot is `de:<id>`, a kept add `dn:<id>`, as BullMQ's
+         deduplicateJob writes them (a replaced delayed job is removed, `removed` event).
+Returns {job id, flag}: flag 0 added, 1 a job with that custom id already existed, 2 the add
+was deduplicated (the id is the job holding the slot). Nothing is written for flags 1 and 2
+but the counter, the events and the deduplication keys.
 ]]
 local rcall = redis.call
-local base, customId = ARGV[1], ARGV[2]
-local ts, delay, prio = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local base, customId, did = ARGV[1], ARGV[2], ARGV[10]
 local maxEvents = rcall('HGET', KEYS[6], 'opts.maxLenEvents')
 if not maxEvents then
   maxEvents = 10000
@@ -24,37 +29,17 @@ if not maxEvents then
 end
 local counter = rcall('INCR', KEYS[1])
 local jobId = customId ~= '' and customId or tostring(counter)
-local jobKey = base .. jobId
-if rcall('EXISTS', jobKey) == 1 then
+if rcall('EXISTS', base .. jobId) == 1 then
   rcall('XADD', KEYS[8], 'MAXLEN', '~', maxEvents, '*', 'event', 'duplicated', 'jobId', jobId)
   return {jobId, 1}
 end
-rcall('HSET', jobKey, 'name', ARGV[3], 'data', ARGV[4], 'opts', ARGV[5], 'timestamp', ts,
-      'delay', delay, 'priority', prio)
-rcall('XADD', KEYS[8], 'MAXLEN', '~', maxEvents, '*', 'event', 'added', 'jobId', jobId, 'name', ARGV[3])
-if delay > 0 then
-  local due = ts + delay
-  local low, high = due * 4096, (due + 1) * 4096 - 1
-  local last = rcall('ZREVRANGEBYSCORE', KEYS[4], high, low, 'WITHSCORES', 'LIMIT', 0, 1)
-  local score = low
-  if last[2] then score = math.min(tonumber(last[2]) + 1, high) end
-  rcall('ZADD', KEYS[4], score, jobId)
-  rcall('XADD', KEYS[8], 'MAXLEN', '~', maxEvents, '*', 'event', 'delayed', 'jobId', jobId, 'delay', due)
-  local first = rcall('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
-  rcall('ZADD', KEYS[7], math.floor(tonumber(first[2]) / 4096), '1')
-  return {jobId, 0}
+if did ~= '' then
+  local de = cjson.decode(ARGV[5])['de']
+  local holder = deduplicate(de, did, base, jobId, KEYS, maxEvents)
+  if holder then return {holder, 2} end
 end
-if prio > 0 then
-  local pc = rcall('INCR', KEYS[5])
-  rcall('ZADD', KEYS[3], prio * 4294967296 + pc % 4294967296, jobId)
-elseif ARGV[9] == '1' then
-  rcall('RPUSH', KEYS[2], jobId)
-else
-  rcall('LPUSH', KEYS[2], jobId)
-end
-local flags = rcall('HMGET', KEYS[6], 'paused', 'concurrency')
-if not flags[1] and not (flags[2] and rcall('LLEN', KEYS[9]) >= tonumber(flags[2])) then
-  rcall('ZADD', KEYS[7], 0, '0')
-end
-rcall('XADD', KEYS[8], 'MAXLEN', '~', maxEvents, '*', 'event', 'waiting', 'jobId', jobId)
+local k = {wait = KEYS[2], prioritized = KEYS[3], delayed = KEYS[4], pc = KEYS[5], meta = KEYS[6],
+           marker = KEYS[7], events = KEYS[8], active = KEYS[9]}
+storeAndEnqueue(k, base, jobId, ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]),
+                tonumber(ARGV[8]), ARGV[9] == '1', did ~= '' and did or nil, maxEvents)
 return {jobId, 0}

@@ -1,6 +1,7 @@
 --[[ delete_jobs: take up to N job ids out of one state and delete those jobs, in one bounded
 batch. Serves clean (completed/failed older than a cutoff), drain (wait, prioritized, delayed)
-and obliterate (every state). Oldest first.
+and obliterate (every state). Oldest first. A deduplication slot `de:<deid>` naming a deleted
+job goes too, with the add it kept (`dn:<deid>`), as BullMQ's job removal does.
 
 KEYS[1] the state key (list or zset)   KEYS[2] events stream   KEYS[3] meta hash
 ARGV[1] base   ARGV[2] 'list' | 'zset'   ARGV[3] highest score to take (zset; '+inf' for all)
@@ -28,7 +29,7 @@ for _, id in ipairs(ids) do
   else
     if ARGV[2] == 'list' then rcall('LREM', KEYS[1], -1, id) else rcall('ZREM', KEYS[1], id) end
     local deid = rcall('HGET', jobKey, 'deid')
-    if deid and rcall('GET', base .. 'de:' .. deid) == id then rcall('DEL', base .. 'de:' .. deid) end
+    if deid and rcall('GET', base .. 'de:' .. deid) == id then rcall('DEL', base .. 'de:' .. deid, base .. 'dn:' .. deid) end
     rcall('DEL', jobKey, jobKey .. ':logs', jobKey .. ':lock', jobKey .. ':dependencies',
           jobKey .. ':processed', jobKey .. ':failed', jobKey .. ':unsuccessful')
     deleted = deleted + 1

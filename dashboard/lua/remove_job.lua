@@ -1,5 +1,6 @@
 --[[ remove_job: delete one job, its sub-keys and its place in whichever state holds it.
-Refuses a job whose lock exists (a worker is running it), as BullMQ does.
+Refuses a job whose lock exists (a worker is running it), as BullMQ does. A deduplication
+slot `de:<deid>` naming the job is deleted with the add it kept (`dn:<deid>`), as BullMQ does.
 
 KEYS[1] wait  KEYS[2] active  KEYS[3] prioritized  KEYS[4] delayed  KEYS[5] completed
 KEYS[6] failed  KEYS[7] waiting-children  KEYS[8] paused (legacy list)  KEYS[9] events
@@ -31,7 +32,7 @@ if prev == 'unknown' then
 end
 rcall('SREM', KEYS[11], id)
 local deid = rcall('HGET', jobKey, 'deid')
-if deid and rcall('GET', base .. 'de:' .. deid) == id then rcall('DEL', base .. 'de:' .. deid) end
+if deid and rcall('GET', base .. 'de:' .. deid) == id then rcall('DEL', base .. 'de:' .. deid, base .. 'dn:' .. deid) end
 rcall('DEL', jobKey, jobKey .. ':logs', jobKey .. ':dependencies', jobKey .. ':processed',
       jobKey .. ':failed', jobKey .. ':unsuccessful')
 local maxEvents = rcall('HGET', KEYS[10], 'opts.maxLenEvents') or 10000

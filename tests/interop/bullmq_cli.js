@@ -4,6 +4,8 @@
 // Usage: node bullmq_cli.js COMMAND --redis URL --queue NAME [--prefix bull] [options]
 //
 //   add      stdin: JSON array of {name, data, opts}; Queue.addBulk     -> {"ids":["1","2"]}
+//            (opts as Node takes them, deduplication: {id, ttl, extend, replace, keepLastIfActive} too;
+//            a deduplicated add answers the id of the job holding the slot)
 //   counts   Queue.getJobCounts over every state                        -> {"waiting":0,...}
 //   pause    Queue.pause()                                              -> {"paused":true}
 //   resume   Queue.resume()                                             -> {"paused":false}
@@ -18,6 +20,8 @@
 //                     -> {"id":"repeat:<id>:<ms>","delay":ms} (the first iteration's job)
 //   remove-scheduler  --id ID: Queue.removeJobScheduler                  -> {"removed":true}
 //   schedulers        Queue.getJobSchedulers()                          -> {"schedulers":[{key,name,next,...}]}
+//   dedup-job-id      --id ID: Queue.getDeduplicationJobId(ID)          -> {"jobId":"1"} or {"jobId":null}
+//   remove-dedup-key  --id ID: Queue.removeDeduplicationKey(ID)         -> {"removed":1}
 //   work     Worker that appends {id,name,data,attemptsMade,startedAt} (startedAt in ms) as one JSON
 //            line per processor call to --out FILE.
 //            --concurrency N (1)  --sleep-ms MS (0; a job whose data has an integer sleepMs sleeps that)
@@ -266,6 +270,10 @@ async function main() {
     case 'upsert-scheduler': return upsertScheduler(opts);
     case 'remove-scheduler': return removeScheduler(opts);
     case 'schedulers': return schedulers(opts);
+    case 'dedup-job-id':
+      return out({ jobId: await withQueue(opts, (queue) => queue.getDeduplicationJobId(opts.id)) });
+    case 'remove-dedup-key':
+      return out({ removed: await withQueue(opts, (queue) => queue.removeDeduplicationKey(opts.id)) });
     default: throw new Error(`unknown command ${JSON.stringify(command)}: add|counts|work|pause|resume|job|jobs|upsert-scheduler|remove-scheduler|schedulers`);
   }
 }

@@ -1,0 +1,83 @@
+--[[ _dedup: BullMQ's deduplication on add, put by scripts.py in front of the scripts that
+call deduplicate (add_job); not a script of its own.
+
+deduplicate(de, did, base, jobId, KEYS, maxEvents): `de` is the add's opts.de table, `did` its
+id, KEYS and ARGV add_job's (KEYS[4] delayed, KEYS[8] events; ARGV[3..5] name, data, opts,
+stored in `dn:<did>` with `jid` = jobId). Returns the id of the job holding the
+slot `de:<did>` when this add must not be stored, or nil when it must (the slot then names
+jobId). Same rules as BullMQ 6.7.0's deduplicateJob: a slot whose job is gone and that has no
+TTL is stale and taken over; keepLastIfActive stores the add in `dn:<did>` (PERSISTing the
+slot) while the holder is active; replace removes a still-delayed holder; extend renews the
+TTL. Events: `deduplicated {jobId, deduplicationId, deduplicatedJobId}`, `removed`.
+]]
+local function claimSlot(dkey, jobId, de)
+  local ttl = tonumber(de['ttl'])
+  if not de['keepLastIfActive'] and ttl and ttl > 0 then
+    redis.call('SET', dkey, jobId, 'PX', ttl)
+  else
+    redis.call('SET', dkey, jobId)
+  end
+end
+
+local function deduplicate(de, did, base, jobId, KEYS, maxEvents)
+  local rcall = redis.call
+  local dkey, nkey, ttl = base .. 'de:' .. did, base .. 'dn:' .. did, tonumber(de['ttl']) or 0
+  local function event(holder, dropped)
+    rcall('XADD', KEYS[8], 'MAXLEN', '~', maxEvents, '*', 'event', 'deduplicated', 'jobId', holder,
+          'deduplicationId', did, 'deduplicatedJobId', dropped)
+  end
+  local function stale(holder)  -- the holder is gone and the slot would never expire
+    if holder and rcall('PTTL', dkey) == -1 and rcall('EXISTS', base .. holder) == 0 then
+      rcall('DEL', dkey, nkey)
+      claimSlot(dkey, jobId, de)
+      return true
+    end
+    return false
+  end
+  local function keepNext(holder)  -- keepLastIfActive: remember this add until the holder finishes
+    if not de['keepLastIfActive'] or not holder or not rcall('LPOS', base .. 'active', holder) then return false end
+    rcall('DEL', nkey)
+    rcall('HSET', nkey, 'name', ARGV[3], 'data', ARGV[4], 'opts', ARGV[5], 'jid', jobId)
+    rcall('PERSIST', dkey)
+    event(holder, jobId)
+    return true
+  end
+  local holder = rcall('GET', dkey)
+  if de['replace'] then
+    if not holder then claimSlot(dkey, jobId, de); return nil end
+    if rcall('ZREM', KEYS[4], holder) > 0 then
+      local hk = base .. holder
+      rcall('DEL', hk, hk .. ':logs', hk .. ':dependencies', hk .. ':processed', hk .. ':failed', hk .. ':unsuccessful')
+      rcall('XADD', KEYS[8], '*', 'event', 'removed', 'jobId', holder, 'prev', 'delayed')
+      event(jobId, holder)
+      rcall('DEL', nkey)
+      if not de['keepLastIfActive'] and not de['extend'] and ttl > 0 then
+        rcall('SET', dkey, jobId, 'KEEPTTL')
+      else
+        claimSlot(dkey, jobId, de)
+      end
+      return nil
+    end
+    if stale(holder) then return nil end
+    keepNext(holder)
+    return holder
+  end
+  if ttl > 0 and de['extend'] then
+    if not holder then claimSlot(dkey, jobId, de); return nil end
+    if stale(holder) then return nil end
+    if keepNext(holder) then return holder end
+    claimSlot(dkey, holder, de)
+    event(holder, jobId)
+    return holder
+  end
+  if ttl > 0 and not de['keepLastIfActive'] then
+    if rcall('SET', dkey, jobId, 'PX', ttl, 'NX') then return nil end
+  elseif rcall('SET', dkey, jobId, 'NX') then
+    return nil
+  end
+  holder = rcall('GET', dkey)
+  if stale(holder) then return nil end
+  if keepNext(holder) then return holder end
+  event(holder, jobId)
+  return holder
+end

@@ -1,0 +1,42 @@
+--[[ _enqueue: a helper scripts.py puts in front of every script that calls storeAndEnqueue
+(add_job, finish_deduplicated); not a script of its own.
+
+storeAndEnqueue(k, base, jobId, name, data, opts, ts, delay, prio, lifo, deid, maxEvents)
+writes the job hash as BullMQ's storeJob does (`deid` only when not nil), XADDs `added`,
+then makes the job delayed (delay > 0), prioritized (prio > 0) or waiting (LPUSH, RPUSH when
+`lifo`), with the marker and the `delayed` / `waiting` event as BullMQ's add scripts write
+them. `k` holds the keys: wait, prioritized, delayed, pc, meta, marker, events, active.
+]]
+local function storeAndEnqueue(k, base, jobId, name, data, opts, ts, delay, prio, lifo, deid, maxEvents)
+  local rcall = redis.call
+  local jobKey = base .. jobId
+  rcall('HSET', jobKey, 'name', name, 'data', data, 'opts', opts, 'timestamp', ts, 'delay', delay,
+        'priority', prio)
+  if deid then rcall('HSET', jobKey, 'deid', deid) end
+  rcall('XADD', k.events, 'MAXLEN', '~', maxEvents, '*', 'event', 'added', 'jobId', jobId, 'name', name)
+  if delay > 0 then
+    local due = ts + delay
+    local low, high = due * 4096, (due + 1) * 4096 - 1
+    local last = rcall('ZREVRANGEBYSCORE', k.delayed, high, low, 'WITHSCORES', 'LIMIT', 0, 1)
+    local score = low
+    if last[2] then score = math.min(tonumber(last[2]) + 1, high) end
+    rcall('ZADD', k.delayed, score, jobId)
+    rcall('XADD', k.events, 'MAXLEN', '~', maxEvents, '*', 'event', 'delayed', 'jobId', jobId, 'delay', due)
+    local first = rcall('ZRANGE', k.delayed, 0, 0, 'WITHSCORES')
+    rcall('ZADD', k.marker, math.floor(tonumber(first[2]) / 4096), '1')
+    return
+  end
+  if prio > 0 then
+    local pc = rcall('INCR', k.pc)
+    rcall('ZADD', k.prioritized, prio * 4294967296 + pc % 4294967296, jobId)
+  elseif lifo then
+    rcall('RPUSH', k.wait, jobId)
+  else
+    rcall('LPUSH', k.wait, jobId)
+  end
+  local flags = rcall('HMGET', k.meta, 'paused', 'concurrency')
+  if not flags[1] and not (flags[2] and rcall('LLEN', k.active) >= tonumber(flags[2])) then
+    rcall('ZADD', k.marker, 0, '0')
+  end
+  rcall('XADD', k.events, 'MAXLEN', '~', maxEvents, '*', 'event', 'waiting', 'jobId', jobId)
+end
