@@ -41,11 +41,34 @@ local function wrongType(keys, types)
   return nil
 end
 
--- The events stream's length cap from the meta hash (10000 when absent or not a number).
-local function maxEventsOf(meta)
-  local n = tonumber(redis.call('HGET', meta, 'opts.maxLenEvents'))
+-- A read (or a script's first write) run with pcall: its reply, or nil when it failed, which
+-- for these commands means a key of the wrong type. Such a read before any write checks its
+-- keys for free; on nil the caller answers wrongType(...) (nothing was written yet).
+local function try(...)
+  local reply = redis.pcall(...)
+  if type(reply) == 'table' and reply.err then return nil end
+  return reply
+end
+
+-- The events stream's length cap from meta's opts.maxLenEvents value (10000 when absent or not a number).
+local function maxEventsFrom(value)
+  local n = tonumber(value)
   if n and n >= 0 and n < 1e15 then return math.floor(n) end
   return 10000
+end
+
+-- The events stream's length cap from the meta hash.
+local function maxEventsOf(meta)
+  return maxEventsFrom(redis.call('HGET', meta, 'opts.maxLenEvents'))
+end
+
+-- Sets `field` to `value` in a flat HGETALL reply (appended when absent, as HSET does).
+local function setField(flat, field, value)
+  for i = 1, #flat, 2 do
+    if flat[i] == field then flat[i + 1] = value; return end
+  end
+  flat[#flat + 1] = field
+  flat[#flat + 1] = value
 end
 
 -- HINCRBY by 1, or nil (the field left as it is) when the field does not hold an integer.
