@@ -157,3 +157,45 @@ def test_move_to_active_returns_the_hash_as_it_is_after_its_writes(r: redis.Redi
     returned = dict(zip(taken[2][::2], taken[2][1::2]))
     assert returned == r.hgetall(K.job("1"))
     assert returned[b"processedOn"] == str(NOW).encode()
+
+
+RETRY_TYPES = ["list", "list", "zset", "zset", "string", "zset", "stream", "hash", "set"]
+RETRY_NAMES = ["active", "wait", "delayed", "prioritized", "pc", "marker", "events", "meta", "stalled"]
+
+
+def take_prioritized(r: redis.Redis) -> None:
+    prioritized_only(r)
+    scripts.Scripts(r).run(fetch(1))
+
+
+def take_paused(r: redis.Redis) -> None:
+    take(r)
+    r.hset(K.meta, "paused", 1)
+
+
+@pytest.mark.parametrize(("scenario", "backoff", "writes"), [
+    ("wait", 0, {"wait", "marker"}),
+    ("delayed", 100, {"delayed", "marker"}),
+    ("prioritized", 0, {"prioritized", "pc", "marker"}),
+    ("paused", 0, {"wait"}),
+])
+def test_retry_job_refuses_before_writing_or_leaves_the_spoiled_key_alone(r: redis.Redis, scenario: str,
+                                                                         backoff: int, writes: set[str]) -> None:
+    setup = {"prioritized": take_prioritized, "paused": take_paused}.get(scenario, take)
+    call = scripts.retry_job(K, ["1", "tok:1", NOW, backoff, "boom", "trace", 10, "0"])
+    outcomes = [check(r, lambda r: None, call, i, want, setup) for i, want in enumerate(RETRY_TYPES)]
+    refused = {name for name, outcome in zip(RETRY_NAMES, outcomes) if outcome == "refused"}
+    assert refused == {"active", "events", "meta", "stalled", *writes}
+
+
+def stalled_job(r: redis.Redis) -> None:
+    """Job 1 taken, its lock gone, its id left in the stalled set since the last check."""
+    take(r)
+    r.delete(K.lock("1"))
+    r.sadd(K.stalled, "1")
+
+
+def test_move_stalled_to_wait_refuses_before_writing(r: redis.Redis) -> None:
+    call = scripts.move_stalled_to_wait(K, 1, NOW, 30_000)
+    types = ["set", "list", "list", "string", "hash", "zset", "stream"]
+    assert [check(r, lambda r: None, call, i, want, stalled_job) for i, want in enumerate(types)] == ["refused"] * 7

@@ -78,11 +78,16 @@ local function bump(key, field)
   return nil
 end
 
--- A job's priority when it is one BullMQ allows (1 .. 2^21 - 1), else 0 (no priority).
-local function priorityOf(jobKey)
-  local p = tonumber(redis.pcall('HGET', jobKey, 'priority'))
+-- A job's priority field value when it is one BullMQ allows (1 .. 2^21 - 1), else 0 (no priority).
+local function priorityFrom(value)
+  local p = tonumber(value)
   if p and p >= 1 and p <= 2097151 then return math.floor(p) end
   return 0
+end
+
+-- A job's priority (see priorityFrom).
+local function priorityOf(jobKey)
+  return priorityFrom(redis.pcall('HGET', jobKey, 'priority'))
 end
 
 -- A job's lock token, or false when the lock is gone or is not a string.
@@ -99,10 +104,11 @@ local function traceLimitOf(arg)
   return 10
 end
 
--- The job's stack traces (a JSON array in its hash) with `trace` appended ('' appends
--- nothing), keeping the newest `limit`, as JSON. A field that is not a JSON array restarts.
-local function appendTrace(jobKey, trace, limit)
-  local ok, traces = pcall(cjson.decode, redis.call('HGET', jobKey, 'stacktrace') or '[]')
+-- A job's stack traces (`stored`: its stacktrace field, a JSON array, or false) with `trace`
+-- appended ('' appends nothing), keeping the newest `limit`, as JSON. A field that is not a
+-- JSON array restarts.
+local function appendTrace(stored, trace, limit)
+  local ok, traces = pcall(cjson.decode, stored or '[]')
   if not ok or type(traces) ~= 'table' then traces = {} end
   if trace ~= '' then traces[#traces + 1] = trace end
   while #traces > limit do table.remove(traces, 1) end

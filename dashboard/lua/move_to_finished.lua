@@ -61,7 +61,7 @@ end
 local function finish(id, token, status, value, trace, traceLimit, keep, age, attempts)
   local jobKey = base .. id
   -- its hash (a job taken by a worker has processedOn; else EXISTS tells a hash from none)
-  local got = redis.pcall('HMGET', jobKey, 'deid', 'processedOn')
+  local got = redis.pcall('HMGET', jobKey, 'deid', 'processedOn', 'stacktrace')
   if got.err or (not got[2] and rcall('EXISTS', jobKey) == 0) then return -1 end
   local lock = lockOf(jobKey)
   if not lock then return -2 end
@@ -82,7 +82,7 @@ local function finish(id, token, status, value, trace, traceLimit, keep, age, at
   if keep == 0 then
     deleteJob(id)
   else
-    if trace ~= '' then rcall('HSET', jobKey, 'stacktrace', appendTrace(jobKey, trace, traceLimit)) end
+    if trace ~= '' then rcall('HSET', jobKey, 'stacktrace', appendTrace(got[3], trace, traceLimit)) end
     rcall('HSET', jobKey, field, value, 'finishedOn', now)
     if not completed then rcall('HDEL', jobKey, 'defa') end
     rcall('ZADD', target, now, id)
