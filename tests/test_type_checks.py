@@ -199,3 +199,15 @@ def test_move_stalled_to_wait_refuses_before_writing(r: redis.Redis) -> None:
     call = scripts.move_stalled_to_wait(K, 1, NOW, 30_000)
     types = ["set", "list", "list", "string", "hash", "zset", "stream"]
     assert [check(r, lambda r: None, call, i, want, stalled_job) for i, want in enumerate(types)] == ["refused"] * 7
+
+
+def test_an_error_other_than_a_wrong_type_still_reaches_the_caller(r: redis.Redis) -> None:
+    in_wait(r)
+    was = r.config_get("maxmemory")["maxmemory"]
+    r.config_set("maxmemory", 1)  # every write is refused: the fetch's first write fails with OOM
+    try:
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            scripts.Scripts(r).run(fetch(1))
+    finally:
+        r.config_set("maxmemory", was)
+    assert r.llen(K.wait) == 2

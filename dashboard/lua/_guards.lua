@@ -41,12 +41,14 @@ local function wrongType(keys, types)
   return nil
 end
 
--- A read (or a script's first write) run with pcall: its reply, or nil when it failed, which
--- for these commands means a key of the wrong type. Such a read before any write checks its
--- keys for free; on nil the caller answers wrongType(...) (nothing was written yet).
+-- A read (or a script's first write) run with pcall: its reply, or nil when it failed, for
+-- these commands nearly always a key of the wrong type. Such a read before any write checks
+-- its keys for free; on nil the caller answers `wrongType(...) or tryError` (nothing was
+-- written yet; tryError keeps any other error, such as OOM, as Redis gave it).
+local tryError = nil
 local function try(...)
   local reply = redis.pcall(...)
-  if type(reply) == 'table' and reply.err then return nil end
+  if type(reply) == 'table' and reply.err then tryError = reply; return nil end
   return reply
 end
 

@@ -14,7 +14,7 @@ for i = 3, #ARGV, 2 do
   local lockKey = ARGV[1] .. id .. ':lock'
   if redis.pcall('GET', lockKey) == token then
     -- SREM first: it checks the stalled set's type, failing (if ever) before any write
-    if not try('SREM', KEYS[1], id) then return wrongType(KEYS, {'set'}) end
+    if not try('SREM', KEYS[1], id) then return wrongType(KEYS, {'set'}) or tryError end
     rcall('SET', lockKey, token, 'PX', ARGV[2])
   else
     lost[#lost + 1] = {id, typeOf(lockKey)}

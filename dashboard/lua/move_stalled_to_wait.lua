@@ -12,7 +12,9 @@ Returns the ids moved back to wait, or false when another worker checked within 
 Error: a WRONGTYPE reply naming the first of KEYS that holds the wrong type (nothing changed).
 ]]
 local rcall = redis.call
-local function refuse() return wrongType(KEYS, {'set', 'list', 'list', 'string', 'hash', 'zset', 'stream'}) end
+local function refuse()
+  return wrongType(KEYS, {'set', 'list', 'list', 'string', 'hash', 'zset', 'stream'}) or tryError
+end
 -- Checks before the first write (SET), at the fewest commands: stalled-check by TYPE (which also
 -- says whether another worker checked), meta and stalled by the reads (pcall), the rest by TYPE.
 local checkedBy = typeOf(KEYS[4])

@@ -22,7 +22,7 @@ and the next call answers the error).
 ]]
 local rcall = redis.call
 local function refuse()
-  return wrongType(KEYS, {'list', 'list', 'zset', 'zset', 'string', 'hash', 'zset', 'stream', 'string'})
+  return wrongType(KEYS, {'list', 'list', 'zset', 'zset', 'string', 'hash', 'zset', 'stream', 'string'}) or tryError
 end
 local base, now = ARGV[1], tonumber(ARGV[4])
 -- Checks before the first write, at the fewest commands: meta and delayed by these reads (pcall),

@@ -25,7 +25,7 @@ Error: a WRONGTYPE reply naming the first of KEYS[1..6] that holds the wrong typ
 completed (failed) is not checked when no job of the batch completes (fails).
 ]]
 local rcall = redis.call
-local function refuse() return wrongType(KEYS, {'list', 'zset', 'zset', 'set', 'stream', 'hash'}) end
+local function refuse() return wrongType(KEYS, {'list', 'zset', 'zset', 'set', 'stream', 'hash'}) or tryError end
 local base, now = ARGV[1], tonumber(ARGV[2])
 -- Checks before the first write, at the fewest commands: meta by this read (pcall), stalled by
 -- the first write (SREM, see finish), active, events and the sets the batch adds to by TYPE.

@@ -15,7 +15,7 @@ wait and, when paused, marker with one).
 ]]
 local rcall = redis.call
 local function refuse()
-  return wrongType(KEYS, {'list', 'list', 'zset', 'zset', 'string', 'zset', 'stream', 'hash', 'set'})
+  return wrongType(KEYS, {'list', 'list', 'zset', 'zset', 'string', 'zset', 'stream', 'hash', 'set'}) or tryError
 end
 local base, id, now, backoff = ARGV[1], ARGV[2], tonumber(ARGV[4]), tonumber(ARGV[5]) or 0
 local jobKey = base .. id
