@@ -41,11 +41,36 @@ local function wrongType(keys, types)
   return nil
 end
 
--- The events stream's length cap from the meta hash (10000 when absent or not a number).
-local function maxEventsOf(meta)
-  local n = tonumber(redis.call('HGET', meta, 'opts.maxLenEvents'))
+-- A read (or a script's first write) run with pcall: its reply, or nil when it failed, for
+-- these commands nearly always a key of the wrong type. Such a read before any write checks
+-- its keys for free; on nil the caller answers `wrongType(...) or tryError` (nothing was
+-- written yet; tryError keeps any other error, such as OOM, as Redis gave it).
+local tryError = nil
+local function try(...)
+  local reply = redis.pcall(...)
+  if type(reply) == 'table' and reply.err then tryError = reply; return nil end
+  return reply
+end
+
+-- The events stream's length cap from meta's opts.maxLenEvents value (10000 when absent or not a number).
+local function maxEventsFrom(value)
+  local n = tonumber(value)
   if n and n >= 0 and n < 1e15 then return math.floor(n) end
   return 10000
+end
+
+-- The events stream's length cap from the meta hash.
+local function maxEventsOf(meta)
+  return maxEventsFrom(redis.call('HGET', meta, 'opts.maxLenEvents'))
+end
+
+-- Sets `field` to `value` in a flat HGETALL reply (appended when absent, as HSET does).
+local function setField(flat, field, value)
+  for i = 1, #flat, 2 do
+    if flat[i] == field then flat[i + 1] = value; return end
+  end
+  flat[#flat + 1] = field
+  flat[#flat + 1] = value
 end
 
 -- HINCRBY by 1, or nil (the field left as it is) when the field does not hold an integer.
@@ -55,11 +80,16 @@ local function bump(key, field)
   return nil
 end
 
--- A job's priority when it is one BullMQ allows (1 .. 2^21 - 1), else 0 (no priority).
-local function priorityOf(jobKey)
-  local p = tonumber(redis.pcall('HGET', jobKey, 'priority'))
+-- A job's priority field value when it is one BullMQ allows (1 .. 2^21 - 1), else 0 (no priority).
+local function priorityFrom(value)
+  local p = tonumber(value)
   if p and p >= 1 and p <= 2097151 then return math.floor(p) end
   return 0
+end
+
+-- A job's priority (see priorityFrom).
+local function priorityOf(jobKey)
+  return priorityFrom(redis.pcall('HGET', jobKey, 'priority'))
 end
 
 -- A job's lock token, or false when the lock is gone or is not a string.
@@ -76,10 +106,11 @@ local function traceLimitOf(arg)
   return 10
 end
 
--- The job's stack traces (a JSON array in its hash) with `trace` appended ('' appends
--- nothing), keeping the newest `limit`, as JSON. A field that is not a JSON array restarts.
-local function appendTrace(jobKey, trace, limit)
-  local ok, traces = pcall(cjson.decode, redis.call('HGET', jobKey, 'stacktrace') or '[]')
+-- A job's stack traces (`stored`: its stacktrace field, a JSON array, or false) with `trace`
+-- appended ('' appends nothing), keeping the newest `limit`, as JSON. A field that is not a
+-- JSON array restarts.
+local function appendTrace(stored, trace, limit)
+  local ok, traces = pcall(cjson.decode, stored or '[]')
   if not ok or type(traces) ~= 'table' then traces = {} end
   if trace ~= '' then traces[#traces + 1] = trace end
   while #traces > limit do table.remove(traces, 1) end

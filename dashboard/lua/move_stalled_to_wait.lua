@@ -12,15 +12,22 @@ Returns the ids moved back to wait, or false when another worker checked within 
 Error: a WRONGTYPE reply naming the first of KEYS that holds the wrong type (nothing changed).
 ]]
 local rcall = redis.call
-local bad = wrongType(KEYS, {'set', 'list', 'list', 'string', 'hash', 'zset', 'stream'})
-if bad then return bad end
-if rcall('EXISTS', KEYS[4]) == 1 then return false end
+local function refuse()
+  return wrongType(KEYS, {'set', 'list', 'list', 'string', 'hash', 'zset', 'stream'}) or tryError
+end
+-- Checks before the first write (SET), at the fewest commands: stalled-check by TYPE (which also
+-- says whether another worker checked), meta and stalled by the reads (pcall), the rest by TYPE.
+local checkedBy = typeOf(KEYS[4])
+if checkedBy == 'string' then return false end
+local flags = checkedBy == 'none' and try('HMGET', KEYS[5], 'opts.maxLenEvents', 'paused')
+local suspects = flags and try('SMEMBERS', KEYS[1])
+if not suspects or wrongType({KEYS[2], KEYS[3], KEYS[6], KEYS[7]}, {'list', 'list', 'zset', 'stream'}) then
+  return refuse()
+end
 rcall('SET', KEYS[4], ARGV[3], 'PX', ARGV[4])
 local base, maxStalled = ARGV[1], tonumber(ARGV[2])
-local maxEvents = maxEventsOf(KEYS[5])
-local paused = rcall('HEXISTS', KEYS[5], 'paused') == 1
+local maxEvents, paused = maxEventsFrom(flags[1]), flags[2] ~= false
 local moved = {}
-local suspects = rcall('SMEMBERS', KEYS[1])
 rcall('DEL', KEYS[1])
 for _, id in ipairs(suspects) do
   local jobKey = base .. id

@@ -21,13 +21,23 @@ would have found nothing to wait for (not paused or maxed, no delayed job, not r
 limited), exactly when BullMQ's moveToFinished with fetchNext emits it.
 Returns one number per job: attempts made (>= 1), or -1 job missing (or its key is not a
 hash), -2 lock missing (or not a string), -6 lock held by another token, -3 job not in active.
-Error: a WRONGTYPE reply naming the first of KEYS[1..6] that holds the wrong type (nothing changed).
+Error: a WRONGTYPE reply naming the first of KEYS[1..6] that holds the wrong type (nothing changed);
+completed (failed) is not checked when no job of the batch completes (fails).
 ]]
 local rcall = redis.call
-local bad = wrongType(KEYS, {'list', 'zset', 'zset', 'set', 'stream', 'hash'})
-if bad then return bad end
+local function refuse() return wrongType(KEYS, {'list', 'zset', 'zset', 'set', 'stream', 'hash'}) or tryError end
 local base, now = ARGV[1], tonumber(ARGV[2])
-local maxEvents = maxEventsOf(KEYS[6])
+-- Checks before the first write, at the fewest commands: meta by this read (pcall), stalled by
+-- the first write (SREM, see finish), active, events and the sets the batch adds to by TYPE.
+local maxLen = try('HGET', KEYS[6], 'opts.maxLenEvents')
+if maxLen == nil then return refuse() end
+local maxEvents = maxEventsFrom(maxLen)
+local checks, types, statuses = {KEYS[1], KEYS[5]}, {'list', 'stream'}, {}
+for i = 7, #ARGV, 9 do statuses[ARGV[i] == 'completed' and 2 or 3] = true end
+for i = 2, 3 do
+  if statuses[i] then checks[#checks + 1] = KEYS[i]; types[#types + 1] = 'zset' end
+end
+if wrongType(checks, types) then return refuse() end
 
 local function deleteJob(jid)
   local k = base .. jid
@@ -50,19 +60,21 @@ end
 
 local function finish(id, token, status, value, trace, traceLimit, keep, age, attempts)
   local jobKey = base .. id
-  if typeOf(jobKey) ~= 'hash' then return -1 end
+  -- its hash (a job taken by a worker has processedOn; else EXISTS tells a hash from none)
+  local got = redis.pcall('HMGET', jobKey, 'deid', 'processedOn', 'stacktrace')
+  if got.err or (not got[2] and rcall('EXISTS', jobKey) == 0) then return -1 end
   local lock = lockOf(jobKey)
   if not lock then return -2 end
   if lock ~= token then return -6 end
+  if not try('SREM', KEYS[4], id) then return refuse() end  -- only ever the first write: nothing changed
   rcall('DEL', jobKey .. ':lock')
-  rcall('SREM', KEYS[4], id)
   if rcall('LREM', KEYS[1], -1, id) == 0 then return -3 end
   local atm = bump(jobKey, 'atm') or 1  -- a spoiled count is left for the failedReason to name
   local completed = status == 'completed'
   local field = completed and 'returnvalue' or 'failedReason'
   local target = completed and KEYS[2] or KEYS[3]
   -- release this job's deduplication slot when it still holds it and it has no TTL
-  local deid = rcall('HGET', jobKey, 'deid')
+  local deid = got[1]
   if deid then
     local dkey = base .. 'de:' .. deid
     if redis.pcall('GET', dkey) == id and rcall('PTTL', dkey) == -1 then rcall('DEL', dkey) end
@@ -70,7 +82,7 @@ local function finish(id, token, status, value, trace, traceLimit, keep, age, at
   if keep == 0 then
     deleteJob(id)
   else
-    if trace ~= '' then rcall('HSET', jobKey, 'stacktrace', appendTrace(jobKey, trace, traceLimit)) end
+    if trace ~= '' then rcall('HSET', jobKey, 'stacktrace', appendTrace(got[3], trace, traceLimit)) end
     rcall('HSET', jobKey, field, value, 'finishedOn', now)
     if not completed then rcall('HDEL', jobKey, 'defa') end
     rcall('ZADD', target, now, id)
@@ -114,6 +126,7 @@ local results, finished = {}, {completed = 0, failed = 0}
 for i = 5, #ARGV, 9 do
   results[#results + 1] = finish(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4],
     traceLimitOf(ARGV[i + 5]), tonumber(ARGV[i + 6]) or -1, tonumber(ARGV[i + 7]) or 0, tonumber(ARGV[i + 8]) or 0)
+  if type(results[#results]) == 'table' then return results[#results] end
   local status = ARGV[i + 2] == 'completed' and 'completed' or 'failed'
   if results[#results] > 0 then finished[status] = finished[status] + 1 end
 end
@@ -124,11 +137,9 @@ if keep and keep >= 1 then
   if finished.failed > 0 then collectMetrics(KEYS[12], KEYS[14], finished.failed, keep) end
 end
 
--- true when `key` does not exist (an empty list or zset does not); a key of another type is
--- not empty (no drained event), and does not stop the finishes above
-local function absent(key) return typeOf(key) == 'none' end
-if finished.completed + finished.failed > 0 and absent(KEYS[7]) and absent(KEYS[1]) and absent(KEYS[8])
-    and absent(KEYS[9]) then
+-- drained needs wait, active, prioritized and delayed absent (an empty list or zset is); a key
+-- of another type exists (no drained event), and does not stop the finishes above
+if finished.completed + finished.failed > 0 and rcall('EXISTS', KEYS[7], KEYS[1], KEYS[8], KEYS[9]) == 0 then
   local flags = rcall('HMGET', KEYS[6], 'paused', 'concurrency', 'max')
   local maxed = tonumber(flags[2]) and tonumber(flags[2]) <= 0
   if not flags[1] and not maxed and rateLimitTTL(tonumber(flags[3] or ARGV[4]), KEYS[10]) == 0 then

@@ -9,24 +9,40 @@ ARGV[6] failed reason   ARGV[7] stack trace to append   ARGV[8] stack traces to 
 ARGV[9] '1' when the job is lifo
 Returns attempts made, or -1 job missing (or not a hash), -2 lock missing (or not a string),
 -6 other token, -3 not active.
-Error: a WRONGTYPE reply naming the first of KEYS that holds the wrong type (nothing changed).
+Error: a WRONGTYPE reply naming the first of KEYS that holds the wrong type (nothing changed);
+keys this retry does not write are not checked (delayed without a backoff; pc, prioritized,
+wait and, when paused, marker with one).
 ]]
 local rcall = redis.call
-local bad = wrongType(KEYS, {'list', 'list', 'zset', 'zset', 'string', 'zset', 'stream', 'hash', 'set'})
-if bad then return bad end
+local function refuse()
+  return wrongType(KEYS, {'list', 'list', 'zset', 'zset', 'string', 'zset', 'stream', 'hash', 'set'}) or tryError
+end
 local base, id, now, backoff = ARGV[1], ARGV[2], tonumber(ARGV[4]), tonumber(ARGV[5]) or 0
 local jobKey = base .. id
-if typeOf(jobKey) ~= 'hash' then return -1 end
+-- Checks before the first write, at the fewest commands: meta by this read (pcall), stalled by
+-- the first write (SREM), the other keys this retry writes by TYPE.
+local flags = try('HMGET', KEYS[8], 'opts.maxLenEvents', 'paused')
+if not flags then return refuse() end
+local job = redis.pcall('HMGET', jobKey, 'processedOn', 'stacktrace', 'priority')
+local prio = (job.err or backoff > 0) and 0 or priorityFrom(job[3])
+local checks, types = {KEYS[1], KEYS[7]}, {'list', 'stream'}
+local function writes(i, kind) checks[#checks + 1] = KEYS[i]; types[#types + 1] = kind end
+if backoff > 0 then writes(3, 'zset')
+elseif prio > 0 then writes(4, 'zset'); writes(5, 'string')
+else writes(2, 'list') end
+if backoff > 0 or not flags[2] then writes(6, 'zset') end
+if wrongType(checks, types) then return refuse() end
+if job.err or (not job[1] and rcall('EXISTS', jobKey) == 0) then return -1 end
 local lock = lockOf(jobKey)
 if not lock then return -2 end
 if lock ~= ARGV[3] then return -6 end
+if not try('SREM', KEYS[9], id) then return refuse() end  -- the first write: when it fails nothing changed
 rcall('DEL', jobKey .. ':lock')
-rcall('SREM', KEYS[9], id)
 if rcall('LREM', KEYS[1], -1, id) == 0 then return -3 end
 
-rcall('HSET', jobKey, 'failedReason', ARGV[6], 'stacktrace', appendTrace(jobKey, ARGV[7], traceLimitOf(ARGV[8])))
+rcall('HSET', jobKey, 'failedReason', ARGV[6], 'stacktrace', appendTrace(job[2], ARGV[7], traceLimitOf(ARGV[8])))
 local atm = bump(jobKey, 'atm') or 1
-local maxEvents = maxEventsOf(KEYS[8])
+local maxEvents = maxEventsFrom(flags[1])
 
 if backoff > 0 then
   local due = now + backoff
@@ -42,7 +58,6 @@ if backoff > 0 then
   return atm
 end
 
-local prio = priorityOf(jobKey)
 if prio > 0 then
   local pc = rcall('INCR', KEYS[5])
   rcall('ZADD', KEYS[4], prio * 4294967296 + pc % 4294967296, id)
@@ -51,6 +66,6 @@ elseif ARGV[9] == '1' then
 else
   rcall('LPUSH', KEYS[2], id)
 end
-if rcall('HEXISTS', KEYS[8], 'paused') == 0 then rcall('ZADD', KEYS[6], 0, '0') end
+if not flags[2] then rcall('ZADD', KEYS[6], 0, '0') end
 rcall('XADD', KEYS[7], 'MAXLEN', '~', maxEvents, '*', 'event', 'waiting', 'jobId', id, 'prev', 'active')
 return atm
