@@ -113,9 +113,10 @@ class Child:
             self.proc.kill()
             self.proc.wait(5)
         self._reader.join(2)
-        if self.proc.stdout is not None:
+        if self.proc.stdout is not None and not self.proc.stdout.closed:
             self.proc.stdout.close()
-        self._stderr.close()
+        if not self._stderr.closed:
+            self._stderr.close()
         return self.proc.returncode
 
     def stop(self, timeout: float = 10) -> int:
@@ -136,6 +137,5 @@ def spawn(tmp_path: Path) -> Iterator[Callable[[list[str], str], Child]]:
     yield start
     for child in children:
         child.terminate()
-    for child in children:
-        if child.proc.returncode is None:
-            child.wait(5)
+    for child in children:  # also for children that exited by themselves: wait() closes their pipes
+        child.wait(5)
