@@ -242,9 +242,8 @@ def test_next_iteration_by_our_worker_is_written_as_nodes(redis_url: str, r: red
         for name in ("timestamp", "delay", "jobId", "prevMillis"):
             job["opts"].pop(name, None)
     assert ours == theirs
-    for key in ("by-node", QUEUE):
-        r.hdel(f"bull:{key}:repeat:s", "ic")
-    assert r.hgetall(f"bull:{QUEUE}:repeat:s").keys() == r.hgetall("bull:by-node:repeat:s").keys()
+    # the iteration count moves on while the Node worker keeps serving: compare the other fields
+    assert set(r.hgetall(f"bull:{QUEUE}:repeat:s")) - {b"ic"} == set(r.hgetall("bull:by-node:repeat:s")) - {b"ic"}
 
 
 def test_mixed_fleet_keeps_a_scheduler_going(redis_url: str, r: redis.Redis, spawn, tmp_path: Path,
