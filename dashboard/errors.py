@@ -28,10 +28,6 @@ class LockLost(BullpenError):
     """The worker no longer owns the job: its lock expired or another worker took it."""
 
 
-class QueueNotPaused(BullpenError):
-    """Obliterate needs the queue paused first."""
-
-
 class QueueHasActiveJobs(BullpenError):
     """Obliterate refuses a queue with active jobs unless forced."""
 
