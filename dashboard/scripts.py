@@ -31,7 +31,9 @@ Key = str | bytes
 
 
 #: Helper files (besides ``_guards.lua``, which every script gets) put in front of a script.
-HELPERS = {"add_job": ("_enqueue", "_dedup"), "finish_deduplicated": ("_enqueue", "_dedup")}
+HELPERS = {"add_job": ("_enqueue", "_dedup"), "finish_deduplicated": ("_enqueue", "_dedup"),
+           "add_job_scheduler": ("_enqueue",), "add_next_scheduled": ("_enqueue",),
+           "read_job_fields": ("_head",), "read_log": ("_head",)}
 
 
 def _load_sources() -> dict[str, str]:

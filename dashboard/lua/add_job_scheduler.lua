@@ -140,33 +140,9 @@ rcall('INCR', KEYS[8])
 jobOpts['delay'] = delay
 jobOpts['jobId'] = jobId
 local prio = tonumber(jobOpts['priority']) or 0
-local jobKey = base .. jobId
-rcall('HSET', jobKey, 'name', sched['name'], 'data', templateData, 'opts', cjson.encode(jobOpts),
-      'timestamp', now, 'delay', delay, 'priority', prio, 'rjk', schedulerId)
-rcall('XADD', KEYS[9], 'MAXLEN', '~', maxEvents, '*', 'event', 'added', 'jobId', jobId, 'name', sched['name'])
-if delay > 0 then
-  local due = now + delay
-  local low, high = due * 4096, (due + 1) * 4096 - 1
-  local last = rcall('ZREVRANGEBYSCORE', KEYS[2], high, low, 'WITHSCORES', 'LIMIT', 0, 1)
-  local score = low
-  if last[2] then score = math.min(tonumber(last[2]) + 1, high) end
-  rcall('ZADD', KEYS[2], score, jobId)
-  rcall('XADD', KEYS[9], 'MAXLEN', '~', maxEvents, '*', 'event', 'delayed', 'jobId', jobId, 'delay', due)
-  local first = rcall('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-  rcall('ZADD', KEYS[7], math.floor(tonumber(first[2]) / 4096), '1')
-  return {jobId, delay}
-end
-if prio > 0 then
-  local pc = rcall('INCR', KEYS[5])
-  rcall('ZADD', KEYS[4], prio * 4294967296 + pc % 4294967296, jobId)
-elseif jobOpts['lifo'] then
-  rcall('RPUSH', KEYS[3], jobId)
-else
-  rcall('LPUSH', KEYS[3], jobId)
-end
-local flags = rcall('HMGET', KEYS[6], 'paused', 'concurrency')
-if not flags[1] and not (flags[2] and rcall('LLEN', KEYS[10]) >= tonumber(flags[2])) then
-  rcall('ZADD', KEYS[7], 0, '0')
-end
-rcall('XADD', KEYS[9], 'MAXLEN', '~', maxEvents, '*', 'event', 'waiting', 'jobId', jobId)
+local queueKeys = {wait = KEYS[3], prioritized = KEYS[4], delayed = KEYS[2], pc = KEYS[5], meta = KEYS[6], marker = KEYS[7],
+           events = KEYS[9], active = KEYS[10]}
+storeAndEnqueue(queueKeys, base, jobId, sched['name'], templateData, cjson.encode(jobOpts), now, delay, prio,
+                jobOpts['lifo'], nil, maxEvents)
+rcall('HSET', base .. jobId, 'rjk', schedulerId)
 return {jobId, delay}

@@ -66,32 +66,9 @@ opts['delay'] = delay
 opts['jobId'] = nextId
 local name = attrs[1] or ''
 local prio = tonumber(opts['priority']) or 0
-rcall('HSET', nextKey, 'name', name, 'data', attrs[2] or '{}', 'opts', cjson.encode(opts),
-      'timestamp', now, 'delay', delay, 'priority', prio, 'rjk', schedulerId)
-rcall('XADD', KEYS[9], 'MAXLEN', '~', maxEvents, '*', 'event', 'added', 'jobId', nextId, 'name', name)
-if delay > 0 then
-  local due = now + delay
-  local low, high = due * 4096, (due + 1) * 4096 - 1
-  local last = rcall('ZREVRANGEBYSCORE', KEYS[2], high, low, 'WITHSCORES', 'LIMIT', 0, 1)
-  local score = low
-  if last[2] then score = math.min(tonumber(last[2]) + 1, high) end
-  rcall('ZADD', KEYS[2], score, nextId)
-  rcall('XADD', KEYS[9], 'MAXLEN', '~', maxEvents, '*', 'event', 'delayed', 'jobId', nextId, 'delay', due)
-  local first = rcall('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-  rcall('ZADD', KEYS[7], math.floor(tonumber(first[2]) / 4096), '1')
-  return nextId
-end
-if prio > 0 then
-  local pc = rcall('INCR', KEYS[5])
-  rcall('ZADD', KEYS[4], prio * 4294967296 + pc % 4294967296, nextId)
-elseif opts['lifo'] then
-  rcall('RPUSH', KEYS[3], nextId)
-else
-  rcall('LPUSH', KEYS[3], nextId)
-end
-local flags = rcall('HMGET', KEYS[6], 'paused', 'concurrency')
-if not flags[1] and not (flags[2] and rcall('LLEN', KEYS[10]) >= tonumber(flags[2])) then
-  rcall('ZADD', KEYS[7], 0, '0')
-end
-rcall('XADD', KEYS[9], 'MAXLEN', '~', maxEvents, '*', 'event', 'waiting', 'jobId', nextId)
+local queueKeys = {wait = KEYS[3], prioritized = KEYS[4], delayed = KEYS[2], pc = KEYS[5], meta = KEYS[6], marker = KEYS[7],
+           events = KEYS[9], active = KEYS[10]}
+storeAndEnqueue(queueKeys, ARGV[1], nextId, name, attrs[2] or '{}', cjson.encode(opts), now, delay, prio,
+                opts['lifo'], nil, maxEvents)
+rcall('HSET', nextKey, 'rjk', schedulerId)
 return nextId

@@ -31,16 +31,6 @@ if kind == 'none' then return {0} end
 if kind ~= 'hash' then
   return redis.error_reply('WRONGTYPE ' .. key .. ' holds a ' .. kind .. ', not a hash')
 end
--- The first cap bytes of s, moved back (at most 3 bytes) so no UTF-8 character is split.
-local function head(s, cap)
-  local n = cap
-  while n > 0 and n > cap - 3 do
-    local b = string.byte(s, n + 1)
-    if b == nil or b < 128 or b >= 192 then break end
-    n = n - 1
-  end
-  return string.sub(s, 1, n)
-end
 local copyLimit = tonumber(ARGV[1])
 local decodeLimit, maxElements = tonumber(ARGV[2]), tonumber(ARGV[3])
 

@@ -17,16 +17,6 @@ Returns {total lines, index of the first line returned, line1, len1, line2, len2
 Errors: WRONGTYPE when KEYS[1] exists and is not a list.
 ]]
 local rcall = redis.call
--- The first cap bytes of s, moved back (at most 3 bytes) so no UTF-8 character is split.
-local function head(s, cap)
-  local n = cap
-  while n > 0 and n > cap - 3 do
-    local b = string.byte(s, n + 1)
-    if b == nil or b < 128 or b >= 192 then break end
-    n = n - 1
-  end
-  return string.sub(s, 1, n)
-end
 local key = KEYS[1]
 local kind = rcall('TYPE', key)['ok']
 if kind ~= 'list' and kind ~= 'none' then
