@@ -41,6 +41,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
+import features  # noqa: E402  (bench/features.py: rate-limit and scheduler-lateness phases)
 import redis  # noqa: E402
 
 from dashboard.redis_server import EmbeddedRedis  # noqa: E402
@@ -290,6 +291,35 @@ def main_phase(port: int, args) -> None:
                     run_drain(port, system, conc, args.n, rep, args.timeout)
 
 
+def features_phase(port: int, args, best: dict[str, int]) -> None:
+    """After the throughput runs: a drain under a global rate limit, and scheduler lateness,
+    for Bullpen and Node BullMQ (bench/features.py), each system at its best concurrency."""
+    systems = [s for s in args.only if s in ("bullpen", "node")]
+    for rep in range(1, args.reps + 1):
+        for system in systems[(rep - 1) % len(systems):] + systems[:(rep - 1) % len(systems)]:
+            ctx = argparse.Namespace(port=port, rep=rep, R=R, adapter=adapter, env=env, log=log, flush=flush,
+                                     run_enqueue=run_enqueue, run_drain=run_drain, finish_times=finish_times,
+                                     start_worker=start_worker, stop_worker=stop_worker)
+            conc = best.get(system, 32)
+            if args.rate_limit:
+                features.rate_limit_phase(ctx, system, conc, args.rate_limit, args.rate_limit * 5)
+            if args.lateness:
+                features.lateness_phase(ctx, system, conc, args.lateness)
+
+
+def best_concurrency(records: list[dict]) -> dict[str, int]:
+    """Per system, the drain concurrency with the highest median jobs/s."""
+    drains: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for r in records:
+        if r["kind"] == "drain" and "jobs_per_s" in r:
+            drains[(r["sys"], r["conc"])].append(r["jobs_per_s"])
+    best: dict[str, int] = {}
+    for (system, conc), xs in drains.items():
+        if system not in best or med(xs) > med(drains[(system, best[system])]):
+            best[system] = conc
+    return best
+
+
 def profile_phase(port: int, conc: int, args) -> None:
     """One Bullpen drain with py-spy attached (--gil: only the thread holding the GIL is
     sampled, i.e. where the worker's Python CPU goes). Writes results/profile-bullpen.txt."""
@@ -457,8 +487,9 @@ def report(records: list[dict], args, meta: dict) -> str:
         out.append(f"| {SYSTEMS[system]['label']} | {mode} | {spread(col(rs, 'jobs_per_s'))} "
                    f"| {fmt(med(col(rs, 'cmds_per_job')), 1)} | {fmt(med(col(rs, 'lua_per_job')), 2)} "
                    f"| {fmt(med(col(rs, 'reads_per_job')), 2)} | {fmt(med(col(rs, 'redis_cpu_us_per_job')))} |")
+    out += ["", *features.report(records, args.only, {k: v["label"] for k, v in SYSTEMS.items()}, spread)]
     errors = [r for r in records if r.get("error")]
-    out += ["", f"Failures: {len(errors)}." + "".join(f"\n* {e['kind']} {e['sys']} c={e.get('conc', '-')} "
+    out += [f"Failures: {len(errors)}." + "".join(f"\n* {e['kind']} {e['sys']} c={e.get('conc', '-')} "
                                                        f"rep {e['rep']}: {e['error'][:200]}" for e in errors)]
     out += ["", "cmds/job counts every command Redis executed (commands run inside Lua scripts included), "
             "minus the harness's own INFO/CONFIG/FLUSHALL; reads/job ≈ network round trips; Redis CPU = "
@@ -514,6 +545,10 @@ def parse_args():
     ap.add_argument("--hiredis", action="store_true",
                     help="experiment: run the Bullpen adapter in bench/.work/v-bullpen-hiredis (the project's "
                          "redis pin + hiredis " + HIREDIS_PIN.split("==")[1] + ")")
+    ap.add_argument("--rate-limit", type=int, default=1000,
+                    help="jobs/s of the global-rate-limit phase (5 s of jobs; default 1000; 0 skips it)")
+    ap.add_argument("--lateness", type=int, default=60,
+                    help="scheduler iterations (every 1 s) in the lateness phase (default 60; 0 skips it)")
     ap.add_argument("--out", default=str(HERE / "results"))
     args = ap.parse_args()
     args.n = args.n or (5000 if args.quick else 20000)
@@ -560,6 +595,9 @@ def main() -> None:
             RAW = OUT / "throughput.jsonl"
             RAW.write_text("")  # one run per file: medians never mix runs
             main_phase(server.port, args)
+            if args.rate_limit or args.lateness:
+                records = [json.loads(line) for line in RAW.read_text().splitlines() if line.strip()]
+                features_phase(server.port, args, best_concurrency(records))
             records = [json.loads(line) for line in RAW.read_text().splitlines() if line.strip()]
             loads = [r["loadavg1"] for r in records]
             meta = dict(date=time.strftime("%Y-%m-%d %H:%M"), argv=sys.argv[1:],

@@ -1,4 +1,4 @@
-// Node BullMQ adapter (from ../shared/bench; port from QB_REDIS_PORT, no default): node qb.js enqueue|worker|produce [--mode single|bulk]
+// Node BullMQ adapter (from ../shared/bench; port from QB_REDIS_PORT, no default): node qb.js enqueue|worker|produce|limit|schedule [--mode single|bulk]
 // [--n N] [--chunk C] [--rate R] [--conc C]. Same record format as the
 // Python adapters (see py/qbcommon.py): 32 bytes per finished job.
 const fs = require('fs');
@@ -58,4 +58,16 @@ async function worker() {
   process.on('SIGINT', async () => { await w.close(); process.exit(0); });
 }
 
-({ enqueue, produce, worker })[cmd]().catch((e) => { console.error(e); process.exit(1); });
+async function limit() {
+  const q = new Queue(QUEUE, { connection });
+  await q.setGlobalRateLimit(args.rate, 1000);
+  await q.close();
+}
+
+async function schedule() {
+  const q = new Queue(QUEUE, { connection });
+  await q.upsertJobScheduler('bench-every', { every: 1000 }, { name: 'noop', data: payload(0) });
+  await q.close();
+}
+
+({ enqueue, produce, worker, limit, schedule })[cmd]().catch((e) => { console.error(e); process.exit(1); });

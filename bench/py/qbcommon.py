@@ -69,7 +69,7 @@ async def asteady(rate, n, add_one):
 def parse_args(argv=None):
     import argparse
     p = argparse.ArgumentParser()
-    p.add_argument("cmd", choices=["enqueue", "worker", "produce"])
+    p.add_argument("cmd", choices=["enqueue", "worker", "produce", "limit", "schedule"])
     p.add_argument("--mode", default="single", choices=["single", "bulk"])
     p.add_argument("--n", type=int, default=20000)
     p.add_argument("--chunk", type=int, default=1000)

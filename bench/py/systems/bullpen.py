@@ -1,5 +1,7 @@
 """Bullpen (this repo's dashboard package). Bulk = Queue.add_bulk in chunks of --chunk.
-Worker: one Worker in this process, --conc handler threads, logging at WARNING."""
+Worker: one Worker in this process, --conc handler threads, logging at WARNING.
+limit: a global rate limit of --rate jobs per second; schedule: a job scheduler every 1 s
+(bench/features.py)."""
 import logging
 import time
 
@@ -36,3 +38,11 @@ def noop(job):
 def worker(a):
     logging.basicConfig(level=logging.WARNING)
     Worker(QUEUE, noop, redis_url=REDIS_URL, concurrency=a.conc).run()
+
+
+def limit(a):
+    _queue().set_global_rate_limit(int(a.rate), 1.0)
+
+
+def schedule(a):
+    _queue().upsert_job_scheduler("bench-every", every=1.0, name="noop", data=payload(0))
