@@ -42,6 +42,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 import features  # noqa: E402  (bench/features.py: rate-limit and scheduler-lateness phases)
+import latency  # noqa: E402  (bench/latency.py: add -> start latency and start-up phases)
 import redis  # noqa: E402
 
 from dashboard.redis_server import EmbeddedRedis  # noqa: E402
@@ -180,10 +181,14 @@ def flush() -> None:
         DONE.unlink()
 
 
-def run_enqueue(port: int, system: str, mode: str, n: int, rep: int) -> bool:
+def run_enqueue(port: int, system: str, mode: str, n: int, rep: int, record: bool = True) -> bool:
     before = reset()
     p = subprocess.run(adapter(system, "enqueue", ["--mode", mode, "--n", str(n)]),
                        env=env(port), capture_output=True, text=True, timeout=900)
+    if not record:
+        if p.returncode:
+            print(f"  enqueue {system} failed: {(p.stderr or p.stdout)[-400:]}", flush=True)
+        return p.returncode == 0
     after = snapshot()
     res = [line for line in p.stdout.splitlines() if line.startswith("QBRESULT ")]
     if p.returncode or not res:
@@ -291,16 +296,24 @@ def main_phase(port: int, args) -> None:
                     run_drain(port, system, conc, args.n, rep, args.timeout)
 
 
-def features_phase(port: int, args, best: dict[str, int]) -> None:
-    """After the throughput runs: a drain under a global rate limit, and scheduler lateness,
-    for Bullpen and Node BullMQ (bench/features.py), each system at its best concurrency."""
-    systems = [s for s in args.only if s in ("bullpen", "node")]
+def later_phases(port: int, args, best: dict[str, int]) -> None:
+    """After the throughput runs, each system at its best concurrency, interleaved per
+    repetition: add -> start latency at steady loads and launch -> first job (bench/latency.py,
+    every system), then a drain under a global rate limit and scheduler lateness
+    (bench/features.py, Bullpen and Node BullMQ)."""
+    systems = list(args.only)
     for rep in range(1, args.reps + 1):
         for system in systems[(rep - 1) % len(systems):] + systems[:(rep - 1) % len(systems)]:
             ctx = argparse.Namespace(port=port, rep=rep, R=R, adapter=adapter, env=env, log=log, flush=flush,
                                      run_enqueue=run_enqueue, run_drain=run_drain, finish_times=finish_times,
-                                     start_worker=start_worker, stop_worker=stop_worker)
-            conc = best.get(system, 32)
+                                     start_worker=start_worker, stop_worker=stop_worker, DONE=DONE, REC=REC)
+            conc = best.get(system, 1)
+            for rate in args.rates:
+                latency.latency_run(ctx, system, conc, rate, args.latency_s)
+            if args.startup:
+                latency.startup_run(ctx, system, conc)
+            if system not in ("bullpen", "node"):
+                continue
             if args.rate_limit:
                 features.rate_limit_phase(ctx, system, conc, args.rate_limit, args.rate_limit * 5)
             if args.lateness:
@@ -464,9 +477,23 @@ def report(records: list[dict], args, meta: dict) -> str:
              ratio_line("Bullpen best / huey best", ("bullpen", best.get("bullpen")), ("huey", best.get("huey")), 3.0),
              ratio_line("Bullpen c=1 / Node BullMQ c=1", ("bullpen", 1), ("node", 1), None),
              ratio_line("Bullpen c=1 / huey c=1", ("bullpen", 1), ("huey", 1), None)]
+    def enqueue_ratio(name, a, b, target):
+        ra = {r["rep"]: r["jobs_per_s"] for r in enq.get(a, [])}
+        rb = {r["rep"]: r["jobs_per_s"] for r in enq.get(b, [])}
+        if not ra or not rb:
+            return None
+        ma, mb = med(list(ra.values())), med(list(rb.values()))
+        reps = [ra[k] / rb[k] for k in ra if k in rb]
+        rng = f" [{min(reps):.2f}–{max(reps):.2f} per repetition]" if len(reps) > 1 else ""
+        met = "met" if ma / mb >= target else "**not met**"
+        return f"* {name}: **{ma / mb:.2f}×**{rng} — target ≥ {target:.1f}×: {met}"
+
+    lines += [enqueue_ratio("Bullpen single add / Node BullMQ add", ("bullpen", "single"), ("node", "single"), 1.2),
+              enqueue_ratio("Bullpen single add / huey", ("bullpen", "single"), ("huey", "single"), 1.0),
+              enqueue_ratio("Bullpen add_bulk / Node BullMQ addBulk", ("bullpen", "bulk"), ("node", "bulk"), 2.0)]
     lines = [line for line in lines if line]
     if lines:
-        out += ["## Ratios (process jobs/s, ratio of medians)", "", *lines, ""]
+        out += ["## Ratios (jobs/s, ratio of medians)", "", *lines, ""]
 
     out += ["## Every drain configuration", "",
             "| system | c | process jobs/s | cmds/job | Lua calls/job | reads/job | Redis CPU µs/job "
@@ -487,7 +514,8 @@ def report(records: list[dict], args, meta: dict) -> str:
         out.append(f"| {SYSTEMS[system]['label']} | {mode} | {spread(col(rs, 'jobs_per_s'))} "
                    f"| {fmt(med(col(rs, 'cmds_per_job')), 1)} | {fmt(med(col(rs, 'lua_per_job')), 2)} "
                    f"| {fmt(med(col(rs, 'reads_per_job')), 2)} | {fmt(med(col(rs, 'redis_cpu_us_per_job')))} |")
-    out += ["", *features.report(records, args.only, {k: v["label"] for k, v in SYSTEMS.items()}, spread)]
+    out += ["", *latency.report(records, args.only, {k: v["label"] for k, v in SYSTEMS.items()}, spread)]
+    out += [*features.report(records, args.only, {k: v["label"] for k, v in SYSTEMS.items()}, spread)]
     errors = [r for r in records if r.get("error")]
     out += [f"Failures: {len(errors)}." + "".join(f"\n* {e['kind']} {e['sys']} c={e.get('conc', '-')} "
                                                        f"rep {e['rep']}: {e['error'][:200]}" for e in errors)]
@@ -545,6 +573,9 @@ def parse_args():
     ap.add_argument("--hiredis", action="store_true",
                     help="experiment: run the Bullpen adapter in bench/.work/v-bullpen-hiredis (the project's "
                          "redis pin + hiredis " + HIREDIS_PIN.split("==")[1] + ")")
+    ap.add_argument("--rates", default="50,200", help="latency phase loads in jobs/s ('' skips the phase)")
+    ap.add_argument("--latency-s", type=float, default=10, help="seconds of steady load per latency run")
+    ap.add_argument("--no-startup", dest="startup", action="store_false", help="skip launch -> first job")
     ap.add_argument("--rate-limit", type=int, default=1000,
                     help="jobs/s of the global-rate-limit phase (5 s of jobs; default 1000; 0 skips it)")
     ap.add_argument("--lateness", type=int, default=60,
@@ -560,6 +591,7 @@ def parse_args():
     if 1 not in args.huey_conc:
         args.huey_conc.insert(0, 1)
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    args.rates = [float(x) for x in args.rates.split(",") if x.strip()]
     for s in args.only:
         if s not in SYSTEMS:
             ap.error(f"--only: unknown system {s!r} (choose from {', '.join(SYSTEMS)})")
@@ -595,9 +627,8 @@ def main() -> None:
             RAW = OUT / "throughput.jsonl"
             RAW.write_text("")  # one run per file: medians never mix runs
             main_phase(server.port, args)
-            if args.rate_limit or args.lateness:
-                records = [json.loads(line) for line in RAW.read_text().splitlines() if line.strip()]
-                features_phase(server.port, args, best_concurrency(records))
+            records = [json.loads(line) for line in RAW.read_text().splitlines() if line.strip()]
+            later_phases(server.port, args, best_concurrency(records))
             records = [json.loads(line) for line in RAW.read_text().splitlines() if line.strip()]
             loads = [r["loadavg1"] for r in records]
             meta = dict(date=time.strftime("%Y-%m-%d %H:%M"), argv=sys.argv[1:],
