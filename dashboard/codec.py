@@ -37,10 +37,13 @@ def as_bytes(raw: Any) -> bytes:
     return raw if isinstance(raw, bytes) else str(raw).encode()
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode  # built once, not per call
+
+
 def dumps(value: Any, what: str) -> str:
     """Compact JSON, or ``TypeError`` naming what could not be serialized."""
     try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+        return _ENCODE(value)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{what} must be JSON-serializable: {exc}") from None
 

@@ -12,6 +12,7 @@ run several calls in one round trip (:meth:`Scripts.batch`). It must not decide 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -104,10 +105,16 @@ class Scripts:
 # --- KEYS lists, in the order each script's header gives ---------------------------------
 
 
-def add_job(k: Keys, args: list[Arg]) -> Call:
-    """``args``: ARGV[2..10] of the script header (the deduplication id last, '' for none)."""
-    keys = [k.id, k.wait, k.prioritized, k.delayed, k.pc, k.meta, k.marker, k.events, k.active]
-    return Call("add_job", keys, [k.base, *args])
+@functools.lru_cache(maxsize=256)
+def _add_keys(k: Keys) -> tuple[list[str], str]:
+    return [k.id, k.wait, k.prioritized, k.delayed, k.pc, k.meta, k.marker, k.events, k.active], k.base
+
+
+def add_job(k: Keys, jobs: Sequence[Sequence[Arg]]) -> Call:
+    """Add jobs in one call; each entry is the nine per-job values of the script header
+    (the deduplication id last, '' for none). Key names are built once per queue."""
+    keys, base = _add_keys(k)
+    return Call("add_job", keys, [base, *(a for job in jobs for a in job)])
 
 
 def move_to_active(k: Keys, token: str, lock_ms: int, now: int, count: int, worker: str,

@@ -152,6 +152,16 @@ def test_add_bulk_adds_all_in_order(q: Queue, r: redis.Redis) -> None:
     assert r.lindex("bull:mail:wait", -1) == b"1"
 
 
+def test_add_bulk_duplicates_inside_one_call_behave_as_separate_adds(q: Queue, r: redis.Redis) -> None:
+    """Jobs go many to a script call: a custom id repeated inside one call keeps the first job,
+    and the counter still moves once per add, as separate add() calls would."""
+    jobs = q.add_bulk([("a", {"n": 1}, {"job_id": "same"}), ("b", {}, {}), ("c", {"n": 3}, {"job_id": "same"})])
+    assert [j.id for j in jobs] == ["same", "2", "same"]
+    assert q.job("same").data == {"n": 1}
+    assert r.get("bull:mail:id") == b"3"
+    assert q.counts().waiting == 2
+
+
 def test_counts_and_paging_newest_first(q: Queue) -> None:
     for i in range(30):
         q.add("n", {"i": i})
