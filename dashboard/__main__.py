@@ -26,6 +26,8 @@ from .cli_actions import ACTIONS
 from .handlers import load_handler
 from .worker import Worker
 
+__all__ = ["cli", "main", "worker"]
+
 
 class Number(click.ParamType[float]):
     """``kind(text)``, finite and at least ``minimum`` (Click's ranges let ``nan`` and ``inf`` through)."""

@@ -279,7 +279,7 @@ def info(env: Env, queue: str) -> None:
 
 @cli.command()
 @click.argument("queue")
-@click.argument("state", type=click.Choice(LIST_STATES))
+@click.argument("state", type=click.Choice(LIST_STATES), metavar="STATE")
 @click.option("--limit", type=click.IntRange(1, MAX_LIMIT), default=20, show_default=True, help="Jobs to list.")
 @click.option("--offset", type=click.IntRange(0, 10**9), default=0, help="Skip this many (newest first).")
 @common

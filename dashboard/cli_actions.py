@@ -183,7 +183,7 @@ def remove(env: Env, queue: str, ids: tuple[str, ...]) -> None:
 
 @click.command()
 @click.argument("queue")
-@click.argument("state", type=click.Choice(["completed", "failed"]))
+@click.argument("state", type=click.Choice(["completed", "failed"]), metavar="STATE")
 @click.option("--grace", type=Duration(), required=True,
               help="Only jobs that finished longer ago than this (e.g. 0, 90s, 1h, 7d).")
 @click.option("--limit", type=click.IntRange(1, 10**9), help="At most this many, oldest first (default: all).")
