@@ -73,7 +73,9 @@ AT_LEAST_ONE = Number(int, 1, "an integer >= 1")
 def worker(env: Env, queue: str, handler: str, concurrency: int, burst: bool, redis_url: str | None,
            lock_duration: float, stalled_interval: float, max_stalled_count: int, shutdown_timeout: float,
            name: str | None) -> None:
-    """Process jobs of one queue until SIGTERM or SIGINT (or, with --burst, until none are left)."""
+    """Process jobs of one queue.
+
+    Runs until SIGTERM or SIGINT (or, with --burst, until none are left)."""
     settings = env.settings
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

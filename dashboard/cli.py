@@ -29,11 +29,11 @@ from .audit import AuditLog
 from .catalog import Catalog
 from .cli_output import (
     ago,
-    block,
     cell,
     duration,
     emit,
     job_shape,
+    job_text,
     log_shape,
     pairs,
     pause_shape,
@@ -43,6 +43,7 @@ from .cli_output import (
     worker_shape,
 )
 from .clients import DEFAULT_URL, connect
+from .codec import now_ms
 from .config import ConfigError, Settings
 from .connection import describe_url
 from .errors import BullpenError, JobNotFound
@@ -220,7 +221,7 @@ def queues(env: Env, discover: bool) -> None:
     if env.json:
         emit({"queues": [summary_shape(row) for row in rows], "problems": problems})
         return
-    now = env.catalog.queue(rows[0].name).clock() if rows else 0
+    now = now_ms()
     click.echo(table(
         ["QUEUE", "WAITING", "PRIORITIZED", "DELAYED", "ACTIVE", "COMPLETED", "FAILED", "PAUSED", "WORKERS",
          "OLDEST WAITING"],
@@ -236,7 +237,9 @@ def queues(env: Env, discover: bool) -> None:
 @common
 @click.pass_obj
 def info(env: Env, queue: str) -> None:
-    """One queue: counts, pause (reason, until), workers, rate, oldest waiting job."""
+    """One queue at a glance.
+
+    Counts, pause (who, why, until when), workers, jobs finished a minute, rate limit, oldest waiting job."""
     q = env.queue(queue)
     now = q.clock()
     row = env.catalog.overview([q.name])[0][0]
@@ -285,7 +288,10 @@ def info(env: Env, queue: str) -> None:
 @common
 @click.pass_obj
 def jobs(env: Env, queue: str, state: str, limit: int, offset: int) -> None:
-    """Jobs of a queue in one state, newest first (prioritized: next to run first)."""
+    """Jobs of a queue in one state.
+
+    STATE: waiting, prioritized, delayed, active, waiting-children, completed or failed.
+    Newest first (prioritized: next to run first)."""
     q = env.queue(queue)
     total = q.counts().as_dict()[state]
     found = q.jobs(state, offset, offset + limit - 1, summary=True)
@@ -317,7 +323,10 @@ def jobs(env: Env, queue: str, state: str, limit: int, offset: int) -> None:
 @common
 @click.pass_obj
 def job(env: Env, queue: str, job_id: str, log_lines: int) -> None:
-    """One job: state, data, options, attempts, error and stack traces, result, newest log lines."""
+    """One job in full.
+
+    State, data, options, attempts, error and stack trace, result, newest log lines. Long values
+    are cut inside Redis (JSON: the "truncated" sizes)."""
     q = env.queue(queue)
     reason = not_a_job(job_id)
     if reason is not None:
@@ -330,32 +339,7 @@ def job(env: Env, queue: str, job_id: str, log_lines: int) -> None:
     if env.json:
         emit({"queue": q.name, **job_shape(found, detail=True), "lock_ttl": lock, "logs": log_shape(page)})
         return
-    now = q.clock()
-    cut = {k: f" (cut: {v:,} bytes in all)" for k, v in found.truncated.items()}
-    click.echo(pairs([
-        ("id", cell(found.id, None)), ("name", cell(found.name, None)), ("state", str(found.state)),
-        ("created", f"{when(found.timestamp)} ({ago(found.timestamp, now)})"),
-        *([("delay", duration(found.delay))] if found.delay else []),
-        *([("priority", str(found.priority))] if found.priority else []),
-        ("attempts", f"{found.attempts_made} made of {max(found.attempts, 1)}"),
-        ("started", when(found.processed_on)), ("finished", when(found.finished_on)),
-        *([("lock", f"{duration(lock)} left")] if lock is not None else []),
-        *([("worker", cell(found.processed_by))] if found.processed_by else []),
-        ("progress", cell(found.progress)),
-        ("data", cell(found.data, 2000) + cut.get("data", "")),
-        ("options", cell(found.opts, 2000) + cut.get("opts", "")),
-        *([("return value", cell(found.returnvalue, 2000) + cut.get("returnvalue", ""))]
-          if found.returnvalue is not None else []),
-        *([("failed reason", cell(found.failed_reason, 2000) + cut.get("failedReason", ""))]
-          if found.failed_reason else []),
-        *(("problem", cell(p, None)) for p in found.problems),
-    ]))
-    if found.stacktrace:
-        click.echo(f"\nstack trace (the last of {len(found.stacktrace)}):\n{block(found.stacktrace[-1])}")
-    if page.lines or page.problem:
-        click.echo(f"\nlog (lines {page.start + 1:,}-{page.start + len(page.lines):,} of {page.total:,}):")
-        click.echo(block("\n".join(page.lines)) if not page.problem else f"cannot be read: {cell(page.problem)}")
-
+    click.echo(job_text(found, page, lock, q.clock()))
 
 @cli.command()
 @click.argument("queue")
@@ -363,7 +347,9 @@ def job(env: Env, queue: str, job_id: str, log_lines: int) -> None:
 @common
 @click.pass_obj
 def schedulers(env: Env, queue: str, limit: int) -> None:
-    """Job schedulers (repeatable jobs) of a queue, latest next run first."""
+    """Job schedulers (repeatable jobs) of a queue.
+
+    Latest next run first."""
     q = env.queue(queue)
     found = q.job_schedulers(0, limit - 1)
     if env.json:
@@ -380,7 +366,9 @@ def schedulers(env: Env, queue: str, limit: int) -> None:
 @common
 @click.pass_obj
 def workers(env: Env) -> None:
-    """Every worker connected to a queue under the prefix (ours and BullMQ's)."""
+    """Workers connected to the queues.
+
+    Every worker connection (ours and BullMQ's) of every queue under the prefix."""
     names = env.catalog.names()
     found = [worker_shape(name, entry) for name, entries in env.catalog.workers(names).items() for entry in entries]
     if env.json:

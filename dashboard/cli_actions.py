@@ -145,7 +145,9 @@ def _ids_or_all(ids: tuple[str, ...], all_: bool) -> None:
 @common
 @click.pass_obj
 def retry(env: Env, queue: str, ids: tuple[str, ...], all_: bool) -> None:
-    """Move failed (or completed) jobs back to waiting, attempts reset."""
+    """Retry failed (or completed) jobs.
+
+    Moves them back to waiting, attempts reset."""
     _ids_or_all(ids, all_)
     q = _queue(env, queue, "retry all" if all_ else "retry job")
     if all_:
@@ -190,7 +192,9 @@ def remove(env: Env, queue: str, ids: tuple[str, ...]) -> None:
 @common
 @click.pass_obj
 def clean(env: Env, queue: str, state: str, grace: float, limit: int | None) -> None:
-    """Delete completed or failed jobs that finished more than --grace ago."""
+    """Delete finished jobs older than --grace.
+
+    STATE: completed or failed. Oldest first, in batches."""
     q = _queue(env, queue, "clean")
     expected = min(q.counts().as_dict()[state], limit or 10**9)
     _bulk(env, q, "clean", f"Clean {state}", expected, lambda p: q.clean(state, grace, limit, progress=p))

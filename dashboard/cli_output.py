@@ -127,6 +127,35 @@ def emit(value: Any) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
 
+def job_text(found: Job, page: LogPage, lock: int | None, now: int) -> str:
+    """The ``job`` command's page for people: ``key: value`` lines, the last stack trace, the log page."""
+    cut = {k: f" (cut: {v:,} bytes in all)" for k, v in found.truncated.items()}
+    out = [pairs([
+        ("id", cell(found.id, None)), ("name", cell(found.name, None)), ("state", str(found.state)),
+        ("created", f"{when(found.timestamp)} ({ago(found.timestamp, now)})"),
+        *([("delay", duration(found.delay))] if found.delay else []),
+        *([("priority", str(found.priority))] if found.priority else []),
+        ("attempts", f"{found.attempts_made} made of {max(found.attempts, 1)}"),
+        ("started", when(found.processed_on)), ("finished", when(found.finished_on)),
+        *([("lock", f"{duration(lock)} left")] if lock is not None else []),
+        *([("worker", cell(found.processed_by))] if found.processed_by else []),
+        ("progress", cell(found.progress)),
+        ("data", cell(found.data, 2000) + cut.get("data", "")),
+        ("options", cell(found.opts, 2000) + cut.get("opts", "")),
+        *([("return value", cell(found.returnvalue, 2000) + cut.get("returnvalue", ""))]
+          if found.returnvalue is not None else []),
+        *([("failed reason", cell(found.failed_reason, 2000) + cut.get("failedReason", ""))]
+          if found.failed_reason else []),
+        *(("problem", cell(p, None)) for p in found.problems),
+    ])]
+    if found.stacktrace:
+        out.append(f"\nstack trace (the last of {len(found.stacktrace)}):\n{block(found.stacktrace[-1])}")
+    if page.lines or page.problem:
+        out.append(f"\nlog (lines {page.start + 1:,}-{page.start + len(page.lines):,} of {page.total:,}):")
+        out.append(block("\n".join(page.lines)) if not page.problem else f"cannot be read: {cell(page.problem)}")
+    return "\n".join(out)
+
+
 # --- JSON shapes -------------------------------------------------------------------------
 
 def pause_shape(info: PauseInfo | None) -> dict[str, Any] | None:
