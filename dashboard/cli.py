@@ -72,10 +72,18 @@ class BadInput(click.ClickException):
 
 
 def failure(exc: BaseException, where: str) -> click.ClickException | None:
-    """The one-line error (and exit code) an exception from the runtime stands for; None for
-    anything unexpected (a bug: that keeps its traceback)."""
+    """The one-line error (and exit code) an exception from the runtime stands for, with any
+    control character from Redis or the command line escaped; None for anything unexpected (a
+    bug: that keeps its traceback)."""
     if isinstance(exc, click.ClickException):
         return exc
+    mapped = _failure(exc, where)
+    if mapped is not None:
+        mapped.message = cell(mapped.message, None)
+    return mapped
+
+
+def _failure(exc: BaseException, where: str) -> click.ClickException | None:
     if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
         return click.ClickException(f"Redis is unreachable at {where}: {exc}")
     if isinstance(exc, JobNotFound):

@@ -101,7 +101,7 @@ def _per_job(env: Env, q: Queue, action: str, ids: tuple[str, ...], act: Callabl
     failed = [r for r in results if not r["ok"]]
     code = 0 if not failed else EXIT_ERROR if any(r["exit"] == EXIT_ERROR for r in failed) else EXIT_NOT_FOUND
     if env.json:
-        emit({"queue": q.name, "action": action, "ok": not failed, "count": len(results) - len(failed),
+        emit({"queue": q.name, "action": f"{action} job", "ok": not failed, "count": len(results) - len(failed),
               "message": f"{DONE[action]} {len(results) - len(failed)} of {len(results)} jobs.", "results": results})
     else:
         for r in results:
@@ -126,8 +126,9 @@ def _bulk(env: Env, q: Queue, action: str, label: str, expected: int, work: Call
                     bar.update(total - done[0])
                     note(total)
                 count = work(progress)
-    except (BullpenError, ResponseError) as exc:
-        env.record(action, q.name, "", done[0], f"{label} on {q.name} stopped after {done[0]:,} jobs: {exc}", ok=False)
+    except (BullpenError, ResponseError, KeyboardInterrupt) as exc:
+        why = str(exc) or "interrupted"
+        env.record(action, q.name, "", done[0], f"{label} on {q.name} stopped after {done[0]:,} jobs: {why}", ok=False)
         raise
     _done(env, q.name, action, f"{label} on {q.name}: done, {count:,} jobs in "
                                f"{duration((time.monotonic() - started) * 1000)}.", count)

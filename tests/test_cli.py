@@ -424,3 +424,12 @@ def test_global_options_also_follow_the_command_name(r: redis.Redis, redis_url: 
     assert result.exit_code == 0 and json.loads(result.stdout)["counts"]["waiting"] == 1
     assert run(redis_url, "info", "mail", code=3)  # under the default prefix "bull" there is no such queue
     assert run(redis_url, "--prefix", "", "queues", code=2).stderr == "Error: --prefix must not be empty\n"
+
+
+def test_control_characters_in_ids_never_reach_the_terminal(r: redis.Redis, redis_url: str) -> None:
+    Queue("mail", connection=r).add("x", {})
+    for args in (["promote", "mail", "\x1b[2Jgone"], ["job", "mail", "\x1b]0;title\x07"], ["info", "\x1b[31m"]):
+        result = run(redis_url, *args, code=3)
+        assert "\x1b" not in result.stderr and "\x07" not in result.stderr and "\\x1b" in result.stderr
+    got = as_json(redis_url, "promote", "mail", "\x1b[2Jgone", code=3)
+    assert got["action"] == "promote job" and got["results"][0]["id"] == "\x1b[2Jgone"  # JSON keeps the id exactly
