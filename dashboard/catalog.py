@@ -9,6 +9,7 @@ never O(jobs). This module must not import Flask.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import ResponseError
@@ -17,6 +18,21 @@ from . import registry
 from .clients import Client
 from .counts import Counts, summarize
 from .queue import Queue
+
+
+@dataclass
+class QueueSummary:
+    """One queue at a glance: its counts, connected workers and oldest waiting job."""
+
+    name: str
+    counts: Counts
+    workers: int
+    oldest_waiting: int | None  # ms since the epoch
+
+    @property
+    def stuck(self) -> bool:
+        """Jobs are waiting, the queue is not paused, and no worker is connected."""
+        return self.workers == 0 and not self.counts.paused and (self.counts.waiting + self.counts.prioritized) > 0
 
 
 class Catalog:
@@ -53,6 +69,24 @@ class Catalog:
         """Each queue's counts and its oldest waiting job's creation time (ms), in two round
         trips whatever the number of queues."""
         return summarize(self.client, [self.queue(n).keys for n in names])
+
+    def overview(self, names: list[str] | None = None) -> tuple[list[QueueSummary], list[str]]:
+        """A :class:`QueueSummary` of each queue in ``names`` (None: every known queue), and what
+        is wrong with the registry (when it was read). A timed pause that has reached its end is
+        resumed on the way (exactly one caller does it). Three or four round trips plus one
+        ``CLIENT LIST``, whatever the number of jobs."""
+        problems: list[str] = []
+        if names is None:
+            names, problems = self.names_and_problems()
+        workers = self.workers(names)
+        summaries = self.summaries(names)
+        resumed = [n for n, (counts, _) in zip(names, summaries)
+                   if counts.paused and self.queue(n).resume_if_due()]  # a pause that reached its end
+        if resumed:
+            summaries = self.summaries(names)
+        rows = [QueueSummary(name, counts, len(workers[name]), oldest)
+                for name, (counts, oldest) in zip(names, summaries)]
+        return rows, problems
 
     def newest_failure_ms(self, name: str) -> int | None:
         """When the queue's most recent failure happened (ms), from the failed set's top score:

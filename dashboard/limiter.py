@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from redis.exceptions import ResponseError
+
 from . import scripts
 from .clients import Client
 from .codec import to_ms
@@ -154,3 +156,22 @@ class QueueLimits:
         meta, data, count = pipe.execute()
         return Metrics(dict(zip(("count", "prevTS", "prevCount"), (_int(v) for v in meta))),
                        [_number(v) for v in data], int(count))
+
+    def finished_per_minute(self, now_ms: int) -> float | None:
+        """Jobs finished (completed + failed) per minute over the 5 minutes before ``now_ms``,
+        from the metrics workers record; None when no worker records metrics for this queue.
+        A metrics key of the wrong type (another tool's) is left out."""
+        total, recorded = 0.0, False
+        for status in ("completed", "failed"):
+            try:
+                metrics = self.metrics(status, 0, 3)
+            except ResponseError:
+                continue
+            if not metrics.meta.get("prevTS"):
+                continue
+            recorded = True
+            if now_ms - metrics.meta["prevTS"] > 5 * 60_000:
+                continue  # nothing finished lately
+            current_minute = max(0, metrics.meta.get("count", 0) - metrics.meta.get("prevCount", 0))
+            total += sum(metrics.data[:4]) + current_minute
+        return total / 5 if recorded else None

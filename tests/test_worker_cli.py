@@ -1,5 +1,6 @@
 """The worker command line (``python -m dashboard worker``) on a real Redis: its options
-reach the Worker, bad values are refused by argparse, and a second SIGTERM stops at once."""
+reach the Worker, bad values are refused as usage errors (exit 2, naming the option), and a
+second SIGTERM stops at once."""
 
 from __future__ import annotations
 
@@ -64,11 +65,11 @@ def test_max_stalled_count_reaches_the_worker(r: redis.Redis, redis_url: str, op
     ["--max-stalled-count", "1.5"], ["--concurrency", "0"], ["--shutdown-timeout", "-1"],
     ["--shutdown-timeout", "soon"],
 ])
-def test_invalid_numbers_are_argparse_errors(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_invalid_numbers_are_usage_errors(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["worker", "--queue", Q, "--handler", "tests.jobs:succeed", *args])
     assert exit_info.value.code == 2
-    assert f"argument {args[0]}" in capsys.readouterr().err
+    assert f"Invalid value for '{args[0]}'" in capsys.readouterr().err
 
 
 def test_second_sigterm_stops_at_once_leaving_the_job_active(r: redis.Redis, redis_url: str,

@@ -11,25 +11,10 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 
-from ..catalog import Catalog
-from ..counts import Counts
+from ..catalog import Catalog, QueueSummary
 
-
-@dataclass
-class QueueSummary:
-    """One overview row."""
-
-    name: str
-    counts: Counts
-    workers: int
-    oldest_waiting: int | None  # ms since the epoch
-
-    @property
-    def stuck(self) -> bool:
-        """Jobs are waiting, the queue is not paused, and no worker is connected."""
-        return self.workers == 0 and not self.counts.paused and (self.counts.waiting + self.counts.prioritized) > 0
+__all__ = ["Overview", "QueueSummary"]
 
 
 class Overview:
@@ -65,13 +50,7 @@ class Overview:
         return self._read([name])[0]
 
     def _read(self, names: list[str] | None = None) -> list[QueueSummary]:
+        rows, problems = self.catalog.overview(names)
         if names is None:
-            names, self.problems = self.catalog.names_and_problems()
-        workers = self.catalog.workers(names)
-        summaries = self.catalog.summaries(names)
-        resumed = [n for n, (counts, _) in zip(names, summaries)
-                   if counts.paused and self.catalog.queue(n).resume_if_due()]  # a pause that reached its end
-        if resumed:
-            summaries = self.catalog.summaries(names)
-        return [QueueSummary(name, counts, len(workers[name]), oldest)
-                for name, (counts, oldest) in zip(names, summaries)]
+            self.problems = problems
+        return rows

@@ -71,7 +71,7 @@ def drain_facts(queue: Queue, q: QueueSummary, throttled_ms: int, now_ms: int) -
         facts.append(f"{c.waiting_children:,} jobs wait for their children to finish.")
     if q.oldest_waiting:
         facts.append(f"The oldest waiting job has waited {formatting.age(q.oldest_waiting)}.")
-    per_minute = _finished_per_minute(queue, now_ms)
+    per_minute = queue.finished_per_minute(now_ms)
     if ready and per_minute is not None:
         if per_minute > 0:
             facts.append(f"At the rate of the last 5 minutes ({per_minute:,.0f} jobs a minute) the ready jobs drain "
@@ -79,22 +79,6 @@ def drain_facts(queue: Queue, q: QueueSummary, throttled_ms: int, now_ms: int) -
         else:
             facts.append("No job finished in the last 5 minutes.")
     return facts
-
-
-def _finished_per_minute(queue: Queue, now_ms: int) -> float | None:
-    """Jobs finished (completed + failed) per minute over the last 5 minutes, from the metrics
-    workers record; None when no worker records metrics for this queue."""
-    total, recorded = 0.0, False
-    for status in ("completed", "failed"):
-        metrics = _safe(lambda s=status: queue.metrics(s, 0, 3))
-        if metrics is None or not metrics.meta.get("prevTS"):
-            continue
-        recorded = True
-        if now_ms - metrics.meta["prevTS"] > 5 * 60_000:
-            continue  # nothing finished lately
-        current_minute = max(0, metrics.meta.get("count", 0) - metrics.meta.get("prevCount", 0))
-        total += sum(metrics.data[:4]) + current_minute
-    return total / 5 if recorded else None
 
 
 def _safe(read: Any) -> Any:
