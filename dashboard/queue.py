@@ -100,22 +100,19 @@ class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication):
     def add_bulk(self, jobs: Iterable[tuple[str, Any, dict[str, Any]]]) -> list[Job]:
         """Add many ``(name, data, options)`` jobs; options take ``add()``'s keyword names.
 
-        Every job is validated before any is written; then they go ``JOBS_PER_CALL`` to a script
-        call, ``BATCH`` jobs per round trip (each job is added as by its own ``add()``; a Redis
-        error stops the adds there and is raised, the jobs before it stay added).
-        """
+        Every job is validated before any is written; then ``JOBS_PER_CALL`` go per script call and ``BATCH`` per
+        round trip, each added as by its own ``add()`` (a Redis error is raised; the jobs before it stay added)."""
         prepared = [self._prepare(name, data, dict(opts or {})) for name, data, opts in jobs]
         self._register()
         for start in range(0, len(prepared), BATCH):
             chunk = prepared[start:start + BATCH]
             calls = [scripts.add_job(self.keys, [args for args, _ in chunk[i:i + JOBS_PER_CALL]])
                      for i in range(0, len(chunk), JOBS_PER_CALL)]
-            ids: list[Any] = []
-            for result in self.scripts.batch(calls):
+            results = self.scripts.batch(calls)
+            for result in results:
                 if isinstance(result, Exception):
                     raise result
-                ids += result[::2]
-            for (_, job), job_id_raw in zip(chunk, ids):
+            for (_, job), job_id_raw in zip(chunk, (i for result in results for i in result[::2])):
                 job.id = text(job_id_raw)
         return [job for _, job in prepared]
 
