@@ -27,7 +27,7 @@ from tests.webkit import post
 
 NOW = 1_770_000_000_000
 #: Keys and job hash fields only BullMQ writes: none may appear in a Bull queue.
-BULLMQ_ONLY_KEYS = ("marker", "events", "prioritized", "pc", "waiting-children", "stalled-check")
+BULLMQ_ONLY_KEYS = ("marker", "events", "prioritized", "pc", "waiting-children")
 BULLMQ_ONLY_FIELDS = (b"atm", b"ats", b"stc", b"defa", b"pb")
 
 
