@@ -322,3 +322,18 @@ def test_the_dashboard_shows_and_manages_a_bull_queue(client: FlaskClient, r: re
     resp = post(client, "/queues/legacy/schedulers/s/remove")
     assert resp.status_code == 409 and "legacy Bull 3/4 queue" in resp.get_data(as_text=True)
     assert_no_bullmq_keys(r, "legacy")
+
+
+def test_a_key_of_the_wrong_type_stops_an_action_before_it_writes(r: redis.Redis, catalog: Catalog) -> None:
+    jid = bull_add(r, "legacy")
+    bull_fail(r, "legacy", jid)
+    q = bull_queue(catalog)
+    r.set("bull:legacy:paused", "not a list")  # another tool's key
+    before = {text(k): r.type(k) for k in r.keys("bull:legacy:*")}
+    for call in (q.pause, lambda: q.retry(jid), q.retry_all):
+        with pytest.raises(redis.ResponseError, match="WRONGTYPE bull:legacy:paused"):
+            call()
+    assert {text(k): r.type(k) for k in r.keys("bull:legacy:*")} == before and not r.exists("bull:legacy:meta-paused")
+    r.set(f"bull:legacy:{jid}", "not a hash")
+    assert bull_queue(catalog).counts().failed == 1 and q.clean("failed") == 0  # a stray: out of the set, key kept
+    assert r.get(f"bull:legacy:{jid}") == b"not a hash" and r.zcard("bull:legacy:failed") == 0

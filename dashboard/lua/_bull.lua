@@ -23,7 +23,10 @@ end
 local function bullDeleteJob(base, jobId, limiterKey)
   local jobKey = base .. jobId
   local deid = redis.call('HGET', jobKey, 'deid')
-  if deid and redis.call('GET', base .. 'de:' .. deid) == jobId then redis.call('DEL', base .. 'de:' .. deid) end
+  local dedupKey = deid and base .. 'de:' .. deid
+  if deid and redis.call('TYPE', dedupKey)['ok'] == 'string' and redis.call('GET', dedupKey) == jobId then
+    redis.call('DEL', dedupKey)
+  end
   redis.call('DEL', jobKey, jobKey .. ':logs')
   local index = limiterKey .. ':index'
   if redis.call('TYPE', index)['ok'] == 'hash' then

@@ -98,6 +98,7 @@ def test_pause_and_resume_from_the_dashboard_are_bulls(client: FlaskClient, redi
 
     out = tmp_path / "ran.jsonl"
     worker = bull_worker(spawn, redis_url, out, "--expect", "6")
+    wait_until(lambda: len(Catalog(r).workers([NAME])[NAME]) == 1, 10, "the Bull worker's named connection")
     assert post(client, f"/queues/{NAME}/resume", target="queue").status_code == 200
     assert not r.exists(f"bull:{NAME}:meta-paused")
     assert bull(redis_url, "is-paused")["paused"] is False
