@@ -42,6 +42,9 @@ SUMMARY_FIELDS = tuple(reads.LISTING.fields)
 class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication):
     """A named queue under a key prefix (BullMQ's default prefix is ``bull``)."""
 
+    #: Whose layout the queue keeps (a legacy Bull queue is a :class:`~dashboard.bull.BullQueue`).
+    kind = "BullMQ"
+
     def __init__(
         self,
         name: str,

@@ -314,7 +314,7 @@ def test_the_dashboard_shows_and_manages_a_bull_queue(client: FlaskClient, r: re
     assert 'id="bull-badge"' in page and "1 of the waiting jobs have a priority" in page
     assert all(f"/queues/legacy/jobs/{i}" in page for i in ids)
     job_page = client.get(f"/queues/legacy/jobs/{ids[0]}").get_data(as_text=True)
-    assert "unknown" not in job_page and "waiting" in job_page
+    assert "unknown" not in job_page and "waiting" in job_page and "Bull 3/4" in job_page and "started" not in job_page
     assert post(client, "/queues/legacy/resume").status_code in (200, 302, 303)
     assert not r.exists("bull:legacy:meta-paused", "bull:legacy:paused") and r.llen("bull:legacy:wait") == 5
     assert post(client, "/queues/legacy/pause").status_code in (200, 302, 303)
