@@ -32,15 +32,17 @@ from .queue import BATCH, LPOS_WINDOW, Progress, Queue, _refuse_bookkeeping
 LABEL = "Bull 3/4"
 
 
-def kinds(client: Client, keys: Sequence[Keys]) -> list[bool | None]:
+def kinds(client: Client, keys: Sequence[Keys], strict: bool = True) -> list[bool | None]:
     """For each queue, True when it is a legacy Bull queue, False when it is BullMQ's, None
-    when its keys tell neither (no jobs, no counter: treated as BullMQ). One round trip."""
+    when its keys tell neither (no jobs, no counter: treated as BullMQ). One round trip.
+    A queue whose keys cannot be read raises, unless ``strict`` is off (then None: counts may
+    guess, actions must not)."""
     answers = scripts.Scripts(client).batch([scripts.read_queue_kind(k) for k in keys])
     out: list[bool | None] = []
     for answer in answers:
-        if isinstance(answer, Exception):
+        if isinstance(answer, Exception) and strict:
             raise answer
-        out.append(None if answer < 0 else answer == 1)
+        out.append(None if isinstance(answer, Exception) or answer < 0 else answer == 1)
     return out
 
 

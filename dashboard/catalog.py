@@ -51,7 +51,7 @@ class Catalog:
         now = time.monotonic()
         ask = [n for n in names if n not in self._kinds or now - self._kinds[n][0] > KIND_TTL]
         if ask:
-            for name, kind in zip(ask, bull.kinds(self.client, [Keys(self.prefix, n) for n in ask])):
+            for name, kind in zip(ask, bull.kinds(self.client, [Keys(self.prefix, n) for n in ask], strict=False)):
                 if kind is None:
                     self._kinds.pop(name, None)
                 else:
