@@ -23,6 +23,7 @@ import click
 
 from .cli import Env, cli
 from .cli_actions import ACTIONS
+from .errors import NotSupportedOnBull
 from .handlers import load_handler
 from .worker import Worker
 
@@ -90,7 +91,10 @@ def worker(env: Env, queue: str, handler: str, concurrency: int, burst: bool, re
         )
     except ValueError as exc:  # a queue name that can be no queue, and the like
         raise click.UsageError(str(exc)) from None
-    process.run(burst=burst)
+    try:
+        process.run(burst=burst)
+    except NotSupportedOnBull as exc:  # a legacy Bull 3/4 queue: said in one line, exit 1
+        raise click.ClickException(str(exc)) from None
 
 
 cli.add_command(worker)

@@ -4,20 +4,26 @@ The dashboard (and any tool that looks at a whole deployment) holds a :class:`Ca
 instead of a Redis client: it names the queues (:mod:`dashboard.registry`), makes a
 :class:`~dashboard.queue.Queue` for each, reads all their counts in two round trips and
 their workers in one, and pauses or resumes them all. Costs are O(number of queues),
-never O(jobs). This module must not import Flask.
+never O(jobs). A legacy Bull 3/4 queue (npm ``bull``) is recognised from its keys and handed out as a
+:class:`~dashboard.bull.BullQueue`, which manages it by Bull's rules. This module must not import Flask.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import ResponseError
 
-from . import registry
+from . import bull, registry
 from .clients import Client
 from .counts import Counts, summarize
+from .keys import Keys
 from .queue import Queue
+
+#: Seconds a queue's kind (Bull or BullMQ), once its keys told it, is trusted by :meth:`Catalog.summaries`.
+KIND_TTL = 30.0
 
 
 @dataclass
@@ -41,13 +47,32 @@ class Catalog:
     def __init__(self, client: Client, prefix: str = "bull") -> None:
         self.client = client
         self.prefix = prefix
+        self._kinds: dict[str, tuple[float, bool]] = {}
 
     def __repr__(self) -> str:
         return f"Catalog(prefix={self.prefix!r})"
 
     def queue(self, name: str) -> Queue:
-        """A :class:`Queue` for ``name`` on the shared client (cheap to make)."""
-        return Queue(name, connection=self.client, prefix=self.prefix)
+        """A :class:`Queue` for ``name`` on the shared client, a :class:`~dashboard.bull.BullQueue`
+        when its keys say Bull 3/4 wrote it (one script call, made afresh: actions rely on it)."""
+        queue = Queue(name, connection=self.client, prefix=self.prefix)
+        kind = bull.kinds(self.client, [queue.keys])[0]
+        if kind is not None:
+            self._kinds[name] = (time.monotonic(), kind)
+        return bull.BullQueue.adopt(queue) if kind else queue
+
+    def bull_flags(self, names: list[str]) -> list[bool]:
+        """Which of ``names`` are legacy Bull 3/4 queues: one round trip for those not told in
+        the last :data:`KIND_TTL` seconds (a queue whose keys tell nothing yet is asked again)."""
+        now = time.monotonic()
+        ask = [n for n in names if n not in self._kinds or now - self._kinds[n][0] > KIND_TTL]
+        if ask:
+            for name, kind in zip(ask, bull.kinds(self.client, [Keys(self.prefix, n) for n in ask], strict=False)):
+                if kind is None:
+                    self._kinds.pop(name, None)
+                else:
+                    self._kinds[name] = (now, kind)
+        return [n in self._kinds and self._kinds[n][1] for n in names]
 
     def names(self) -> list[str]:
         """Queue names known under the prefix (see :meth:`discover` for others' queues)."""
@@ -68,7 +93,7 @@ class Catalog:
     def summaries(self, names: list[str]) -> list[tuple[Counts, int | None]]:
         """Each queue's counts and its oldest waiting job's creation time (ms), in two round
         trips whatever the number of queues."""
-        return summarize(self.client, [self.queue(n).keys for n in names])
+        return summarize(self.client, [Keys(self.prefix, n) for n in names], bull=self.bull_flags(names))
 
     def overview(self, names: list[str] | None = None) -> tuple[list[QueueSummary], list[str]]:
         """A :class:`QueueSummary` of each queue in ``names`` (None: every known queue), and what

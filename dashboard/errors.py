@@ -32,6 +32,11 @@ class QueueHasActiveJobs(BullpenError):
     """Obliterate refuses a queue with active jobs unless forced."""
 
 
+class NotSupportedOnBull(BullpenError):
+    """The operation cannot be done safely on a legacy Bull 3/4 queue (npm ``bull``): it would
+    write BullMQ's layout into it, or Bull has no such feature. Nothing was changed."""
+
+
 class Unrecoverable(Exception):
     """Raise from a handler to fail the job at once, whatever attempts remain."""
 

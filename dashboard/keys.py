@@ -60,6 +60,7 @@ BOOKKEEPING = {
     "events": "the queue's event stream", "marker": "the workers' wake-up marker", "limiter": "the rate limiter",
     "pc": "the priority counter", "stalled-check": "the stalled-check throttle", "stalled": "the stalled set",
     "repeat": "the job scheduler index", "delay": "a legacy Bull key", "priority": "a legacy Bull key",
+    "meta-paused": "Bull's pause flag",
     "metrics": "the queue's metrics", "de": "a deduplication key", "dn": "a deduplication key",
     **{s: f"the queue's {s} list or set" for s in STATE_SUFFIXES},
 }
@@ -188,6 +189,23 @@ class Keys:
     @property
     def limiter(self) -> str:
         return self.base + "limiter"
+
+    # --- legacy Bull 3/4 (npm ``bull``): keys BullMQ never writes -------------------------
+
+    @property
+    def meta_paused(self) -> str:
+        """Bull's global pause flag (a string): while it exists, Bull adds go to ``paused``."""
+        return self.base + "meta-paused"
+
+    @property
+    def priority(self) -> str:
+        """Bull's priority zset (score = priority); the ids are in ``wait``/``paused`` too."""
+        return self.base + "priority"
+
+    def channel(self, event: str) -> str:
+        """The pub/sub channel Bull publishes an event on (``paused``, ``resumed``, ``waiting``...):
+        a channel, not a key, though it is spelled like one."""
+        return self.base + event
 
     def metrics(self, status: str, data: bool = False) -> str:
         """``metrics:completed`` or ``metrics:failed`` (``data``: its per-minute list)."""

@@ -43,6 +43,8 @@ SUMMARY_FIELDS = tuple(reads.LISTING.fields)
 class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication):
     """A named queue under a key prefix (BullMQ's default prefix is ``bull``)."""
 
+    kind = "BullMQ"  #: whose layout the queue keeps (a legacy Bull queue is a :class:`~dashboard.bull.BullQueue`)
+
     def __init__(
         self,
         name: str,
@@ -98,10 +100,9 @@ class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication):
         return job
 
     def add_bulk(self, jobs: Iterable[tuple[str, Any, dict[str, Any]]]) -> list[Job]:
-        """Add many ``(name, data, options)`` jobs; options take ``add()``'s keyword names.
-
-        Every job is validated before any is written; then ``JOBS_PER_CALL`` go per script call and ``BATCH`` per
-        round trip, each added as by its own ``add()`` (a Redis error is raised; the jobs before it stay added)."""
+        """Add many ``(name, data, options)`` jobs (options: ``add()``'s keywords), all validated before any is
+        written; ``JOBS_PER_CALL`` per script call, ``BATCH`` per round trip, each added as by its own ``add()``
+        (a Redis error is raised; the jobs before it stay added)."""
         prepared = [self._prepare(name, data, dict(opts or {})) for name, data, opts in jobs]
         self._register()
         for start in range(0, len(prepared), BATCH):

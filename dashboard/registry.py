@@ -76,16 +76,18 @@ def discover(client: Any, prefix: str, scan_count: int = 1000, max_calls: int = 
     """Find queues written by other tools with SCAN, never KEYS, and add them to the
     registry. Each SCAN call is bounded; run it at start-up or on demand, not per page view.
     Returns the names found."""
-    pattern = _glob_escape(prefix) + ":*:meta"
+    # BullMQ's `meta`, and the `id` counter and `meta-paused` flag of legacy Bull queues (an
+    # unpaused Bull queue has no `meta`); the glob lets a few other keys through, filtered here
+    pattern = _glob_escape(prefix) + ":*:[im][de]*"
     found: set[str] = set()
     cursor, calls = 0, 0
     while True:
         cursor, keys = client.scan(cursor=cursor, match=pattern, count=scan_count)
         calls += 1
         for key in keys:
-            name = text(key)[len(prefix) + 1:-len(":meta")]
-            if name and ":" not in name:
-                found.add(name)
+            stem, _, suffix = text(key)[len(prefix) + 1:].rpartition(":")
+            if suffix in ("meta", "id", "meta-paused") and stem and ":" not in stem:
+                found.add(stem)
         if cursor == 0 or calls >= max_calls:
             break
     if found:

@@ -34,7 +34,8 @@ Key = str | bytes
 #: Helper files (besides ``_guards.lua``, which every script gets) put in front of a script.
 HELPERS = {"add_job": ("_enqueue", "_dedup"), "finish_deduplicated": ("_enqueue", "_dedup"),
            "add_job_scheduler": ("_enqueue",), "add_next_scheduled": ("_enqueue",),
-           "read_job_fields": ("_head",), "read_log": ("_head",)}
+           "read_job_fields": ("_head",), "read_log": ("_head",),
+           **{f"bull_{name}": ("_bull",) for name in ("promote", "retry", "remove", "clean")}}
 
 
 def _load_sources() -> dict[str, str]:
@@ -237,3 +238,34 @@ def add_job_scheduler(k: Keys, scheduler_id: str, next_ms: int | str, sched_json
 
 def remove_job_scheduler(k: Keys, scheduler_id: str | bytes) -> Call:
     return Call("remove_job_scheduler", [k.repeat, k.delayed, k.events, k.meta], [k.base, scheduler_id])
+
+
+# --- legacy Bull 3/4 queues (npm ``bull``): see dashboard/bull.py ---------------------------
+
+
+def read_queue_kind(k: Keys) -> Call:
+    keys = [k.meta, k.meta_paused, k.priority, k.wait, k.paused, k.active, k.delayed, k.completed, k.failed,
+            k.events, k.marker, k.prioritized, k.pc, k.id]
+    return Call("read_queue_kind", keys, [k.base])
+
+
+def bull_pause(k: Keys, record: str, command: str, *args: Arg) -> Call:
+    """``command`` is pause (reason, by, now, until), resume, or resume-if-due (now)."""
+    return Call("bull_pause", [k.wait, k.paused, k.meta_paused, k.meta, record], [command, k.channel(""), *args])
+
+
+def bull_promote(k: Keys, limit: int, ids: Sequence[str] = ()) -> Call:
+    return Call("bull_promote", [k.delayed, k.wait, k.paused, k.meta_paused, k.priority], [k.base, limit, *ids])
+
+
+def bull_retry(k: Keys, state: str, now: int, cutoff: int, limit: int, ids: Sequence[str] = ()) -> Call:
+    return Call("bull_retry", [k.state(state), k.wait, k.paused, k.meta_paused], [k.base, now, cutoff, limit, *ids])
+
+
+def bull_remove(k: Keys, job_id: str) -> Call:
+    keys = [k.active, k.wait, k.delayed, k.paused, k.completed, k.failed, k.priority, k.limiter]
+    return Call("bull_remove", keys, [k.base, job_id])
+
+
+def bull_clean(k: Keys, state: str, cutoff: int, limit: int) -> Call:
+    return Call("bull_clean", [k.state(state), k.priority, k.limiter], [k.base, cutoff, limit])

@@ -28,7 +28,7 @@ from typing import Any
 
 import redis
 
-from . import registry, schedulers, scripts
+from . import bull, registry, schedulers, scripts
 from .clients import Client, connect, disconnect, named_copy, undecoded
 from .codec import as_bytes, now_ms, shown_id, text, to_ms
 from .errors import SCRIPT_ERRORS
@@ -79,8 +79,7 @@ class Worker(WorkerThreads):
         if isinstance(max_stalled_count, bool) or not isinstance(max_stalled_count, int) or max_stalled_count < 0:
             raise ValueError(f"max_stalled_count must be an integer >= 0, got {max_stalled_count!r}")
         self.queue_name = validate_queue_name(queue_name)
-        self.handler = handler
-        self.prefix = prefix
+        self.handler, self.prefix = handler, prefix
         self.keys = Keys(prefix, queue_name)
         self.concurrency = concurrency
         self.lock_ms = to_ms(lock_duration, "lock_duration")
@@ -143,6 +142,7 @@ class Worker(WorkerThreads):
         running jobs finish for up to ``shutdown_timeout``; whatever is cut off keeps its
         place in ``active`` and is recovered by the stalled check once its lock expires.
         A second SIGTERM/SIGINT (or ``close(now=True)``) stops at once, waiting for nothing."""
+        self._guard(lambda: bull.refuse_worker(self.client, self.keys))  # Bull 3/4 queue: NotSupportedOnBull
         self._done.clear()
         for event in (self._closing, self._abandon, self._stopped, self._armed):
             event.clear()

@@ -6,7 +6,7 @@ failing half-way through with some writes done.
 ]]
 
 -- Per-queue key names that are never jobs, and a job's sub-key suffixes (keys.not_a_job).
-local NOT_JOBS = ' meta id events marker limiter pc stalled-check stalled repeat delay priority metrics de dn ' ..
+local NOT_JOBS = ' meta meta-paused id events marker limiter pc stalled-check stalled repeat delay priority metrics de dn ' ..
                  'wait paused active prioritized delayed waiting-children completed failed '
 local SUBKEYS = ' lock logs dependencies processed failed unsuccessful '
 
