@@ -4,11 +4,15 @@ against the queues, and who may scrape it."""
 from __future__ import annotations
 
 import base64
+import json
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+import yaml
 from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
@@ -21,6 +25,7 @@ from dashboard.keys import worker_client_name
 from dashboard.redis_server import EmbeddedRedis, free_port
 from tests.webkit import digest, queue, run_burst, seed
 
+DOCS = Path(__file__).resolve().parent.parent / "docs"
 TOKENS = (ApiToken("ci", "s3cret", "read"), ApiToken("ops", "t0ken", "write"), ApiToken("prom", "m3trics", "metrics"))
 FAMILIES = {"bullpen_queue_jobs": "gauge", "bullpen_queue_oldest_waiting_seconds": "gauge",
             "bullpen_queue_paused": "gauge", "bullpen_queue_workers": "gauge", "bullpen_jobs_completed": "counter",
@@ -147,3 +152,18 @@ def test_redis_down_is_a_503(make_app: Callable[..., Flask]) -> None:
     assert down.status_code == 503 and down.headers["Retry-After"] == "5"
     with EmbeddedRedis(port=port):
         assert client.get("/metrics").status_code == 200
+
+
+def test_the_example_alerts_and_grafana_dashboard_use_only_exported_metrics(client: FlaskClient,
+                                                                           r: redis.Redis) -> None:
+    seed(r, "mail", 2)
+    exported = {name for name, _ in scrape(client)} | set(FAMILIES)
+    rules = yaml.safe_load((DOCS / "prometheus-alerts.yml").read_text())["groups"][0]["rules"]
+    assert [rule["alert"] for rule in rules] == ["BullpenJobsFailed", "BullpenOldestWaitingTooOld"]
+    dashboard = json.loads((DOCS / "grafana-dashboard.json").read_text())
+    exprs = [rule["expr"] for rule in rules] + [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {name for expr in exprs for name in re.findall(r"\bbullpen_[a-z_]+", expr)}
+    assert used and used <= exported, used - exported
+    assert {"bullpen_jobs_failed_total", "bullpen_queue_oldest_waiting_seconds"} <= used
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids)) and dashboard["uid"] and dashboard["schemaVersion"] >= 36
