@@ -412,6 +412,22 @@ def test_unknown_or_impossible_queues_are_404(client: FlaskClient, r: redis.Redi
         assert resp.status_code == 404 and "No queue named" in resp.get_json()["error"]["message"]
 
 
+def test_keys_of_another_type_are_a_409_or_a_problem_never_a_500(app: Flask, client: FlaskClient,
+                                                                 r: redis.Redis) -> None:
+    seed(r, "mail", 2)
+    r.set("bull:mail:failed", "written by another tool")
+    one = call(client, "GET", "/api/v1/queues/mail", READ).get_json()
+    assert any("bull:mail:failed" in problem for problem in one["problems"]) and one["counts"]["failed"] == 0
+    listed = call(client, "GET", "/api/v1/queues/mail/jobs?state=failed", READ)
+    assert listed.status_code == 409 and "another tool" in listed.get_json()["error"]["message"]
+    assert call(client, "POST", "/api/v1/queues/mail/jobs/1/retry").status_code == 200  # the completed one
+    started = call(client, "POST", "/api/v1/queues/mail/retry-all")
+    task = started.get_json()["task"]
+    assert started.status_code == 202 and state(app).tasks.get(task["id"]).wait(30)
+    done = call(client, "GET", task["url"], READ).get_json()
+    assert done["finished"] and done["done"] == 0
+
+
 def test_unknown_routes_and_methods(client: FlaskClient, r: redis.Redis) -> None:
     seed(r, "mail", 2)
     assert call(client, "GET", "/api/v1/nothing/here", READ).status_code == 404
