@@ -2,12 +2,11 @@
 
 Views say what an action did with :func:`note`; :func:`record` (an ``after_request`` hook)
 adds who (``api:<token name>`` for a bearer token of the JSON API, the basic-auth user, else
-"anonymous"), from where (the client address), on
-which queue and job, and whether it was done or refused. A request refused before it
-reaches its view (no credentials, a forged or stale CSRF token, cross-site, read-only mode)
-is only logged: it must change nothing in Redis, and anyone could send many. Passwords
-and tokens never reach it. This module does not talk to Redis itself: it goes through the runtime's
-:class:`~dashboard.audit.AuditLog`.
+"anonymous"), from where (the client address), on which queue and job, and whether it was
+done or refused. A request refused before it reaches its view (no credentials, a forged or
+stale CSRF token, cross-site, read-only mode) is only logged: it must change nothing in
+Redis, and anyone could send many. Passwords and tokens never reach it. This module does
+not talk to Redis itself: it goes through the runtime's :class:`~dashboard.audit.AuditLog`.
 """
 
 from __future__ import annotations
