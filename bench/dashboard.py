@@ -5,6 +5,8 @@
     python bench/dashboard.py --quick    # smoke run: a tenth of the jobs, 10 requests per row (~40 s);
                                          # writes bench/.work/dashboard-quick.md, not results/
     python bench/dashboard.py --profile  # plus py-spy profiles of the page requests (results/profile-dashboard.txt)
+    python bench/dashboard.py --metrics-only  # only the Prometheus /metrics scrape at 200 queues (~15 s);
+                                              # writes bench/.work/dashboard-metrics.md
 
 What it does (see bench/README.md, "Dashboard", for the method and what each number means):
   * starts its own redis-server (dashboard.redis_server.EmbeddedRedis: free port, 127.0.0.1, no
@@ -22,6 +24,8 @@ What it does (see bench/README.md, "Dashboard", for the method and what each num
   * while measuring, a separate probe process PINGs the private Redis every 5 ms (longest
     round trip = longest stall a client saw); SLOWLOG at 10 ms; INFO commandstats per phase;
   * RSS of the gunicorn worker (VmRSS/VmHWM from /proc) after start-up and after the run;
+  * last, adds small queues up to METRICS_QUEUES (200) in all, with BullMQ's metrics counters as
+    recording workers leave them and a few paused, and times the Prometheus ``GET /metrics`` scrape;
   * writes results/dashboard.md (tables) and results/dashboard.jsonl (raw), prints the tables.
 Only the standard library, redis-py, gunicorn (as a subprocess) and the runtime are used here.
 """
@@ -70,6 +74,8 @@ TARGET_PAGE_MS = 20
 TARGET_RETRY_S = 5
 TARGET_STALL_MS = 50
 TARGET_RSS_MB = 60
+TARGET_METRICS_MS = 50  # issue 10: one scrape with 200 queues, server time
+METRICS_QUEUES = 200
 PEER_COUNTS = "11–20 ms"
 PEER_PAGE = "27–129 ms"
 PEER_DEEP = "12 ms (bull-board) / 28.9 s (rq-dashboard)"
@@ -257,6 +263,24 @@ def seed(n_wait: int, n_failed: int, n_completed: int) -> dict:
     return dict(seed_s=time.perf_counter() - t0, add_s=added, total=total, failed_id=str(n_completed + n_failed // 2),
                 trace_bytes=len(sample), used_memory_mb=R.info("memory")["used_memory"] / 2**20,
                 reasons=[r for r, _ in traces])
+
+
+def seed_queues(total: int) -> int:
+    """Add small queues until ``total`` are registered: 5 waiting jobs each, BullMQ's metrics
+    counters (``metrics:completed|failed`` count) as a recording worker leaves them, every
+    tenth one paused. Returns how many queues there are."""
+    have = len(Queue.names(R, PREFIX))
+    for i in range(max(0, total - have)):
+        q = Queue(f"bench-queue-{i:03d}", connection=R, prefix=PREFIX)
+        q.add_bulk(("tick", {"i": j}, {}) for j in range(5))
+        pipe = R.pipeline(transaction=False)
+        pipe.hset(q.keys.metrics("completed"), mapping={"count": 1000 + i, "prevTS": int(time.time() * 1000),
+                                                        "prevCount": 990 + i})
+        pipe.hset(q.keys.metrics("failed"), mapping={"count": i, "prevTS": int(time.time() * 1000), "prevCount": i})
+        pipe.execute()
+        if i % 10 == 0:
+            q.pause("bench", by="bench")
+    return len(Queue.names(R, PREFIX))
 
 
 # ------------------------------------------------------------------------------- probe
@@ -632,6 +656,8 @@ def report(meta: dict, server: dict[int, tuple[str, int, float]], probe: list[tu
     http_row("deep_hx", TARGET_PAGE_MS, PEER_DEEP)
     http_row("failed1", TARGET_PAGE_MS, PEER_PAGE)
     http_row("job", TARGET_PAGE_MS, "–")
+    http_row("metrics", TARGET_METRICS_MS, "–",
+             label=f"Prometheus /metrics scrape, {METRICS_QUEUES} queues (target: server time)")
     http_row("healthz", None, "–")
     http_row("healthz_idle", None, "–")
     for key, target, peers in (("retry", TARGET_RETRY_S, PEER_RETRY), ("clean", None, "–")):
@@ -717,6 +743,8 @@ def parse_args():
     ap.add_argument("--profile", action="store_true", help="also profile the page requests with py-spy "
                     "(results/profile-dashboard.txt; before retry-all, outside the timed rows)")
     ap.add_argument("--out", help="where dashboard.md/.jsonl go (default results/; --quick: bench/.work/)")
+    ap.add_argument("--metrics-only", action="store_true", help="only time the /metrics scrape at "
+                    f"{METRICS_QUEUES} queues (writes bench/.work/dashboard-metrics.md)")
     ap.add_argument("--probe", nargs=2, metavar=("PORT", "FILE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     q = args.quick
@@ -744,6 +772,9 @@ def main() -> None:
     args = parse_args()
     if args.probe:
         probe_main(int(args.probe[0]), args.probe[1])
+        return
+    if args.metrics_only:
+        metrics_main(args)
         return
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -821,6 +852,8 @@ def main() -> None:
             bulk(c, "clean", f"Clean {args.completed:,} completed (POST -> task done)",
                  f"{q}?state=completed&per={per}", f"{q}/clean", dict(state="completed", grace="0", limit="0"),
                  args.completed)
+            queues = seed_queues(METRICS_QUEUES)
+            measure(c, "metrics", f"Prometheus /metrics scrape, {queues} queues", "/metrics", n)
             counts = Queue(QUEUE, connection=R, prefix=PREFIX).counts()
             if counts.failed or counts.completed or counts.waiting != args.waiting + args.failed:
                 print(f"  WARNING: counts after the bulk actions: {counts}", flush=True)
@@ -873,6 +906,37 @@ def main() -> None:
             R.close()
     name = "dashboard-quick" if args.quick else "dashboard"
     print(f"done in {time.time() - t_start:.0f} s; results: {out_dir / (name + '.md')}", flush=True)
+
+
+def metrics_main(args) -> None:
+    """``--metrics-only``: 200 small queues, gunicorn as in the full run, n timed scrapes."""
+    global R
+    WORK.mkdir(parents=True, exist_ok=True)
+    load_start = float(Path("/proc/loadavg").read_text().split()[0])
+    with EmbeddedRedis() as server:
+        R = redis.Redis(host="127.0.0.1", port=server.port)
+        queues = seed_queues(METRICS_QUEUES)
+        app = App(server.url, WORK)
+        try:
+            c = Client(app.port)
+            rec = measure(c, "metrics", f"Prometheus /metrics scrape, {queues} queues", "/metrics", args.n)
+        finally:
+            app.stop()
+            R.close()
+        times = app.server_times()
+        srv = [times[s][2] for s in rec["seqs"] if s in times]
+    load_end = float(Path("/proc/loadavg").read_text().split()[0])
+    md = (f"# Prometheus /metrics scrape, {queues} queues\n\nMeasured {time.strftime('%Y-%m-%d %H:%M')} by "
+          f"`python bench/dashboard.py {' '.join(sys.argv[1:])}`; {os.cpu_count()} CPUs, load average (1 min) "
+          f"{load_start:.2f} at the start, {load_end:.2f} at the end; Redis {server.version}; {versions()}.\n\n"
+          "| measurement | median | p95 | server median | server max | target (server) | |\n"
+          "|---|---|---|---|---|---|---|\n"
+          f"| {rec['label']} ({rec['n']} requests, {rec['bytes'] / 1024:.0f} KiB, "
+          f"{rec['redis']['cmds_per_req']:.0f} Redis commands each) | {statistics.median(rec['ms']):.2f} ms "
+          f"| {pct(rec['ms'], 95):.2f} ms | {statistics.median(srv):.2f} ms | {max(srv):.2f} ms "
+          f"| ≤ {TARGET_METRICS_MS} ms | {verdict(statistics.median(srv), TARGET_METRICS_MS)} |\n")
+    (WORK / "dashboard-metrics.md").write_text(md)
+    print("\n" + md, flush=True)
 
 
 if __name__ == "__main__":

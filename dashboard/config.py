@@ -10,6 +10,7 @@ with a message naming the variable.
 | ``DASHBOARD_PREFIX`` | ``bull`` | BullMQ key prefix shared by producers, workers and the dashboard |
 | ``DASHBOARD_READ_ONLY`` | ``0`` | ``1`` hides and refuses every action (403) |
 | ``DASHBOARD_AUTH_USER`` / ``DASHBOARD_AUTH_PASSWORD`` | unset | HTTP basic auth when both are set |
+| ``DASHBOARD_API_TOKENS`` | empty | ``name:token:scope``, comma-separated (scope read, write or metrics) |
 | ``DASHBOARD_POLL_SECONDS`` | ``3`` | how often live fragments refresh |
 | ``DASHBOARD_EMBEDDED_WORKERS`` | ``0`` | ``1`` runs worker threads for registered handlers inside the app |
 | ``DASHBOARD_DEMO`` | ``0`` | ``1`` seeds demo queues, a producer and their handlers (``python app.py`` turns it on) |
@@ -24,6 +25,7 @@ with a message naming the variable.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -70,6 +72,48 @@ def _handlers(raw: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+#: What a bearer token may do: ``read`` (GET api/v1 and /metrics), ``write`` (also POST) and
+#: ``metrics`` (only /metrics).
+TOKEN_SCOPES = ("read", "write", "metrics")
+_TOKEN_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """One bearer token from ``DASHBOARD_API_TOKENS``; its ``repr`` leaves the secret out."""
+
+    name: str
+    token: str = field(repr=False)
+    scope: str
+
+
+def _api_tokens(raw: str) -> tuple[ApiToken, ...]:
+    """``"ci:s3cret:read,ops:t0ken:write"`` -> ApiTokens. A message about a bad entry names the
+    entry by position and name, never by its text, so a token never reaches a log."""
+    what = "DASHBOARD_API_TOKENS"
+    tokens: list[ApiToken] = []
+    for number, item in enumerate((part.strip() for part in raw.split(",")), start=1):
+        if not item:
+            continue
+        name, _, rest = item.partition(":")
+        secret, _, scope = rest.rpartition(":")
+        if item.count(":") < 2 or not _TOKEN_NAME.fullmatch(name):
+            raise ConfigError(f"{what} entry {number} must look like name:token:scope, with a name of letters, "
+                              "digits, '_', '.', '@' or '-' (the entry is not shown: it holds a token)")
+        if not secret or any(ch.isspace() for ch in secret):
+            raise ConfigError(f"{what} entry {number} ({name!r}) must look like name:token:scope, with a token "
+                              "of no spaces (the entry is not shown: it holds a token)")
+        if scope not in TOKEN_SCOPES:
+            raise ConfigError(f"{what} entry {number} ({name!r}) must end with a scope: one of "
+                              f"{', '.join(TOKEN_SCOPES)}")
+        if any(t.name == name for t in tokens):
+            raise ConfigError(f"{what} names {name!r} twice; each token needs its own name (it is the audit actor)")
+        if any(t.token == secret for t in tokens):
+            raise ConfigError(f"{what} entry {number} ({name!r}) repeats the token of another entry")
+        tokens.append(ApiToken(name, secret, scope))
+    return tuple(tokens)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable, with defaults that suit a laptop."""
@@ -88,6 +132,7 @@ class Settings:
     concurrency: int = 4
     url_prefix: str = ""
     handlers: tuple[tuple[str, str], ...] = ()
+    api_tokens: tuple[ApiToken, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -120,6 +165,7 @@ class Settings:
             concurrency=int(_number(env, "DASHBOARD_CONCURRENCY", 4, 1)),
             url_prefix=url_prefix,
             handlers=_handlers(env.get("DASHBOARD_HANDLERS", "")),
+            api_tokens=_api_tokens(env.get("DASHBOARD_API_TOKENS", "")),
         )
         if env.get("DASHBOARD_SECRET_KEY"):
             kwargs["secret_key"] = env["DASHBOARD_SECRET_KEY"]

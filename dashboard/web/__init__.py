@@ -4,8 +4,10 @@
 blueprint and its state and changes nothing app-wide in the host app: templates live under
 ``templates/bullpen/`` (a host's own ``base.html`` never replaces ours), htmx headers are
 read without replacing the host's request class, and error pages and security headers
-apply to the blueprint's routes only. Everything here talks to Redis through the runtime's
-API (:class:`~dashboard.catalog.Catalog`, :class:`~dashboard.queue.Queue`).
+apply to the blueprint's routes only. The JSON API (:mod:`dashboard.web.api`, at
+``api/v1/``) and Prometheus ``/metrics`` (:mod:`dashboard.web.metrics`) are blueprints nested
+in it. Everything here talks to Redis through the runtime's API
+(:class:`~dashboard.catalog.Catalog`, :class:`~dashboard.queue.Queue`).
 """
 
 from __future__ import annotations
@@ -19,13 +21,18 @@ from ..catalog import Catalog
 from ..clients import web_client
 from ..config import Settings
 from ..task_store import TaskStore
+from .api import api
 from .extension import EXTENSION, DashboardState, current
+from .metrics import metrics
 from .tasks import TaskRegistry
 from .views import bp, standalone_error
 
 __all__ = ["DashboardState", "current", "init_dashboard", "standalone_error"]
 
 log = logging.getLogger(__name__)
+
+bp.register_blueprint(api)
+bp.register_blueprint(metrics)
 
 
 def init_dashboard(app: Flask, settings: Settings, redis_url: str, *, url_prefix: str | None = None,

@@ -1,12 +1,12 @@
 """Every state-changing request of the blueprint, written to the audit trail as it ends.
 
 Views say what an action did with :func:`note`; :func:`record` (an ``after_request`` hook)
-adds who (the basic-auth user, else "anonymous"), from where (the client address), on
-which queue and job, and whether it was done or refused. A request refused before it
-reaches its view (no credentials, a forged or stale CSRF token, cross-site, read-only mode)
-is only logged: it must change nothing in Redis, and anyone could send many. Passwords
-never reach it. This module does not talk to Redis itself: it goes through the runtime's
-:class:`~dashboard.audit.AuditLog`.
+adds who (``api:<token name>`` for a bearer token of the JSON API, the basic-auth user, else
+"anonymous"), from where (the client address), on which queue and job, and whether it was
+done or refused. A request refused before it reaches its view (no credentials, a forged or
+stale CSRF token, cross-site, read-only mode) is only logged: it must change nothing in
+Redis, and anyone could send many. Passwords and tokens never reach it. This module does
+not talk to Redis itself: it goes through the runtime's :class:`~dashboard.audit.AuditLog`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,12 @@ def note(message: str, count: int | None = None) -> None:
 
 
 def actor() -> str:
-    """Who is acting: the basic-auth user name when auth is on, else "anonymous"."""
+    """Who is acting: ``api:<token name>`` for a valid bearer token (set by
+    :func:`dashboard.web.tokens.authorize`), the basic-auth user name when auth is on, else
+    "anonymous"."""
+    by_token = g.get("bullpen_actor")
+    if isinstance(by_token, str):
+        return by_token
     settings, auth = current().settings, request.authorization
     if settings.auth_user and settings.auth_password and auth is not None and auth.username:
         return auth.username
@@ -39,7 +44,7 @@ def record(response: Response) -> Response:
         return response
     message, count = g.get("bullpen_audit", ("", None))
     args = request.view_args or {}
-    action = (request.endpoint or "").removeprefix("bullpen.").replace("_", " ")
+    action = (request.endpoint or "").removeprefix("bullpen.").removeprefix("api.").replace("_", " ")
     if action == "job action":
         action = f"{args.get('action', '')} job"
     ok = response.status_code < 400

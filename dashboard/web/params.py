@@ -1,14 +1,15 @@
 """Reading numbers, choices, names and redirect targets from a request, strictly.
 
 Every value a view takes from the query string or a form goes through here; a bad one
-aborts with 400 and a message naming the parameter, never a 500. This module must not
-talk to Redis.
+aborts with 400 and a message naming the parameter, never a 500. A POST's fields come from
+its form body, or (JSON API clients) from a JSON object body, read the same way
+(:func:`form`). This module must not talk to Redis.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from flask import abort, request
 
@@ -37,10 +38,38 @@ def list_args(states: Sequence[JobState], default: str = "waiting") -> tuple[Job
     return state, page, per
 
 
+def form() -> Mapping[str, str]:
+    """A POST's fields: its form, or its body when that is a JSON object (values: strings or
+    whole numbers, passed on as text to the same checks); anything else in a JSON body is 400."""
+    if not request.is_json:
+        return request.form
+    if not request.get_data():
+        return {}
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, "The request body must be a JSON object of fields.")
+    fields: dict[str, str] = {}
+    for name, value in body.items():
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            abort(400, f"{name[:40]!r} must be a string or a whole number.")
+        fields[name] = str(value)
+    return fields
+
+
 def pause_args() -> tuple[str, int]:
     """A pause form's ``reason`` (cut to 500 characters) and ``until`` (seconds, 0: until resumed)."""
-    until = choice(request.form.get("until", "0"), [str(s) for s, _ in PAUSE_FOR], "until")
-    return request.form.get("reason", "").strip()[:500], int(until)
+    values = form()
+    until = choice(values.get("until", "0"), [str(s) for s, _ in PAUSE_FOR], "until")
+    return values.get("reason", "").strip()[:500], int(until)
+
+
+def clean_args() -> tuple[str, int, int | None]:
+    """A clean form's ``state`` (completed or failed), ``grace`` (seconds) and ``limit`` (None: all)."""
+    values = form()
+    state = choice(values.get("state", ""), ("completed", "failed"), "state")
+    grace = whole(values.get("grace") or "0", "grace", 0, 10**9)
+    limit = whole(values.get("limit") or "0", "limit", 0, 10**8) or None
+    return state, grace, limit
 
 
 def whole(raw: str, what: str, low: int, high: int) -> int:

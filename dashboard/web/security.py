@@ -1,6 +1,8 @@
 """Request guards and response headers for the dashboard blueprint.
 
-* Optional HTTP basic auth (both settings set); ``/healthz`` stays open for probes.
+* Optional HTTP basic auth (both settings set); ``/healthz`` stays open for probes. The JSON
+  API and ``/metrics`` (:data:`OWN_GUARD`) run these checks from their own guard, after
+  bearer tokens (:mod:`dashboard.web.tokens`).
 * State changes are POST only and need (1) no cross-site ``Sec-Fetch-Site`` or foreign
   ``Origin`` and (2) the session's CSRF token, sent by htmx as ``X-CSRF-Token`` (from
   ``hx-headers`` on ``<body>``) or by plain forms as the ``csrf_token`` field.
@@ -24,6 +26,8 @@ CSRF_SESSION_KEY = "bullpen_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+#: Blueprints that guard themselves (bearer tokens first, then these checks).
+OWN_GUARD = ("bullpen.api", "bullpen.metrics")
 CSP = ("default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; "
        "object-src 'none'")
 
@@ -43,9 +47,12 @@ def existing_csrf_token() -> str:
     return token if isinstance(token, str) else ""
 
 
-def check_basic_auth(settings: Settings) -> Response | None:
-    """A 401 challenge when auth is configured and the request lacks the right credentials."""
+def check_basic_auth(settings: Settings, own_guard: bool = False) -> Response | None:
+    """A 401 challenge when auth is configured and the request lacks the right credentials
+    (``own_guard``: the call comes from an :data:`OWN_GUARD` blueprint's guard)."""
     if not (settings.auth_user and settings.auth_password) or request.endpoint == "bullpen.healthz":
+        return None
+    if request.blueprint in OWN_GUARD and not own_guard:
         return None
     auth = request.authorization
     if auth is not None and auth.type == "basic":
@@ -57,9 +64,10 @@ def check_basic_auth(settings: Settings) -> Response | None:
                     mimetype="text/plain")
 
 
-def check_state_change(settings: Settings) -> None:
-    """Abort unsafe requests that are cross-site, lack the CSRF token, or come in read-only mode."""
-    if request.method in SAFE_METHODS:
+def check_state_change(settings: Settings, own_guard: bool = False) -> None:
+    """Abort unsafe requests that are cross-site, lack the CSRF token, or come in read-only mode
+    (``own_guard``: as in :func:`check_basic_auth`)."""
+    if request.method in SAFE_METHODS or (request.blueprint in OWN_GUARD and not own_guard):
         return
     if settings.read_only:
         abort(403, "This dashboard is read-only (DASHBOARD_READ_ONLY=1): actions are disabled.")

@@ -24,13 +24,16 @@ from werkzeug.exceptions import HTTPException
 
 from .. import reads
 from ..errors import BullpenError, JobNotFound
-from ..job import Job, JobState
-from ..keys import is_queue_name, not_a_job
+from ..job import JobState
 from ..queue import Queue
-from . import audit, formatting, htmx, job_page, queue_page, security, urls
+from . import audit, bulk, formatting, htmx, job_page, queue_page, security, urls
+from .bulk import summary as _task_summary
 from .extension import current
-from .params import GRACE_CHOICES, PAUSE_FOR, PER_PAGE, choice, list_args, pause_args, safe_next, whole
-from .tasks import Progress, Task
+from .lookup import job_or_404 as _job_or_404
+from .lookup import job_or_none as _job_or_none
+from .lookup import queue_or_404 as _queue_or_404
+from .lookup import shown as _shown
+from .params import GRACE_CHOICES, PAUSE_FOR, PER_PAGE, list_args, pause_args, safe_next, whole
 
 log = logging.getLogger(__name__)
 
@@ -227,26 +230,17 @@ def remove_scheduler(name: str, scheduler_id: str) -> Response:
 
 @bp.post("/queues/<bullpen_segment:name>/retry-all")
 def retry_all(name: str) -> Response:
-    queue = _queue_or_404(name)
-    expected = queue.counts().failed
-    return _start(queue, "Retry all failed", expected, lambda progress: queue.retry_all("failed", progress=progress))
+    return _start(bulk.retry_all(_queue_or_404(name)))
 
 
 @bp.post("/queues/<bullpen_segment:name>/promote-all")
 def promote_all(name: str) -> Response:
-    queue = _queue_or_404(name)
-    return _start(queue, "Promote all delayed", queue.counts().delayed, lambda p: queue.promote_all(progress=p))
+    return _start(bulk.promote_all(_queue_or_404(name)))
 
 
 @bp.post("/queues/<bullpen_segment:name>/clean")
 def clean(name: str) -> Response:
-    queue = _queue_or_404(name)
-    state = choice(request.form.get("state", ""), ("completed", "failed"), "state")
-    grace = whole(request.form.get("grace") or "0", "grace", 0, 10**9)
-    limit = whole(request.form.get("limit") or "0", "limit", 0, 10**8) or None
-    expected = min(queue.counts().as_dict()[state], limit or math.inf)
-    label = f"Clean {state}"
-    return _start(queue, label, int(expected), lambda p: queue.clean(state, grace, limit, progress=p))
+    return _start(bulk.clean(_queue_or_404(name)))
 
 
 # --- errors --------------------------------------------------------------------------
@@ -304,43 +298,12 @@ def _error(code: int, title: str, message: str) -> Response:
 
 # --- helpers -------------------------------------------------------------------------
 
-def _queue_or_404(name: str) -> Queue:
-    """The queue, if the registry knows it or it holds jobs; else a 404 page."""
-    if is_queue_name(name):
-        queue = current().queue(name)
-        if queue.is_registered() or queue.counts().total:
-            return queue
-    abort(404, f"No queue named {_shown(name)} under prefix {current().settings.prefix!r}. "
-               "If BullMQ created it recently, use Rescan on the overview.")
-
-
 def _opening_state(queue: Queue) -> str:
     """The tab a queue page opens on: failed when a job failed in the last hour, else waiting."""
     if "state" in request.values:
         return "waiting"  # not used: the request names its tab
     newest = current().catalog.newest_failure_ms(queue.name)
     return "failed" if newest is not None and newest >= queue.clock() - 3_600_000 else "waiting"
-
-
-def _shown(text: str, limit: int = 200) -> str:
-    """``text`` quoted for a message, cut to ``limit`` characters."""
-    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text):,} characters)"
-
-
-def _job_or_none(queue: Queue, job_id: str, caps: reads.Caps = reads.DETAIL) -> Job | None:
-    """The job, its fields cut inside Redis to ``caps`` (a page never reads a whole value)."""
-    reason = not_a_job(job_id)
-    if reason is not None:
-        abort(404, f"{reason[:300]}. Bullpen shows and changes only real jobs here.")
-    return queue.job(job_id, caps=caps) if job_id else None
-
-
-def _job_or_404(queue: Queue, job_id: str) -> Job:
-    job = _job_or_none(queue, job_id, reads.LISTING)
-    if job is None:
-        abort(404, f"No job with id {_shown(job_id)} in queue {_shown(queue.name)}.")
-    return job
-
 
 
 def _find(term: str, scope: str | None) -> list[tuple[str, str]]:
@@ -356,28 +319,14 @@ def _find(term: str, scope: str | None) -> list[tuple[str, str]]:
     return hits
 
 
-def _start(queue: Queue, label: str, expected: int, work: Callable[[Progress], int]) -> Response:
-    audit.note(f"{label}: started ({expected:,} jobs expected)", expected)
-    log, who, where = current().audit, audit.actor(), request.remote_addr or ""
-
-    def record_finish(task: Task) -> None:  # runs in the task's thread, after the request
-        log.record(actor=who, remote=where, action=f"{label.lower()} finished", queue=queue.name, count=task.done,
-                   result=_task_summary(task), ok=task.error is None)
-
-    task = current().tasks.start(queue.name, label, expected, work, on_done=record_finish)
-    current().overview.invalidate()
+def _start(action: bulk.Bulk) -> Response:
+    task = bulk.start(action)
     if not htmx.is_partial():
         return make_response(redirect(url_for(".task_view", task_id=task.id), 303))
     finished = task.wait(0.2)  # small jobs are done at once: answer with the result
-    message = _task_summary(task) if finished else f"{label} on {queue.name}: started ({expected:,} jobs)."
+    message = _task_summary(task) if finished else f"{task.label} on {task.queue}: started ({task.expected:,} jobs)."
     html = render_template("bullpen/partials/_task.html", task=task, finished=finished)
     return htmx.toast(make_response(html), message, refresh=finished)
-
-
-def _task_summary(task: Task) -> str:
-    if task.error:
-        return f"{task.label} on {task.queue} stopped after {task.done:,} jobs: {task.error}"
-    return f"{task.label} on {task.queue}: done, {task.done:,} jobs in {formatting.duration(task.seconds * 1000)}."
 
 
 def _done(message: str, back: str) -> Response:
