@@ -4,7 +4,10 @@ The dashboard (and any tool that looks at a whole deployment) holds a :class:`Ca
 instead of a Redis client: it names the queues (:mod:`dashboard.registry`), makes a
 :class:`~dashboard.queue.Queue` for each, reads all their counts in two round trips and
 their workers in one, and pauses or resumes them all. Costs are O(number of queues),
-never O(jobs). This module must not import Flask.
+never O(jobs). On Redis Cluster it finds queues on every primary, and a queue whose keys
+would not share one slot (no ``{hash tag}``) is still listed and counted, with
+:meth:`Catalog.cluster_problem` saying why it cannot be acted on. This module must not
+import Flask.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from . import registry
-from .clients import Client
+from .clients import Client, is_cluster, ping_all
 from .counts import Counts, summarize
+from .keys import Keys, cluster_slot_problem
 from .queue import Queue
 
 
@@ -38,27 +42,36 @@ class Catalog:
         return registry.queue_names(self.client, self.prefix)
 
     def names_and_problems(self) -> tuple[list[str], list[str]]:
-        """:meth:`names`, and what is wrong with the registry (bad entries, wrong key type)."""
-        return registry.read(self.client, self.prefix)
+        """:meth:`names`, and what is wrong with the registry (bad entries, wrong key type) or,
+        on Redis Cluster, with a queue that has no hash tag (see :meth:`cluster_problem`)."""
+        names, problems = registry.read(self.client, self.prefix)
+        return names, problems + [p for p in map(self.cluster_problem, names) if p is not None]
+
+    def cluster_problem(self, name: str) -> str | None:
+        """On Redis Cluster, why queue ``name`` cannot be worked or acted on (its keys would
+        not share one slot: no hash tag); None when it can, and always None on one server."""
+        return cluster_slot_problem(self.prefix, name) if is_cluster(self.client) else None
 
     def discover(self) -> list[str]:
         """Add queues only other tools have written to the registry (bounded SCAN)."""
         return registry.discover(self.client, self.prefix)
 
     def ping(self) -> bool:
-        """True when Redis answers; raises ``redis.RedisError`` when it does not."""
-        return bool(self.client.ping())
+        """True when Redis (every primary of a cluster) answers; raises ``redis.RedisError``
+        when it does not."""
+        return ping_all(self.client)
 
     def summaries(self, names: list[str]) -> list[tuple[Counts, int | None]]:
         """Each queue's counts and its oldest waiting job's creation time (ms), in two round
-        trips whatever the number of queues."""
-        return summarize(self.client, [self.queue(n).keys for n in names])
+        trips whatever the number of queues (plain reads: a queue without a hash tag on Redis
+        Cluster is counted too)."""
+        return summarize(self.client, [Keys(self.prefix, n) for n in names])
 
     def newest_failure_ms(self, name: str) -> int | None:
         """When the queue's most recent failure happened (ms), from the failed set's top score:
         one ZREVRANGE. None when nothing failed (or the set cannot be read)."""
         try:
-            top = self.client.zrevrange(self.queue(name).keys.failed, 0, 0, withscores=True)
+            top = self.client.zrevrange(Keys(self.prefix, name).failed, 0, 0, withscores=True)
         except ResponseError:
             return None
         return int(top[0][1]) if top else None
@@ -67,16 +80,20 @@ class Catalog:
         """Each queue's worker connections (ours and BullMQ's), from one ``CLIENT LIST``."""
         return registry.connected_workers(self.client, self.prefix, names)
 
+    def actionable(self) -> list[str]:
+        """:meth:`names` less the queues that cannot be acted on here (:meth:`cluster_problem`)."""
+        return [n for n in self.names() if self.cluster_problem(n) is None]
+
     def pause_all(self) -> int:
-        """Pause every known queue; returns how many."""
-        names = self.names()
+        """Pause every known queue (on Redis Cluster, those with a hash tag); returns how many."""
+        names = self.actionable()
         for name in names:
             self.queue(name).pause()
         return len(names)
 
     def resume_all(self) -> int:
-        """Resume every known queue; returns how many."""
-        names = self.names()
+        """Resume every known queue (on Redis Cluster, those with a hash tag); returns how many."""
+        names = self.actionable()
         for name in names:
             self.queue(name).resume()
         return len(names)

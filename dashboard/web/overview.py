@@ -69,8 +69,9 @@ class Overview:
             names, self.problems = self.catalog.names_and_problems()
         workers = self.catalog.workers(names)
         summaries = self.catalog.summaries(names)
-        resumed = [n for n, (counts, _) in zip(names, summaries)
-                   if counts.paused and self.catalog.queue(n).resume_if_due()]  # a pause that reached its end
+        resumed = [n for n, (counts, _) in zip(names, summaries)  # a pause that reached its end
+                   if counts.paused and self.catalog.cluster_problem(n) is None
+                   and self.catalog.queue(n).resume_if_due()]
         if resumed:
             summaries = self.catalog.summaries(names)
         return [QueueSummary(name, counts, len(workers[name]), oldest)
