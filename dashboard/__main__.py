@@ -3,7 +3,9 @@
     python -m dashboard worker --queue NAME --handler package.module:function [--concurrency N] [--burst]
         [--lock-duration S] [--stalled-interval S] [--max-stalled-count N] [--shutdown-timeout S] [--name NAME]
 
-Redis comes from ``--redis-url``, else ``REDIS_URL``, else 127.0.0.1:6379. Exit status: 0
+Redis comes from ``--redis-url``, else ``REDIS_URL``, else 127.0.0.1:6379; the URL may name any
+node of a Redis Cluster (the worker then uses a cluster client, and waits at start-up until
+Redis answers, so that it knows which kind it is talking to). Exit status: 0
 after a graceful shutdown (SIGTERM or SIGINT: running jobs get up to ``--shutdown-timeout``)
 and also after a second signal, which stops at once and leaves running jobs active for the
 stalled check; 2 for invalid arguments (argparse). Never imports Flask.
@@ -14,8 +16,11 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import signal
+import time
 from collections.abc import Callable
 
+from .clients import DEFAULT_URL, cluster_mode
 from .config import Settings
 from .handlers import load_handler
 from .worker import Worker
@@ -67,13 +72,33 @@ def main(argv: list[str] | None = None) -> int:
         handler = load_handler(args.handler)
     except (ValueError, ImportError) as exc:
         parser.error(f"--handler: {exc}")
+    url = args.redis_url or settings.redis_url or DEFAULT_URL
+    old = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM while waiting: exit 0
+    try:
+        _wait_for_redis(url)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, old)
     worker = Worker(
-        args.queue, handler, args.redis_url or settings.redis_url, prefix=settings.prefix,
+        args.queue, handler, url, prefix=settings.prefix,
         concurrency=int(args.concurrency), lock_duration=args.lock_duration, stalled_interval=args.stalled_interval,
         max_stalled_count=int(args.max_stalled_count), shutdown_timeout=args.shutdown_timeout, name=args.name,
     )
     worker.run(burst=args.burst)
     return 0
+
+
+def _wait_for_redis(url: str) -> None:
+    """Return once Redis answers and says whether it is a cluster node (logged once while not)."""
+    wait, since = 0.1, time.monotonic()
+    while cluster_mode(url) is None:
+        if wait == 0.1:
+            logging.getLogger("dashboard.worker").warning("Redis unreachable; waiting for it before starting")
+        time.sleep(wait)
+        wait = min(wait * 2, 5.0)
+    if wait > 0.1:
+        logging.getLogger("dashboard.worker").warning("Redis answers after %.1fs", time.monotonic() - since)
 
 
 if __name__ == "__main__":

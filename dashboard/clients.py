@@ -30,7 +30,7 @@ from redis.retry import Retry
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 
 #: What a Queue or Worker accepts as its connection: one server, or a Redis Cluster (with
-#: hash-tagged queue names, see :func:`dashboard.keys.check_cluster_tag`).
+#: hash-tagged queue names, see :func:`dashboard.keys.cluster_slot_problem`).
 Client: TypeAlias = "redis.Redis | RedisCluster"
 
 #: Errors meaning Redis, or a node of a Redis Cluster, cannot serve right now (gone, timed out,
@@ -49,7 +49,7 @@ _MODES_LOCK = threading.Lock()
 def cluster_mode(url: str, timeout: float = 2.0) -> bool | None:
     """Whether the server at ``url`` is a Redis Cluster node (``INFO cluster`` says
     ``cluster_enabled:1``): True or False, asked once per URL and remembered; None when it
-    cannot be asked now (unreachable, or refused INFO)."""
+    cannot be asked now (unreachable). A server that refuses INFO is taken for a single one."""
     with _MODES_LOCK:
         known = _MODES.get(url)
     if known is not None:
@@ -57,14 +57,23 @@ def cluster_mode(url: str, timeout: float = 2.0) -> bool | None:
     try:
         with probe_client(url, connect_timeout=timeout, timeout=timeout) as client:
             info: dict[str, Any] = client.info("cluster")
-    except (redis.RedisError, OSError) as exc:
-        log.warning("cannot tell whether the Redis in REDIS_URL is a cluster node (%s: %s); treating it as a "
-                    "single server", type(exc).__name__, exc)
+        enabled = str(info.get("cluster_enabled", "0")) == "1"
+    except redis.ResponseError as exc:  # INFO refused (ACL, renamed command): not a cluster we can use
+        log.warning("Redis refused INFO cluster (%s); treating it as a single server", exc)
+        enabled = False
+    except (redis.RedisError, OSError):
         return None
-    enabled = str(info.get("cluster_enabled", "0")) == "1"
     with _MODES_LOCK:
         _MODES[url] = enabled
     return enabled
+
+
+def _is_cluster_url(url: str) -> bool:
+    mode = cluster_mode(url)
+    if mode is None:
+        log.warning("Redis unreachable: cannot tell whether it is a Redis Cluster node; treating it as a single "
+                    "server for now")
+    return bool(mode)
 
 
 def connect(redis_url: str | None = None, connection: Client | None = None) -> Client:
@@ -73,7 +82,7 @@ def connect(redis_url: str | None = None, connection: Client | None = None) -> C
     if connection is not None:
         return connection
     url = redis_url or DEFAULT_URL
-    if cluster_mode(url):
+    if _is_cluster_url(url):
         return RedisCluster.from_url(url, health_check_interval=30)
     return redis.Redis.from_url(url, health_check_interval=30)
 
@@ -83,7 +92,7 @@ def web_client(url: str) -> Client:
     dead cluster node, answers in seconds, never hangs a page."""
     options: dict[str, Any] = dict(socket_connect_timeout=2, socket_timeout=5, retry=Retry(NoBackoff(), 1),
                                    health_check_interval=30)
-    if cluster_mode(url):
+    if _is_cluster_url(url):
         return RedisCluster.from_url(url, **options)
     return redis.Redis.from_url(url, **options)
 

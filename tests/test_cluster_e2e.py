@@ -20,7 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis.cluster import RedisCluster
 
-from dashboard import Queue, Worker, registry, scripts
+from dashboard import Queue, Worker, clients, registry, scripts
 from dashboard.clients import cluster_mode, connect, web_client
 from dashboard.config import Settings
 from dashboard.connection import resolve_redis
@@ -279,3 +279,33 @@ def test_a_node_going_away_gives_503_and_the_app_recovers(cluster_app: AppMaker,
     assert client.get("/").status_code == 200
     assert client.get(f"/queues/{seg(names[0])}").status_code == 200
     assert re.search(r"\bok\b", client.get("/healthz").get_data(as_text=True))
+
+
+def test_started_while_its_node_was_down(cluster_app: AppMaker, redis_cluster: Cluster, rc: RedisCluster,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """REDIS_URL names a node that is down when the dashboard and the worker command start:
+    the worker waits for it, the dashboard switches to a cluster client at its first MOVED."""
+    names = redis_cluster.names_per_node("late")
+    down = 1
+    name = names[2]  # held by another node
+    Queue(name, connection=rc).add_bulk([("n", {"i": i}, {}) for i in range(5)])
+    monkeypatch.setattr(clients, "_MODES", {})  # forget what this process already knows of the node
+    redis_cluster.stop_node(down)
+    env = {**os.environ, "REDIS_URL": redis_cluster.url(down)}
+    try:
+        app = cluster_app(node=down)
+        assert not isinstance(state(app).catalog.client, RedisCluster)  # nothing could tell yet
+        proc = subprocess.Popen([sys.executable, "-m", "dashboard", "worker", "--queue", name, "--handler",
+                                 "tests.jobs:succeed", "--burst"], cwd=ROOT, env=env, stderr=subprocess.PIPE,
+                                text=True)
+        assert proc.stderr is not None
+        assert "waiting for it" in proc.stderr.readline()
+    finally:
+        redis_cluster.restart_node(down)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-2000:]
+    assert Queue(name, connection=rc).counts().completed == 5
+    client = app.test_client()
+    first = client.get(f"/queues/{seg(name)}")
+    assert first.status_code == 503 and isinstance(state(app).catalog.client, RedisCluster)
+    assert client.get(f"/queues/{seg(name)}").status_code == 200

@@ -272,7 +272,7 @@ def _redis_refused(exc: ResponseError) -> Response:
                   "A key probably holds data of another type, written by another tool.")
 
 
-def _redis_down(exc: Exception) -> Response:
+def redis_down(exc: Exception) -> Response:
     log.warning("Redis unreachable while serving %s: %s", request.path, exc)
     if htmx.is_partial():
         return Response("Redis is unreachable", 503, {"Retry-After": "5"}, mimetype="text/plain")
@@ -284,7 +284,7 @@ def _redis_down(exc: Exception) -> Response:
 
 
 for _unavailable in UNAVAILABLE:  # Redis, or a node of a Redis Cluster, gone
-    bp.register_error_handler(_unavailable, _redis_down)
+    bp.register_error_handler(_unavailable, redis_down)
 
 
 def standalone_error(exc: HTTPException) -> Response:
