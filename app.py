@@ -21,7 +21,7 @@ from dataclasses import replace
 from flask import Flask
 
 from dashboard.catalog import Catalog
-from dashboard.clients import connect
+from dashboard.clients import cluster_mode, connect
 from dashboard.config import Settings
 from dashboard.connection import DEFAULT_PROBE_URL, resolve_redis
 from dashboard.embedded_workers import EmbeddedWorkers
@@ -56,8 +56,10 @@ def create_app(settings: Settings | None = None, *, handlers: Mapping[str, Handl
     configure_logging(settings)
     resolved = resolve_redis(settings, probe_url=DEFAULT_PROBE_URL if use_local_redis else None)
     if settings.demo and resolved.source != "embedded" and settings.prefix == "bull":
-        log.warning("demo on a Redis this process did not start: demo queues go under prefix %r", DEMO_PREFIX)
-        settings = replace(settings, prefix=DEMO_PREFIX)
+        # on Redis Cluster the demo's queue names carry no hash tag: the prefix does
+        prefix = f"{{{DEMO_PREFIX}}}" if cluster_mode(resolved.url) else DEMO_PREFIX
+        log.warning("demo on a Redis this process did not start: demo queues go under prefix %r", prefix)
+        settings = replace(settings, prefix=prefix)
     app = Flask(__name__, static_folder=None, template_folder=None)
     app.config["SESSION_COOKIE_NAME"] = "bullpen_session"
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"

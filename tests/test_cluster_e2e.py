@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,12 +22,14 @@ from flask.testing import FlaskClient
 from redis.cluster import RedisCluster
 
 from dashboard import Queue, Worker, clients, registry, scripts
+from dashboard.catalog import Catalog
 from dashboard.clients import cluster_mode, connect, web_client
 from dashboard.config import Settings
 from dashboard.connection import resolve_redis
 from dashboard.errors import ClusterHashTagMissing
 from dashboard.job import Job
 from dashboard.keys import Keys
+from dashboard.web import demo
 from tests.clusterkit import Cluster
 from tests.webkit import HX, fail_odd, post, rows, state
 
@@ -309,3 +312,46 @@ def test_started_while_its_node_was_down(cluster_app: AppMaker, redis_cluster: C
     first = client.get(f"/queues/{seg(name)}")
     assert first.status_code == 503 and isinstance(state(app).catalog.client, RedisCluster)
     assert client.get(f"/queues/{seg(name)}").status_code == 200
+
+
+def test_the_demo_runs_on_a_cluster_under_a_tagged_prefix(cluster_app: AppMaker, redis_cluster: Cluster,
+                                                          rc: RedisCluster) -> None:
+    app = cluster_app(node=1, demo=True)
+    assert state(app).settings.prefix == "{bullpen-demo}"
+    deadline = time.monotonic() + 60
+    while len(Catalog(rc, "{bullpen-demo}").names()) < len(demo.QUEUES):
+        assert time.monotonic() < deadline, "the demo producer added nothing"
+        time.sleep(0.1)
+    html = app.test_client().get("/").get_data(as_text=True)
+    assert all(name in html for name in demo.QUEUES) and "hash tag" not in html
+
+
+def test_a_worker_rides_out_its_queues_node_going_away(redis_cluster: Cluster, rc: RedisCluster,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    redis_cluster.flush()
+    name = redis_cluster.names_per_node("ride")[1]
+    home = redis_cluster.owner(Keys("bull", name).meta)
+    worker = Worker(name, _echo, redis_url=redis_cluster.url(redis_cluster.other_node(Keys("bull", name).meta)),
+                    drain_delay=0.2)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        q = Queue(name, connection=rc)
+
+        def wait_done(job_id: str) -> None:
+            deadline = time.monotonic() + 60
+            while (job := q.job(job_id)) is None or job.state != "completed":
+                assert time.monotonic() < deadline, job
+                time.sleep(0.1)
+
+        wait_done(q.add("before", {}).id)
+        redis_cluster.stop_node(home)
+        deadline = time.monotonic() + 30
+        while "unreachable" not in caplog.text:  # the worker noticed
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        redis_cluster.restart_node(home)  # empty: its data and scripts are gone
+        wait_done(q.add("after", {}, job_id="after").id)
+    finally:
+        worker.close()
+        thread.join(30)
