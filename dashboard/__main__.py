@@ -8,7 +8,8 @@ node of a Redis Cluster (the worker then uses a cluster client, and waits at sta
 Redis answers, so that it knows which kind it is talking to). Exit status: 0
 after a graceful shutdown (SIGTERM or SIGINT: running jobs get up to ``--shutdown-timeout``)
 and also after a second signal, which stops at once and leaves running jobs active for the
-stalled check; 2 for invalid arguments (argparse). Never imports Flask.
+stalled check; 2 for invalid arguments (argparse), a queue without a hash tag on Redis Cluster
+included. Never imports Flask.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable
 
 from .clients import DEFAULT_URL, cluster_mode
 from .config import Settings
+from .errors import ClusterHashTagMissing
 from .handlers import load_handler
 from .worker import Worker
 
@@ -80,11 +82,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         signal.signal(signal.SIGTERM, old)
-    worker = Worker(
-        args.queue, handler, url, prefix=settings.prefix,
-        concurrency=int(args.concurrency), lock_duration=args.lock_duration, stalled_interval=args.stalled_interval,
-        max_stalled_count=int(args.max_stalled_count), shutdown_timeout=args.shutdown_timeout, name=args.name,
-    )
+    try:
+        worker = Worker(
+            args.queue, handler, url, prefix=settings.prefix,
+            concurrency=int(args.concurrency), lock_duration=args.lock_duration, stalled_interval=args.stalled_interval,
+            max_stalled_count=int(args.max_stalled_count), shutdown_timeout=args.shutdown_timeout, name=args.name,
+        )
+    except ClusterHashTagMissing as exc:
+        parser.error(f"--queue: {exc}")
     worker.run(burst=args.burst)
     return 0
 

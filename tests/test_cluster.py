@@ -7,8 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 from redis.cluster import RedisCluster
+from redis.crc import key_slot
 
 from dashboard import Queue, Worker
+from dashboard.keys import Keys, cluster_slot_problem, pause_key
 from dashboard.reads import DETAIL
 from tests.clusterkit import Cluster
 
@@ -49,3 +51,20 @@ def test_produce_and_work_on_cluster(cluster: RedisCluster, name: str, prefix: s
     assert q.clean("completed", 0) == 51
     q.obliterate()
     assert q.counts().total == 0
+
+
+@pytest.mark.parametrize("prefix,name", [("bull", "{sms}"), ("{app}", "mail"), ("bull", "a{b}c"), ("b}", "{x}"),
+                                         ("{app}", "{sms}"), ("{a}b{", "c")])
+def test_a_tag_that_holds_keeps_every_key_in_one_slot(prefix: str, name: str) -> None:
+    assert cluster_slot_problem(prefix, name) is None
+    k = Keys(prefix, name)
+    job_ids = ["1", "}{", "{x}", "repeat:s:1", "a}b"]
+    keys = [k.meta, k.wait, k.dedup("}"), k.scheduler("{y}"), pause_key(prefix, name),
+            *(k.job(i) for i in job_ids), *(k.lock(i) for i in job_ids), *(k.logs(i) for i in job_ids)]
+    assert len({key_slot(key.encode()) for key in keys}) == 1
+
+
+@pytest.mark.parametrize("prefix,name", [("bull", "plain"), ("bull", "{}"), ("{}", "{x}"), ("x{", "{q}"),
+                                         ("a{b", "c}d"), ("bull", "a{b")])
+def test_no_tag_or_a_tag_the_pause_record_does_not_share_is_a_problem(prefix: str, name: str) -> None:
+    assert "needs a hash tag" in (cluster_slot_problem(prefix, name) or "")

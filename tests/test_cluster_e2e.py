@@ -22,6 +22,7 @@ from flask.testing import FlaskClient
 from redis.cluster import RedisCluster
 
 from dashboard import Queue, Worker, clients, registry, scripts
+from dashboard.__main__ import main as worker_main
 from dashboard.catalog import Catalog
 from dashboard.clients import cluster_mode, connect, web_client
 from dashboard.config import Settings
@@ -355,3 +356,11 @@ def test_a_worker_rides_out_its_queues_node_going_away(redis_cluster: Cluster, r
     finally:
         worker.close()
         thread.join(30)
+
+
+def test_the_worker_command_refuses_a_queue_without_hash_tag(redis_cluster: Cluster,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        worker_main(["worker", "--queue", "plain", "--handler", "tests.jobs:succeed", "--burst",
+                     "--redis-url", redis_cluster.url(2)])
+    assert exited.value.code == 2 and "needs a hash tag" in capsys.readouterr().err
