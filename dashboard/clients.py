@@ -68,6 +68,13 @@ def cluster_mode(url: str, timeout: float = 2.0) -> bool | None:
     return enabled
 
 
+def forget_modes() -> None:
+    """Forget what :func:`cluster_mode` learnt: for a port that now holds another kind of server
+    (tests that start and stop servers)."""
+    with _MODES_LOCK:
+        _MODES.clear()
+
+
 def _is_cluster_url(url: str) -> bool:
     mode = cluster_mode(url)
     if mode is None:

@@ -25,6 +25,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
 
 from app import create_app
+from dashboard.clients import forget_modes
 from dashboard.config import Settings
 from dashboard.redis_server import EmbeddedRedis, find_redis_server, free_port, port_is_free
 
@@ -58,6 +59,7 @@ class Cluster:
                 "--cluster-node-timeout", str(NODE_TIMEOUT_MS)]
 
     def start(self, nodes: int = 3) -> Cluster:
+        forget_modes()  # a port of ours may have held a single server earlier in the session
         for i in range(nodes):
             self.servers.append(EmbeddedRedis(port=cluster_port(), extra_args=self._args(i)).start())
         share = SLOTS // nodes
@@ -91,10 +93,12 @@ class Cluster:
     def stop(self) -> None:
         for s in self.servers:
             s.stop()
+        forget_modes()  # our ports may hold single servers later in the session
 
     def stop_node(self, i: int) -> None:
         """Take node ``i`` away (its data is lost; it keeps its slots and identity)."""
         self.servers[i].stop()
+        forget_modes()
 
     def restart_node(self, i: int) -> None:
         """Bring node ``i`` back on its port with its cluster identity, and wait until the cluster is ok."""

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -21,7 +22,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis.cluster import RedisCluster
 
-from dashboard import Queue, Worker, clients, registry, scripts
+from dashboard import Queue, Worker, registry, scripts
 from dashboard.__main__ import main as worker_main
 from dashboard.catalog import Catalog
 from dashboard.clients import cluster_mode, connect, web_client
@@ -285,16 +286,14 @@ def test_a_node_going_away_gives_503_and_the_app_recovers(cluster_app: AppMaker,
     assert re.search(r"\bok\b", client.get("/healthz").get_data(as_text=True))
 
 
-def test_started_while_its_node_was_down(cluster_app: AppMaker, redis_cluster: Cluster, rc: RedisCluster,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_started_while_its_node_was_down(cluster_app: AppMaker, redis_cluster: Cluster, rc: RedisCluster) -> None:
     """REDIS_URL names a node that is down when the dashboard and the worker command start:
     the worker waits for it, the dashboard switches to a cluster client at its first MOVED."""
     names = redis_cluster.names_per_node("late")
     down = 1
     name = names[2]  # held by another node
     Queue(name, connection=rc).add_bulk([("n", {"i": i}, {}) for i in range(5)])
-    monkeypatch.setattr(clients, "_MODES", {})  # forget what this process already knows of the node
-    redis_cluster.stop_node(down)
+    redis_cluster.stop_node(down)  # and this process forgets what it knew of the node
     env = {**os.environ, "REDIS_URL": redis_cluster.url(down)}
     try:
         app = cluster_app(node=down)
@@ -364,3 +363,31 @@ def test_the_worker_command_refuses_a_queue_without_hash_tag(redis_cluster: Clus
         worker_main(["worker", "--queue", "plain", "--handler", "tests.jobs:succeed", "--burst",
                      "--redis-url", redis_cluster.url(2)])
     assert exited.value.code == 2 and "needs a hash tag" in capsys.readouterr().err
+
+
+def test_an_idle_worker_is_woken_through_the_cluster_by_the_queues_marker(redis_cluster: Cluster,
+                                                                          rc: RedisCluster) -> None:
+    """The worker's blocking BZPOPMIN on the marker goes to the queue's node through its named
+    cluster client: with every timer an hour away, only the marker can wake it."""
+    redis_cluster.flush()
+    name = redis_cluster.names_per_node("wake")[2]
+    worker = Worker(name, _echo, redis_url=redis_cluster.url(0), drain_delay=3600, stalled_interval=3600)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while [w.get("cmd") for w in state_workers(rc, name)] != ["bzpopmin"]:  # idle, blocked on the marker
+            assert time.monotonic() < deadline, state_workers(rc, name)
+            time.sleep(0.05)
+        q = Queue(name, connection=rc)
+        job_id = q.add("n", {"i": 1}).id
+        while (job := q.job(job_id)) is None or job.state != "completed":
+            assert time.monotonic() < deadline + 60, job
+            time.sleep(0.05)
+    finally:
+        worker.close()
+        thread.join(30)
+
+
+def state_workers(rc: RedisCluster, name: str) -> list[dict[str, Any]]:
+    return registry.connected_workers(rc, "bull", [name])[name]
