@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import logging
 import signal
+import threading
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -80,6 +81,16 @@ def create_app(settings: Settings | None = None, *, handlers: Mapping[str, Handl
 
 def _start_background(state: DashboardState, url: str, handlers: dict[str, Handler]) -> None:
     settings = state.settings
+    if (settings.embedded_workers or settings.demo) and cluster_mode(url) is None:
+        # Redis is unreachable: wait for it in the background, so the workers know whether it
+        # is a Redis Cluster node before they connect; the pages answer 503 meanwhile.
+        log.warning("Redis unreachable: the embedded workers and the demo start once it answers")
+        stopping = threading.Event()
+        state.stoppers.append(stopping.set)
+        atexit.register(state.stop)
+        threading.Thread(target=_start_when_reachable, args=(state, url, handlers, stopping), daemon=True,
+                         name="bullpen-start").start()
+        return
     if settings.embedded_workers:
         state.workers = EmbeddedWorkers(connection=connect(url), prefix=settings.prefix,
                                         concurrency=settings.concurrency)
@@ -92,6 +103,18 @@ def _start_background(state: DashboardState, url: str, handlers: dict[str, Handl
         state.workers.start()
     if state.workers is not None or state.stoppers:
         atexit.register(state.stop)
+
+
+def _start_when_reachable(state: DashboardState, url: str, handlers: dict[str, Handler],
+                          stopping: threading.Event) -> None:
+    wait = 0.1
+    while cluster_mode(url) is None:
+        if stopping.wait(wait):
+            return
+        wait = min(wait * 2, 5.0)
+    if not stopping.is_set():
+        log.warning("Redis answers: starting the embedded workers and the demo")
+        _start_background(state, url, handlers)
 
 
 def _interrupt(signum: int, _frame: object) -> None:

@@ -287,17 +287,20 @@ def test_a_node_going_away_gives_503_and_the_app_recovers(cluster_app: AppMaker,
 
 
 def test_started_while_its_node_was_down(cluster_app: AppMaker, redis_cluster: Cluster, rc: RedisCluster) -> None:
-    """REDIS_URL names a node that is down when the dashboard and the worker command start:
-    the worker waits for it, the dashboard switches to a cluster client at its first MOVED."""
+    """REDIS_URL names a node that is down when the dashboard (with embedded workers) and the
+    worker command start: both workers wait for it, the dashboard switches to a cluster client
+    at its first MOVED."""
     names = redis_cluster.names_per_node("late")
     down = 1
-    name = names[2]  # held by another node
+    name, embedded = names[2], names[0]  # held by other nodes
     Queue(name, connection=rc).add_bulk([("n", {"i": i}, {}) for i in range(5)])
+    Queue(embedded, connection=rc).add_bulk([("n", {"i": i}, {}) for i in range(3)])
     redis_cluster.stop_node(down)  # and this process forgets what it knew of the node
     env = {**os.environ, "REDIS_URL": redis_cluster.url(down)}
     try:
-        app = cluster_app(node=down)
+        app = cluster_app(node=down, embedded_workers=True, handlers={embedded: _echo})
         assert not isinstance(state(app).catalog.client, RedisCluster)  # nothing could tell yet
+        assert state(app).workers is None  # waiting for Redis
         proc = subprocess.Popen([sys.executable, "-m", "dashboard", "worker", "--queue", name, "--handler",
                                  "tests.jobs:succeed", "--burst"], cwd=ROOT, env=env, stderr=subprocess.PIPE,
                                 text=True)
@@ -308,6 +311,10 @@ def test_started_while_its_node_was_down(cluster_app: AppMaker, redis_cluster: C
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err[-2000:]
     assert Queue(name, connection=rc).counts().completed == 5
+    deadline = time.monotonic() + 60
+    while Queue(embedded, connection=rc).counts().completed != 3:
+        assert time.monotonic() < deadline, Queue(embedded, connection=rc).counts()
+        time.sleep(0.1)
     client = app.test_client()
     first = client.get(f"/queues/{seg(name)}")
     assert first.status_code == 503 and isinstance(state(app).catalog.client, RedisCluster)
