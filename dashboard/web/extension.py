@@ -15,7 +15,7 @@ from flask import current_app
 
 from ..audit import AuditLog
 from ..catalog import Catalog
-from ..clients import is_cluster, web_client
+from ..clients import UNAVAILABLE, is_cluster, web_client
 from ..config import Settings
 from ..embedded_workers import EmbeddedWorkers
 from ..queue import Queue
@@ -50,7 +50,10 @@ class DashboardState:
         node can say what it is. True when the dashboard now holds a cluster client."""
         if not self.redis_url or is_cluster(self.catalog.client):
             return False
-        client = web_client(self.redis_url)
+        try:
+            client = web_client(self.redis_url)
+        except UNAVAILABLE:  # the cluster could not be mapped just now: the next MOVED tries again
+            return False
         if not is_cluster(client):
             return False
         self.catalog = Catalog(client, self.settings.prefix)
