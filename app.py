@@ -15,13 +15,14 @@ from __future__ import annotations
 import atexit
 import logging
 import signal
+import threading
 from collections.abc import Mapping
 from dataclasses import replace
 
 from flask import Flask
 
 from dashboard.catalog import Catalog
-from dashboard.clients import connect
+from dashboard.clients import cluster_mode, connect
 from dashboard.config import Settings
 from dashboard.connection import DEFAULT_PROBE_URL, resolve_redis
 from dashboard.embedded_workers import EmbeddedWorkers
@@ -56,8 +57,10 @@ def create_app(settings: Settings | None = None, *, handlers: Mapping[str, Handl
     configure_logging(settings)
     resolved = resolve_redis(settings, probe_url=DEFAULT_PROBE_URL if use_local_redis else None)
     if settings.demo and resolved.source != "embedded" and settings.prefix == "bull":
-        log.warning("demo on a Redis this process did not start: demo queues go under prefix %r", DEMO_PREFIX)
-        settings = replace(settings, prefix=DEMO_PREFIX)
+        # on Redis Cluster the demo's queue names carry no hash tag: the prefix does
+        prefix = f"{{{DEMO_PREFIX}}}" if cluster_mode(resolved.url) else DEMO_PREFIX
+        log.warning("demo on a Redis this process did not start: demo queues go under prefix %r", prefix)
+        settings = replace(settings, prefix=prefix)
     app = Flask(__name__, static_folder=None, template_folder=None)
     app.config["SESSION_COOKIE_NAME"] = "bullpen_session"
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
@@ -78,6 +81,16 @@ def create_app(settings: Settings | None = None, *, handlers: Mapping[str, Handl
 
 def _start_background(state: DashboardState, url: str, handlers: dict[str, Handler]) -> None:
     settings = state.settings
+    if (settings.embedded_workers or settings.demo) and cluster_mode(url) is None:
+        # Redis is unreachable: wait for it in the background, so the workers know whether it
+        # is a Redis Cluster node before they connect; the pages answer 503 meanwhile.
+        log.warning("Redis unreachable: the embedded workers and the demo start once it answers")
+        stopping = threading.Event()
+        state.stoppers.append(stopping.set)
+        atexit.register(state.stop)
+        threading.Thread(target=_start_when_reachable, args=(state, url, handlers, stopping), daemon=True,
+                         name="bullpen-start").start()
+        return
     if settings.embedded_workers:
         state.workers = EmbeddedWorkers(connection=connect(url), prefix=settings.prefix,
                                         concurrency=settings.concurrency)
@@ -90,6 +103,18 @@ def _start_background(state: DashboardState, url: str, handlers: dict[str, Handl
         state.workers.start()
     if state.workers is not None or state.stoppers:
         atexit.register(state.stop)
+
+
+def _start_when_reachable(state: DashboardState, url: str, handlers: dict[str, Handler],
+                          stopping: threading.Event) -> None:
+    wait = 0.1
+    while cluster_mode(url) is None:
+        if stopping.wait(wait):
+            return
+        wait = min(wait * 2, 5.0)
+    if not stopping.is_set():
+        log.warning("Redis answers: starting the embedded workers and the demo")
+        _start_background(state, url, handlers)
 
 
 def _interrupt(signum: int, _frame: object) -> None:

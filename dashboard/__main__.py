@@ -5,17 +5,21 @@
     python -m dashboard [--redis-url URL] [--prefix P] [--json] queues | info | jobs | job | retry | promote
         | remove | clean | pause | resume | add | schedulers | workers ...   (see --help; dashboard/cli.py)
 
-Redis comes from ``--redis-url``, else ``REDIS_URL``, else 127.0.0.1:6379. The worker exits 0
-after a graceful shutdown (SIGTERM or SIGINT: running jobs get up to ``--shutdown-timeout``)
-and also after a second signal, which stops at once and leaves running jobs active for the
-stalled check; 2 for invalid arguments. The other commands exit 0 ok, 1 error, 2 usage,
-3 not found. Never imports Flask.
+Redis comes from ``--redis-url``, else ``REDIS_URL``, else 127.0.0.1:6379; the URL may name any
+node of a Redis Cluster (a cluster client is used; the worker waits at start-up until Redis
+answers, so that it knows which kind it is talking to). The worker exits 0 after a graceful
+shutdown (SIGTERM or SIGINT: running jobs get up to ``--shutdown-timeout``) and also after a
+second signal, which stops at once and leaves running jobs active for the stalled check; 2 for
+invalid arguments (a queue without a hash tag on Redis Cluster included); 1 for a legacy Bull
+queue. The other commands exit 0 ok, 1 error, 2 usage, 3 not found. Never imports Flask.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import signal
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +27,7 @@ import click
 
 from .cli import Env, cli
 from .cli_actions import ACTIONS
+from .clients import DEFAULT_URL, cluster_mode
 from .errors import NotSupportedOnBull
 from .handlers import load_handler
 from .worker import Worker
@@ -83,9 +88,17 @@ def worker(env: Env, queue: str, handler: str, concurrency: int, burst: bool, re
         function = load_handler(handler)
     except (ValueError, ImportError) as exc:
         raise click.BadParameter(str(exc), param_hint="'--handler'") from None
+    url = redis_url or env.url or settings.redis_url or DEFAULT_URL
+    old = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM while waiting: exit 0
+    try:
+        _wait_for_redis(url)
+    except KeyboardInterrupt:
+        return
+    finally:
+        signal.signal(signal.SIGTERM, old)
     try:
         process = Worker(
-            queue, function, redis_url or env.url, prefix=env.prefix or settings.prefix,
+            queue, function, url, prefix=env.prefix or settings.prefix,
             concurrency=int(concurrency), lock_duration=lock_duration, stalled_interval=stalled_interval,
             max_stalled_count=int(max_stalled_count), shutdown_timeout=shutdown_timeout, name=name,
         )
@@ -95,6 +108,18 @@ def worker(env: Env, queue: str, handler: str, concurrency: int, burst: bool, re
         process.run(burst=burst)
     except NotSupportedOnBull as exc:  # a legacy Bull 3/4 queue: said in one line, exit 1
         raise click.ClickException(str(exc)) from None
+
+
+def _wait_for_redis(url: str) -> None:
+    """Return once Redis answers and says whether it is a cluster node (logged once while not)."""
+    wait, since = 0.1, time.monotonic()
+    while cluster_mode(url) is None:
+        if wait == 0.1:
+            logging.getLogger("dashboard.worker").warning("Redis unreachable; waiting for it before starting")
+        time.sleep(wait)
+        wait = min(wait * 2, 5.0)
+    if wait > 0.1:
+        logging.getLogger("dashboard.worker").warning("Redis answers after %.1fs", time.monotonic() - since)
 
 
 cli.add_command(worker)

@@ -5,7 +5,10 @@ instead of a Redis client: it names the queues (:mod:`dashboard.registry`), make
 :class:`~dashboard.queue.Queue` for each, reads all their counts in two round trips and
 their workers in one, and pauses or resumes them all. Costs are O(number of queues),
 never O(jobs). A legacy Bull 3/4 queue (npm ``bull``) is recognised from its keys and handed out as a
-:class:`~dashboard.bull.BullQueue`, which manages it by Bull's rules. This module must not import Flask.
+:class:`~dashboard.bull.BullQueue`, which manages it by Bull's rules. On Redis Cluster it finds
+queues on every primary, and a queue whose keys would not share one slot (no ``{hash tag}``) is
+still listed and counted, with :meth:`Catalog.cluster_problem` saying why it cannot be acted on.
+This module must not import Flask.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from . import bull, registry
-from .clients import Client
+from .clients import Client, is_cluster, ping_all
 from .counts import Counts, summarize
-from .keys import Keys
+from .keys import Keys, cluster_slot_problem
 from .queue import Queue
 
 #: Seconds a queue's kind (Bull or BullMQ), once its keys told it, is trusted by :meth:`Catalog.summaries`.
@@ -65,7 +68,8 @@ class Catalog:
         """Which of ``names`` are legacy Bull 3/4 queues: one round trip for those not told in
         the last :data:`KIND_TTL` seconds (a queue whose keys tell nothing yet is asked again)."""
         now = time.monotonic()
-        ask = [n for n in names if n not in self._kinds or now - self._kinds[n][0] > KIND_TTL]
+        ask = [n for n in names if (n not in self._kinds or now - self._kinds[n][0] > KIND_TTL)
+               and self.cluster_problem(n) is None]  # a script on keys of several slots fails
         if ask:
             for name, kind in zip(ask, bull.kinds(self.client, [Keys(self.prefix, n) for n in ask], strict=False)):
                 if kind is None:
@@ -79,20 +83,29 @@ class Catalog:
         return registry.queue_names(self.client, self.prefix)
 
     def names_and_problems(self) -> tuple[list[str], list[str]]:
-        """:meth:`names`, and what is wrong with the registry (bad entries, wrong key type)."""
-        return registry.read(self.client, self.prefix)
+        """:meth:`names`, and what is wrong with the registry (bad entries, wrong key type) or,
+        on Redis Cluster, with a queue that has no hash tag (see :meth:`cluster_problem`)."""
+        names, problems = registry.read(self.client, self.prefix)
+        return names, problems + [p for p in map(self.cluster_problem, names) if p is not None]
+
+    def cluster_problem(self, name: str) -> str | None:
+        """On Redis Cluster, why queue ``name`` cannot be worked or acted on (its keys would
+        not share one slot: no hash tag); None when it can, and always None on one server."""
+        return cluster_slot_problem(self.prefix, name) if is_cluster(self.client) else None
 
     def discover(self) -> list[str]:
         """Add queues only other tools have written to the registry (bounded SCAN)."""
         return registry.discover(self.client, self.prefix)
 
     def ping(self) -> bool:
-        """True when Redis answers; raises ``redis.RedisError`` when it does not."""
-        return bool(self.client.ping())
+        """True when Redis (every primary of a cluster) answers; raises ``redis.RedisError``
+        when it does not."""
+        return ping_all(self.client)
 
     def summaries(self, names: list[str]) -> list[tuple[Counts, int | None]]:
         """Each queue's counts and its oldest waiting job's creation time (ms), in two round
-        trips whatever the number of queues."""
+        trips whatever the number of queues (plain reads: a queue without a hash tag on Redis
+        Cluster is counted too)."""
         return summarize(self.client, [Keys(self.prefix, n) for n in names], bull=self.bull_flags(names))
 
     def overview(self, names: list[str] | None = None) -> tuple[list[QueueSummary], list[str]]:
@@ -106,7 +119,8 @@ class Catalog:
         workers = self.workers(names)
         summaries = self.summaries(names)
         resumed = [n for n, (counts, _) in zip(names, summaries)
-                   if counts.paused and self.queue(n).resume_if_due()]  # a pause that reached its end
+                   if counts.paused and self.cluster_problem(n) is None
+                   and self.queue(n).resume_if_due()]  # a pause that reached its end
         if resumed:
             summaries = self.summaries(names)
         rows = [QueueSummary(name, counts, len(workers[name]), oldest)
@@ -117,7 +131,7 @@ class Catalog:
         """When the queue's most recent failure happened (ms), from the failed set's top score:
         one ZREVRANGE. None when nothing failed (or the set cannot be read)."""
         try:
-            top = self.client.zrevrange(self.queue(name).keys.failed, 0, 0, withscores=True)
+            top = self.client.zrevrange(Keys(self.prefix, name).failed, 0, 0, withscores=True)
         except ResponseError:
             return None
         return int(top[0][1]) if top else None
@@ -126,16 +140,20 @@ class Catalog:
         """Each queue's worker connections (ours and BullMQ's), from one ``CLIENT LIST``."""
         return registry.connected_workers(self.client, self.prefix, names)
 
+    def actionable(self) -> list[str]:
+        """:meth:`names` less the queues that cannot be acted on here (:meth:`cluster_problem`)."""
+        return [n for n in self.names() if self.cluster_problem(n) is None]
+
     def pause_all(self) -> int:
-        """Pause every known queue; returns how many."""
-        names = self.names()
+        """Pause every known queue (on Redis Cluster, those with a hash tag); returns how many."""
+        names = self.actionable()
         for name in names:
             self.queue(name).pause()
         return len(names)
 
     def resume_all(self) -> int:
-        """Resume every known queue; returns how many."""
-        names = self.names()
+        """Resume every known queue (on Redis Cluster, those with a hash tag); returns how many."""
+        names = self.actionable()
         for name in names:
             self.queue(name).resume()
         return len(names)

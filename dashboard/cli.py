@@ -14,15 +14,14 @@ room (``dashboard.web``) or Flask.
 from __future__ import annotations
 
 import getpass
+import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import click
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import reads
 from .audit import AuditLog
@@ -42,7 +41,7 @@ from .cli_output import (
     when,
     worker_shape,
 )
-from .clients import DEFAULT_URL, connect
+from .clients import DEFAULT_URL, UNAVAILABLE, connect
 from .codec import now_ms
 from .config import ConfigError, Settings
 from .connection import describe_url
@@ -84,7 +83,7 @@ def failure(exc: BaseException, where: str) -> click.ClickException | None:
 
 
 def _failure(exc: BaseException, where: str) -> click.ClickException | None:
-    if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+    if isinstance(exc, UNAVAILABLE):
         return click.ClickException(f"Redis is unreachable at {where}: {exc}")
     if isinstance(exc, JobNotFound):
         return NotFound(str(exc))
@@ -145,6 +144,8 @@ class Env:
             prefix = self.prefix if self.prefix is not None else self.settings.prefix
             if not prefix:
                 raise BadInput("--prefix must not be empty")
+            # a one-shot command says "unreachable" itself, in one line: no warning from the cluster probe
+            logging.getLogger("dashboard.clients").setLevel(logging.ERROR)
             self._catalog = Catalog(connect(self.url), prefix)
         return self._catalog
 
@@ -166,13 +167,17 @@ class Env:
             result=result, ok=ok)
 
 
+#: What the runtime raises that :func:`failure` turns into a one-line error.
+RUNTIME_ERRORS: tuple[type[Exception], ...] = (RedisError, BullpenError, ConfigError, *UNAVAILABLE)
+
+
 class CliGroup(click.Group):
     """A group that turns the runtime's exceptions into one-line errors with their exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (RedisError, BullpenError, ConfigError) as exc:
+        except RUNTIME_ERRORS as exc:
             env = ctx.find_object(Env)
             mapped = failure(exc, env.where if env is not None else describe_url(DEFAULT_URL))
             if mapped is None:

@@ -1,42 +1,107 @@
 """Every Redis client Bullpen makes, built here and nowhere else.
 
-Four kinds, each tuned for its job: :func:`connect` (producers and workers: default
-timeouts, health checks), :func:`web_client` (the dashboard: short timeouts and one quick
-retry, so a dead Redis gives a fast 503), :func:`probe_client` (one-shot checks without
-redis-py's retries, which would turn a refused connection into seconds of backoff) and
-:func:`named_copy` (a worker's blocking connection, named as BullMQ names it); plus
+Four kinds, each tuned for its job: :func:`connect` (producers, workers and command-line
+tools: default timeouts, health checks), :func:`web_client` (the dashboard: short timeouts
+and one quick retry, so a dead Redis gives a fast 503), :func:`probe_client` (one-shot checks
+without redis-py's retries, which would turn a refused connection into seconds of backoff)
+and :func:`named_copy` (a worker's blocking connection, named as BullMQ names it); plus
 :func:`undecoded`, the bytes-returning twin a worker needs of a decoding client.
-This module sends no command itself and reads no configuration.
+
+A URL may name any node of a Redis Cluster: :func:`connect` and :func:`web_client` then
+return a cluster client (``RedisCluster``), which finds every other node and sends each
+command to the node holding its keys. Which it is, :func:`cluster_mode` asks the server once
+per URL (``INFO cluster``: ``cluster_enabled:1``); that read-only command is the only one this
+module sends. It reads no configuration.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any, TypeAlias
 
 import redis
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import ClusterError, RedisClusterException, TryAgainError
 from redis.retry import Retry
 
 #: Where producers and workers connect when given neither a URL nor a client.
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 
 #: What a Queue or Worker accepts as its connection: one server, or a Redis Cluster (with
-#: hash-tagged queue names, see :func:`dashboard.keys.check_cluster_tag`).
+#: hash-tagged queue names, see :func:`dashboard.keys.cluster_slot_problem`).
 Client: TypeAlias = "redis.Redis | RedisCluster"
+
+#: Errors meaning Redis, or a node of a Redis Cluster, cannot serve right now (gone, timed out,
+#: the cluster down or resharding), rather than that a request was wrong: a 503, or a worker's
+#: retry with backoff. redis-py raises some cluster ones outside ``RedisError``.
+UNAVAILABLE: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError, ClusterError, TryAgainError,
+                                            RedisClusterException)
+
+log = logging.getLogger(__name__)
+
+#: What :func:`cluster_mode` found per URL (only definite answers are kept).
+_MODES: dict[str, bool] = {}
+_MODES_LOCK = threading.Lock()
+
+
+def cluster_mode(url: str, timeout: float = 2.0) -> bool | None:
+    """Whether the server at ``url`` is a Redis Cluster node (``INFO cluster`` says
+    ``cluster_enabled:1``): True or False, asked once per URL and remembered; None when it
+    cannot be asked now (unreachable). A server that refuses INFO is taken for a single one."""
+    with _MODES_LOCK:
+        known = _MODES.get(url)
+    if known is not None:
+        return known
+    try:
+        with probe_client(url, connect_timeout=timeout, timeout=timeout) as client:
+            info: dict[str, Any] = client.info("cluster")
+        enabled = str(info.get("cluster_enabled", "0")) == "1"
+    except redis.ResponseError as exc:  # INFO refused (ACL, renamed command): not a cluster we can use
+        log.warning("Redis refused INFO cluster (%s); treating it as a single server", exc)
+        enabled = False
+    except (redis.RedisError, OSError):
+        return None
+    with _MODES_LOCK:
+        _MODES[url] = enabled
+    return enabled
+
+
+def forget_modes() -> None:
+    """Forget what :func:`cluster_mode` learnt: for a port that now holds another kind of server
+    (tests that start and stop servers)."""
+    with _MODES_LOCK:
+        _MODES.clear()
+
+
+def _is_cluster_url(url: str) -> bool:
+    mode = cluster_mode(url)
+    if mode is None:
+        log.warning("Redis unreachable: cannot tell whether it is a Redis Cluster node; treating it as a single "
+                    "server for now")
+    return bool(mode)
 
 
 def connect(redis_url: str | None = None, connection: Client | None = None) -> Client:
-    """The client to use: the one given, or a new one for ``redis_url`` (default localhost)."""
+    """The client to use: the one given, or a new one for ``redis_url`` (default localhost):
+    a cluster client when the URL names a Redis Cluster node."""
     if connection is not None:
         return connection
-    return redis.Redis.from_url(redis_url or DEFAULT_URL, health_check_interval=30)
+    url = redis_url or DEFAULT_URL
+    if _is_cluster_url(url):
+        return RedisCluster.from_url(url, health_check_interval=30)
+    return redis.Redis.from_url(url, health_check_interval=30)
 
 
-def web_client(url: str) -> redis.Redis:
-    """The dashboard's client: a dead Redis answers in seconds, never hangs a page."""
-    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, retry=Retry(NoBackoff(), 1),
-                                health_check_interval=30)
+def web_client(url: str) -> Client:
+    """The dashboard's client (a cluster client for a cluster node's URL): a dead Redis, or a
+    dead cluster node, answers in seconds, never hangs a page."""
+    options: dict[str, Any] = dict(socket_connect_timeout=2, socket_timeout=5, retry=Retry(NoBackoff(), 1),
+                                   health_check_interval=30)
+    if _is_cluster_url(url):
+        return RedisCluster.from_url(url, **options)
+    return redis.Redis.from_url(url, **options)
 
 
 def probe_client(url: str | None = None, *, host: str = "127.0.0.1", port: int = 6379,
@@ -66,7 +131,7 @@ def undecoded(client: Client) -> Client:
 def _copy(base: Any, **overrides: Any) -> Any:
     if isinstance(base, RedisCluster):
         nodes = [ClusterNode(n.host, n.port) for n in base.get_nodes()]
-        kwargs = {k: v for k, v in base.get_connection_kwargs().items() if k not in ("host", "port")}
+        kwargs = {k: v for k, v in base.get_connection_kwargs().items() if k not in ("host", "port", "db")}
         return RedisCluster(startup_nodes=nodes, **{**kwargs, **overrides})
     pool = base.connection_pool
     kwargs = {**pool.connection_kwargs, **overrides}
@@ -84,3 +149,34 @@ def disconnect(client: Any) -> None:
 def is_cluster(client: Any) -> bool:
     """True for a Redis Cluster client."""
     return isinstance(client, RedisCluster)
+
+
+def primaries(client: Client) -> list[tuple[str, redis.Redis]]:
+    """``(node name, client)`` for each primary of a cluster client (the cluster client's own
+    per-node clients, so a SCAN can walk each node), or ``[("", client)]`` for one server."""
+    if not isinstance(client, RedisCluster):
+        return [("", client)]
+    return [(node.name, client.get_redis_connection(node)) for node in client.get_primaries()]
+
+
+def ping_all(client: Client) -> bool:
+    """PING the server, or every primary of a cluster (a node that went away raises)."""
+    if isinstance(client, RedisCluster):
+        return bool(client.ping(target_nodes=RedisCluster.PRIMARIES))
+    return bool(client.ping())
+
+
+def node_of(client: Client, key: str) -> str:
+    """The name (``host:port``) of the cluster node holding ``key``; "" for one server."""
+    return client.get_node_from_key(key).name if isinstance(client, RedisCluster) else ""
+
+
+def client_lists(client: Client) -> list[tuple[str, list[dict[str, Any]]]]:
+    """``CLIENT LIST`` of the server, or of every primary of a cluster, by node name."""
+    if not isinstance(client, RedisCluster):
+        return [("", client.client_list())]
+    nodes = client.get_primaries()
+    listed: Any = client.client_list(target_nodes=nodes)
+    if not isinstance(listed, dict):  # redis-py unwraps the answer of a single node
+        return [(nodes[0].name, listed)]
+    return list(listed.items())

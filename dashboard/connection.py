@@ -2,7 +2,8 @@
 
 Three cases, in order:
 
-1. ``settings.redis_url`` is set: use it as given.
+1. ``settings.redis_url`` is set: use it as given (it may name any node of a Redis Cluster:
+   :func:`dashboard.clients.cluster_mode` tells, and the description says so).
 2. Something answers PING on 127.0.0.1:6379 within ~0.3 s: use it.
 3. Otherwise start an :class:`~dashboard.redis_server.EmbeddedRedis` with
    append-only persistence under ``settings.data_dir``, on 127.0.0.1:6380 if
@@ -12,7 +13,8 @@ Three cases, in order:
    starting a second server on the same append-only file.
 
 This module must not write to a Redis it did not start: towards any other
-server it sends only PING (and CONFIG GET dir on the 6380 candidate). It reads
+server it sends only PING, INFO cluster (through :func:`~dashboard.clients.cluster_mode`)
+and CONFIG GET dir on the 6380 candidate. It reads
 no environment variables (everything comes from :class:`Settings`) and
 configures no logging.
 """
@@ -28,7 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import redis
 
-from .clients import Client, connect, probe_client
+from .clients import Client, cluster_mode, connect, probe_client
 from .codec import text
 from .config import Settings
 from .redis_server import HOST, EmbeddedRedis, port_is_free
@@ -138,7 +140,8 @@ def resolve_redis(
     """
     if settings.redis_url:
         url = settings.redis_url
-        description = f"Using Redis at {describe_url(url)} (from REDIS_URL)"
+        kind = "the Redis Cluster that includes" if cluster_mode(url) else "Redis at"
+        description = f"Using {kind} {describe_url(url)} (from REDIS_URL)"
         logger.info("%s", description)
         return ResolvedRedis(url=url, source="REDIS_URL", description=description)
 

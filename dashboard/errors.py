@@ -37,6 +37,11 @@ class NotSupportedOnBull(BullpenError):
     write BullMQ's layout into it, or Bull has no such feature. Nothing was changed."""
 
 
+class ClusterHashTagMissing(BullpenError, ValueError):
+    """On Redis Cluster, a queue whose keys would not all share one slot (no ``{hash tag}`` in
+    its name or prefix): BullMQ cannot work it either, so Bullpen refuses it with advice."""
+
+
 class Unrecoverable(Exception):
     """Raise from a handler to fail the job at once, whatever attempts remain."""
 

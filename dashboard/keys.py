@@ -88,21 +88,38 @@ def not_a_job(job_id: str) -> str | None:
     return None
 
 
+def hash_tag(key: str) -> str | None:
+    """The part of ``key`` Redis Cluster hashes when it is not the whole key: the text between
+    the first ``{`` and the first ``}`` after it, when that is not empty (Redis's own rule)."""
+    start = key.find("{")
+    end = key.find("}", start + 1) if start >= 0 else -1
+    return key[start + 1:end] if end > start + 1 else None
+
+
+def cluster_slot_problem(prefix: str, queue: str) -> str | None:
+    """Why the queue's keys would not all share one Redis Cluster slot, or None when they do.
+
+    Our scripts touch job keys they are not passed (``<prefix>:<queue>:<id>``...) and the pause
+    record (:func:`pause_key`), so ``<prefix>:<queue>:`` must hold a complete ``{hash tag}``
+    whatever follows it, and the pause record must carry the same tag. BullMQ requires the
+    same of queues on a cluster."""
+    tag = hash_tag(f"{prefix}:{queue}:")
+    if tag is not None and hash_tag(pause_key(prefix, queue)) == tag:
+        return None
+    return (f"on Redis Cluster, queue {queue!r} (prefix {prefix!r}) needs a hash tag so that all its keys share "
+            f"one slot, as BullMQ requires too: use a queue name like '{{{queue}}}' or a prefix like "
+            f"'{{{prefix}}}'")
+
+
 def check_cluster_tag(client: object, prefix: str, queue: str) -> None:
-    """On Redis Cluster every key of a queue must hash to one slot (our scripts touch job keys
-    they are not passed), so the prefix or the queue name must carry a ``{hash tag}``."""
+    """Raise :class:`~dashboard.errors.ClusterHashTagMissing` (a ``ValueError``) when
+    ``client`` is a Redis Cluster client and the queue's keys would not share one slot."""
     from redis.cluster import RedisCluster
 
-    if not isinstance(client, RedisCluster):
-        return
-    for text in (prefix, queue):
-        start = text.find("{")
-        if start >= 0 and text.find("}", start + 2) > start:
-            return
-    raise ValueError(
-        f"on Redis Cluster, queue {queue!r} needs a hash tag so all its keys share a slot: "
-        f"use a prefix like '{{{prefix}}}' or a queue name like '{{{queue}}}'"
-    )
+    from .errors import ClusterHashTagMissing
+
+    if isinstance(client, RedisCluster) and (problem := cluster_slot_problem(prefix, queue)) is not None:
+        raise ClusterHashTagMissing(problem)
 
 
 def worker_client_name(prefix: str, queue: str, worker_name: str | None = None) -> str:

@@ -2,8 +2,9 @@
 
 BullMQ keeps no list of queues, so Bullpen keeps one: a set at :func:`~dashboard.keys.registry_key`
 that every producer and worker of ours adds its queue to, and that :func:`discover` fills for
-queues only other tools have touched, with a bounded ``SCAN`` (never ``KEYS``). Workers are
-found the way BullMQ finds them: each names one connection, listed by ``CLIENT LIST``.
+queues only other tools have touched, with a bounded ``SCAN`` (never ``KEYS``) of the server,
+or of every primary of a Redis Cluster. Workers are found the way BullMQ finds them: each
+names one connection, listed by ``CLIENT LIST`` (on a cluster, of the node holding the queue).
 This module changes nothing but the registry set and must not import Flask.
 """
 
@@ -14,9 +15,9 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from .clients import is_cluster
+from .clients import client_lists, node_of, primaries
 from .codec import text
-from .keys import is_queue_name, registry_key, worker_client_name
+from .keys import Keys, is_queue_name, registry_key, worker_client_name
 
 log = logging.getLogger(__name__)
 
@@ -74,22 +75,24 @@ def unregister(client: Any, prefix: str, name: str) -> None:
 
 def discover(client: Any, prefix: str, scan_count: int = 1000, max_calls: int = 10_000) -> list[str]:
     """Find queues written by other tools with SCAN, never KEYS, and add them to the
-    registry. Each SCAN call is bounded; run it at start-up or on demand, not per page view.
+    registry: on Redis Cluster, SCAN of every primary. Each SCAN call is bounded (``COUNT``;
+    at most ``max_calls`` per node); run it at start-up or on demand, not per page view.
     Returns the names found."""
     # BullMQ's `meta`, and the `id` counter and `meta-paused` flag of legacy Bull queues (an
     # unpaused Bull queue has no `meta`); the glob lets a few other keys through, filtered here
     pattern = _glob_escape(prefix) + ":*:[im][de]*"
     found: set[str] = set()
-    cursor, calls = 0, 0
-    while True:
-        cursor, keys = client.scan(cursor=cursor, match=pattern, count=scan_count)
-        calls += 1
-        for key in keys:
-            stem, _, suffix = text(key)[len(prefix) + 1:].rpartition(":")
-            if suffix in ("meta", "id", "meta-paused") and stem and ":" not in stem:
-                found.add(stem)
-        if cursor == 0 or calls >= max_calls:
-            break
+    for _node, node_client in primaries(client):
+        cursor, calls = 0, 0
+        while True:
+            cursor, keys = node_client.scan(cursor=cursor, match=pattern, count=scan_count)
+            calls += 1
+            for key in keys:
+                stem, _, suffix = text(key)[len(prefix) + 1:].rpartition(":")
+                if suffix in ("meta", "id", "meta-paused") and stem and ":" not in stem:
+                    found.add(stem)
+            if cursor == 0 or calls >= max_calls:
+                break
     if found:
         client.sadd(registry_key(prefix), *sorted(found))
     return sorted(found)
@@ -97,17 +100,18 @@ def discover(client: Any, prefix: str, scan_count: int = 1000, max_calls: int = 
 
 def connected_workers(client: Any, prefix: str, names: list[str]) -> dict[str, list[dict[str, Any]]]:
     """The worker connections of each queue in ``names``, from one ``CLIENT LIST`` (one per
-    node on Redis Cluster). Like BullMQ, every worker (ours or Node's) names exactly one
-    connection ``<prefix>:<base64(queue)>[:w:<name>]``, and it closes with the worker."""
+    primary on Redis Cluster, where a worker counts on the node holding its queue: its named
+    client may also have idle connections to other nodes). Like BullMQ, every worker (ours or
+    Node's) names exactly one connection ``<prefix>:<base64(queue)>[:w:<name>]``, and it closes
+    with the worker."""
     by_client_name = {worker_client_name(prefix, n): n for n in names}
-    listed = client.client_list()
-    if is_cluster(client) or isinstance(listed, dict):
-        listed = [c for clients in listed.values() for c in clients]
+    homes = {n: node_of(client, Keys(prefix, n).marker) for n in names}
     found: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
-    for entry in listed:
-        queue = by_client_name.get(str(entry.get("name", "")).split(":w:", 1)[0])
-        if queue is not None:
-            found[queue].append(entry)
+    for node, listed in client_lists(client):
+        for entry in listed:
+            queue = by_client_name.get(str(entry.get("name", "")).split(":w:", 1)[0])
+            if queue is not None and homes[queue] == node:
+                found[queue].append(entry)
     return found
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import redis
 
 from . import scripts
+from .clients import UNAVAILABLE
 from .codec import shown_id, text
 from .keys import Keys
 from .outcome import Outcome
@@ -63,7 +64,7 @@ class WorkerThreads:
         """Run ``fn``; on a connection error log once per outage, back off, return None."""
         try:
             result = fn()
-        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+        except UNAVAILABLE as exc:  # also a cluster node gone, or the cluster down
             if self._outage_since is None:
                 self._outage_since = time.monotonic()
                 log.warning("queue=%s: Redis unreachable (%s); retrying with backoff up to 5s", self.queue_name, exc)

@@ -30,8 +30,9 @@ import redis
 
 from dashboard.redis_server import EmbeddedRedis, find_redis_server
 
-#: Fixture modules shared by several test files (the Flask app and client; interop child processes).
-pytest_plugins = ["tests.webkit", "tests.browserkit", "tests.interop.harness"]
+#: Fixture modules shared by several test files (the Flask app and client; interop child processes;
+#: a 3-node Redis Cluster).
+pytest_plugins = ["tests.webkit", "tests.browserkit", "tests.interop.harness", "tests.clusterkit"]
 
 # The port of the machine's shared Redis. Tests flush their server, so never this one.
 _SHARED_PORT = 6379

@@ -1,58 +1,25 @@
 """Redis Cluster: a queue whose name or prefix carries a hash tag works across a real
-three-node cluster that this test builds from private redis-servers."""
+three-node cluster built from private redis-servers (tests/clusterkit.py)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
-import redis
-from redis.cluster import ClusterNode, RedisCluster
+from redis.cluster import RedisCluster
+from redis.crc import key_slot
 
 from dashboard import Queue, Worker
+from dashboard.keys import Keys, cluster_slot_problem, pause_key
 from dashboard.reads import DETAIL
-from dashboard.redis_server import EmbeddedRedis, find_redis_server, free_port, port_is_free
-
-SLOTS = 16384
+from tests.clusterkit import Cluster
 
 
-def cluster_port() -> int:
-    """A free port whose cluster bus port (+10000) is free and valid too."""
-    for _ in range(200):
-        port = free_port()
-        if port <= 55535 and port_is_free(port + 10000):
-            return port
-    raise RuntimeError("no free port pair for a cluster node")
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
-    if find_redis_server() is None:
-        pytest.skip("no redis-server binary")
-    servers: list[EmbeddedRedis] = []
-    try:
-        for i in range(3):
-            conf = tmp_path_factory.mktemp(f"node{i}") / "nodes.conf"
-            args = ["--cluster-enabled", "yes", "--cluster-config-file", str(conf)]
-            servers.append(EmbeddedRedis(port=cluster_port(), extra_args=args).start())
-        clients = [redis.Redis(port=s.port) for s in servers]
-        share = SLOTS // 3
-        for i, c in enumerate(clients):
-            last = SLOTS - 1 if i == 2 else (i + 1) * share - 1
-            c.execute_command("CLUSTER ADDSLOTS", *range(i * share, last + 1))
-        for s in servers[1:]:
-            clients[0].execute_command("CLUSTER MEET", "127.0.0.1", s.port)
-        deadline = time.monotonic() + 30
-        while not all(c.cluster("info")["cluster_state"] == "ok" for c in clients):
-            assert time.monotonic() < deadline, "cluster did not become ok"
-            time.sleep(0.1)
-        rc = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", s.port) for s in servers])
+@pytest.fixture
+def cluster(redis_cluster: Cluster) -> Iterator[RedisCluster]:
+    redis_cluster.flush()
+    with redis_cluster.client() as rc:
         yield rc
-        rc.close()
-    finally:
-        for s in servers:
-            s.stop()
 
 
 def test_queue_without_hash_tag_is_refused_with_advice(cluster: RedisCluster) -> None:
@@ -84,3 +51,20 @@ def test_produce_and_work_on_cluster(cluster: RedisCluster, name: str, prefix: s
     assert q.clean("completed", 0) == 51
     q.obliterate()
     assert q.counts().total == 0
+
+
+@pytest.mark.parametrize("prefix,name", [("bull", "{sms}"), ("{app}", "mail"), ("bull", "a{b}c"), ("b}", "{x}"),
+                                         ("{app}", "{sms}"), ("{a}b{", "c")])
+def test_a_tag_that_holds_keeps_every_key_in_one_slot(prefix: str, name: str) -> None:
+    assert cluster_slot_problem(prefix, name) is None
+    k = Keys(prefix, name)
+    job_ids = ["1", "}{", "{x}", "repeat:s:1", "a}b"]
+    keys = [k.meta, k.wait, k.dedup("}"), k.scheduler("{y}"), pause_key(prefix, name),
+            *(k.job(i) for i in job_ids), *(k.lock(i) for i in job_ids), *(k.logs(i) for i in job_ids)]
+    assert len({key_slot(key.encode()) for key in keys}) == 1
+
+
+@pytest.mark.parametrize("prefix,name", [("bull", "plain"), ("bull", "{}"), ("{}", "{x}"), ("x{", "{q}"),
+                                         ("a{b", "c}d"), ("bull", "a{b")])
+def test_no_tag_or_a_tag_the_pause_record_does_not_share_is_a_problem(prefix: str, name: str) -> None:
+    assert "needs a hash tag" in (cluster_slot_problem(prefix, name) or "")

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask
-from redis.exceptions import RedisError
+from flask import Flask, Response
+from redis.exceptions import AskError, RedisError
 
 from ..catalog import Catalog
 from ..clients import web_client
@@ -25,7 +25,7 @@ from .api import api
 from .extension import EXTENSION, DashboardState, current
 from .metrics import metrics
 from .tasks import TaskRegistry
-from .views import bp, standalone_error
+from .views import bp, redis_down, standalone_error
 
 __all__ = ["DashboardState", "current", "init_dashboard", "standalone_error"]
 
@@ -50,7 +50,7 @@ def init_dashboard(app: Flask, settings: Settings, redis_url: str, *, url_prefix
         app.secret_key = settings.secret_key
     client = web_client(redis_url)
     state = DashboardState(settings=settings, catalog=Catalog(client, settings.prefix), redis_description=description,
-                           tasks=TaskRegistry(store=TaskStore(client, settings.prefix)))
+                           tasks=TaskRegistry(store=TaskStore(client, settings.prefix)), redis_url=redis_url)
     app.extensions[EXTENSION] = state
     app.register_blueprint(bp, url_prefix=settings.url_prefix if url_prefix is None else url_prefix)
     try:
@@ -59,3 +59,13 @@ def init_dashboard(app: Flask, settings: Settings, redis_url: str, *, url_prefix
     except RedisError as exc:
         log.warning("dashboard: could not scan for queues at start-up (%s); use Rescan later", exc)
     return state
+
+
+@bp.errorhandler(AskError)  # MOVED or ASK
+def _moved(exc: AskError) -> Response:
+    """A single-server client was answered MOVED: ``REDIS_URL`` names a Redis Cluster node that
+    could not be asked what it is at start-up. Switch to a cluster client; this request gets
+    the 503 that retries, the next one is served."""
+    if current().reconnect():
+        log.warning("dashboard: Redis answered %s: it is a Redis Cluster node; now using a cluster client", exc)
+    return redis_down(exc)

@@ -19,12 +19,11 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, request, url_for
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import ResponseError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, default_exceptions
 
 from .. import reads
+from ..clients import UNAVAILABLE
 from ..errors import BullpenError, JobNotFound
 from ..job import JobState
 from . import api_json, audit, bulk, job_page, lookup, openapi, queue_page, tokens
@@ -235,7 +234,7 @@ def _redis_refused(exc: ResponseError) -> Response:
                        "type, written by another tool.")
 
 
-def _redis_down(exc: RedisError) -> Response:
+def _redis_down(exc: Exception) -> Response:
     log.warning("Redis unreachable while serving %s: %s", request.path, exc)
     return _error(503, "Redis is unreachable; try again shortly.", [("Retry-After", "5")])
 
@@ -256,5 +255,5 @@ for _code in default_exceptions:  # code handlers: the app's own 404/405 pages m
 api.register_error_handler(HTTPException, _http_error)
 api.register_error_handler(BullpenError, _domain_error)
 api.register_error_handler(ResponseError, _redis_refused)
-api.register_error_handler(RedisConnectionError, _redis_down)
-api.register_error_handler(RedisTimeoutError, _redis_down)
+for _unavailable in UNAVAILABLE:  # Redis, or a node of a Redis Cluster, gone
+    api.register_error_handler(_unavailable, _redis_down)

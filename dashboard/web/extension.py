@@ -15,9 +15,11 @@ from flask import current_app
 
 from ..audit import AuditLog
 from ..catalog import Catalog
+from ..clients import UNAVAILABLE, is_cluster, web_client
 from ..config import Settings
 from ..embedded_workers import EmbeddedWorkers
 from ..queue import Queue
+from ..task_store import TaskStore
 from .overview import Overview
 from .tasks import TaskRegistry
 
@@ -35,10 +37,30 @@ class DashboardState:
     tasks: TaskRegistry = field(default_factory=TaskRegistry)
     workers: EmbeddedWorkers | None = None
     stoppers: list[Callable[[], None]] = field(default_factory=list)
+    #: The Redis URL the catalog's client was made for ("" when the host app made it).
+    redis_url: str = ""
 
     def __post_init__(self) -> None:
         self.overview = Overview(self.catalog, ttl=min(1.0, self.settings.poll_seconds / 2))
         self.audit = AuditLog(self.catalog.client, self.settings.prefix)
+
+    def reconnect(self) -> bool:
+        """After Redis answered MOVED to a single-server client (``REDIS_URL`` names a Redis
+        Cluster node that could not be asked at start-up): make the clients again, now that the
+        node can say what it is. True when the dashboard now holds a cluster client."""
+        if not self.redis_url or is_cluster(self.catalog.client):
+            return False
+        try:
+            client = web_client(self.redis_url)
+        except UNAVAILABLE:  # the cluster could not be mapped just now: the next MOVED tries again
+            return False
+        if not is_cluster(client):
+            return False
+        self.catalog = Catalog(client, self.settings.prefix)
+        self.__post_init__()
+        if self.tasks.store is not None:
+            self.tasks.store = TaskStore(client, self.settings.prefix)
+        return True
 
     def queue(self, name: str) -> Queue:
         """A Queue object for ``name`` on the shared client (cheap to make)."""

@@ -25,7 +25,7 @@ from flask import Blueprint, Response, request
 from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from werkzeug.exceptions import HTTPException
 
 from ..gauges import Snapshot, read
@@ -92,6 +92,7 @@ def _refused(exc: HTTPException) -> Response:
 
 
 @metrics.errorhandler(RedisError)
-def _redis_down(exc: RedisError) -> Response:
+@metrics.errorhandler(RedisClusterException)  # a node of a Redis Cluster gone
+def _redis_down(exc: Exception) -> Response:
     log.warning("metrics: cannot read the queues: %s", exc)
     return Response(f"redis unreachable: {type(exc).__name__}\n", 503, {"Retry-After": "5"}, mimetype="text/plain")

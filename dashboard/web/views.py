@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, abort, make_response, redirect, render_template, request, url_for
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisClusterException, RedisError, ResponseError
 from werkzeug.exceptions import HTTPException
 
 from .. import reads
+from ..clients import UNAVAILABLE
 from ..errors import BullpenError, JobNotFound
 from ..job import JobState
 from ..queue import Queue
@@ -174,7 +173,7 @@ def audit_view() -> Response:
 def healthz() -> Response:
     try:
         current().catalog.ping()
-    except RedisError as exc:
+    except (RedisError, RedisClusterException) as exc:  # a node of a cluster gone too
         return Response(f"redis unreachable: {type(exc).__name__}\n", 503, mimetype="text/plain")
     return Response("ok\n", mimetype="text/plain")
 
@@ -267,9 +266,7 @@ def _redis_refused(exc: ResponseError) -> Response:
                   "A key probably holds data of another type, written by another tool.")
 
 
-@bp.errorhandler(RedisConnectionError)
-@bp.errorhandler(RedisTimeoutError)
-def _redis_down(exc: RedisError) -> Response:
+def redis_down(exc: Exception) -> Response:
     log.warning("Redis unreachable while serving %s: %s", request.path, exc)
     if htmx.is_partial():
         return Response("Redis is unreachable", 503, {"Retry-After": "5"}, mimetype="text/plain")
@@ -278,6 +275,10 @@ def _redis_down(exc: RedisError) -> Response:
                                                      "every 5 seconds and recovers by itself."), 503)
     response.headers["Retry-After"] = "5"
     return response
+
+
+for _unavailable in UNAVAILABLE:  # Redis, or a node of a Redis Cluster, gone
+    bp.register_error_handler(_unavailable, redis_down)
 
 
 def standalone_error(exc: HTTPException) -> Response:
@@ -309,7 +310,7 @@ def _opening_state(queue: Queue) -> str:
 def _find(term: str, scope: str | None) -> list[tuple[str, str]]:
     """(label, url) of every queue whose name holds ``term`` (any case) and every job with id
     ``term``, with its state."""
-    names = [_queue_or_404(scope).name] if scope else current().catalog.names()
+    names = [_queue_or_404(scope).name] if scope else current().catalog.actionable()
     folded = term.casefold()
     hits = [(f"Queue {n}", url_for(".queue_view", name=n)) for n in names if not scope and folded in n.casefold()]
     for n in names:
