@@ -3,7 +3,8 @@
 The dashboard (and any tool that looks at a whole deployment) holds a :class:`Catalog`
 instead of a Redis client: it names the queues (:mod:`dashboard.registry`), makes a
 :class:`~dashboard.queue.Queue` for each, reads all their counts in two round trips and
-their workers in one, and pauses or resumes them all. Costs are O(number of queues),
+their workers in one, their per-minute throughput in one, the heartbeats of Bullpen's workers,
+and pauses or resumes them all. Costs are O(number of queues),
 never O(jobs). This module must not import Flask.
 """
 
@@ -13,10 +14,12 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from . import registry
+from . import heartbeat, registry, series
 from .clients import Client
 from .counts import Counts, summarize
+from .heartbeat import WorkerBeat
 from .queue import Queue
+from .series import Throughput
 
 
 class Catalog:
@@ -66,6 +69,24 @@ class Catalog:
     def workers(self, names: list[str]) -> dict[str, list[dict[str, Any]]]:
         """Each queue's worker connections (ours and BullMQ's), from one ``CLIENT LIST``."""
         return registry.connected_workers(self.client, self.prefix, names)
+
+    def worker_connections(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every worker connection under the prefix, ours and BullMQ's, as (queue, ``CLIENT LIST``
+        entry), registered queue or not: one ``CLIENT LIST``."""
+        return registry.worker_connections(self.client, self.prefix)
+
+    def throughput(self, names: list[str], minutes: int, now_ms: int) -> list[Throughput]:
+        """Each queue's completed and failed jobs per minute over the last ``minutes`` minutes,
+        from BullMQ's metrics keys: one round trip of bounded reads (:mod:`dashboard.series`)."""
+        return series.per_minute(self.client, [self.queue(n).keys for n in names], minutes, now_ms)
+
+    def arrivals_per_minute(self, name: str, now_ms: int) -> float | None:
+        """About how many jobs a minute arrive in the queue, when a backlog lets it be told."""
+        return series.arrivals_per_minute(self.client, self.queue(name).keys, now_ms)
+
+    def heartbeats(self, limit: int = heartbeat.LIMIT) -> tuple[list[WorkerBeat], list[str]]:
+        """The heartbeats of Bullpen workers alive under the prefix, and what could not be read."""
+        return heartbeat.live(self.client, self.prefix, limit)
 
     def pause_all(self) -> int:
         """Pause every known queue; returns how many."""

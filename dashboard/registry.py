@@ -16,7 +16,7 @@ from redis.exceptions import ResponseError
 
 from .clients import is_cluster
 from .codec import text
-from .keys import is_queue_name, registry_key, worker_client_name
+from .keys import is_queue_name, registry_key, worker_client_name, worker_client_queue
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,21 @@ def connected_workers(client: Any, prefix: str, names: list[str]) -> dict[str, l
         queue = by_client_name.get(str(entry.get("name", "")).split(":w:", 1)[0])
         if queue is not None:
             found[queue].append(entry)
+    return found
+
+
+def worker_connections(client: Any, prefix: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every worker connection under ``prefix`` as (queue name, ``CLIENT LIST`` entry), whether
+    or not the registry lists the queue: each is named ``<prefix>:<base64(queue)>[:w:<name>]``
+    (names that do not decode to a queue name are not workers of ours or BullMQ's)."""
+    listed = client.client_list()
+    if is_cluster(client) or isinstance(listed, dict):
+        listed = [c for clients in listed.values() for c in clients]
+    found = []
+    for entry in listed:
+        queue = worker_client_queue(prefix, str(entry.get("name", "")))
+        if queue is not None:
+            found.append((queue, entry))
     return found
 
 

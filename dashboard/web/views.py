@@ -27,7 +27,7 @@ from ..errors import BullpenError, JobNotFound
 from ..job import Job, JobState
 from ..keys import is_queue_name, not_a_job
 from ..queue import Queue
-from . import audit, formatting, htmx, job_page, queue_page, security, urls
+from . import audit, formatting, htmx, job_page, queue_page, security, strip, urls
 from .extension import current
 from .params import GRACE_CHOICES, PAUSE_FOR, PER_PAGE, choice, list_args, pause_args, safe_next, whole
 from .tasks import Progress, Task
@@ -77,7 +77,7 @@ def overview() -> Response:
     overview = current().overview
     rows = overview.snapshot()
     return htmx.render_page_or_partial("bullpen/overview.html", "bullpen/partials/_summary.html", rows=rows,
-                                       registry_problems=overview.problems)
+                                       registry_problems=overview.problems, **strip.page_context(rows))
 
 
 @bp.get("/queues/<bullpen_segment:name>")
