@@ -153,7 +153,7 @@ class Worker(WorkerThreads):
         threads.append(threading.Thread(target=self._renew_loop, name="bullpen-locks", daemon=True))
         marker = threading.Thread(target=self._marker_loop, name="bullpen-marker", daemon=True)
         threads.append(marker)
-        self._guard(self._announce)  # open the named connection now and beat: dashboards see the worker
+        self._announce()  # open the named connection now and beat: dashboards see the worker
         for t in threads:
             t.start()
         log.info("worker %s started: queue=%s concurrency=%d", self.id[:8], self.queue_name, self.concurrency)

@@ -109,10 +109,11 @@ class WorkerThreads:
 
     def _announce(self) -> None:
         """Open the named connection (dashboards count the worker from it) and publish the
-        first heartbeat, which names that connection's CLIENT ID."""
-        client_id = self._blocking.client_id()
-        ttl = int(3 * 1000 * min(self.lock_ms / 2000, BEAT_SECONDS))
+        first heartbeat, which names that connection's CLIENT ID (unknown while Redis is away:
+        the heartbeat is published all the same, by the lock thread, once Redis is back)."""
+        client_id = self._guard(self._blocking.client_id)
         known = client_id if isinstance(client_id, int) else None  # a cluster answers per node: not matched
+        ttl = int(3 * 1000 * min(self.lock_ms / 2000, BEAT_SECONDS))
         self._heartbeat = Heartbeat(self.client, self.prefix, self.queue_name, self.id, concurrency=self.concurrency,
                                     ttl_ms=ttl, name=self.name, client_id=known)
         self._beat()
