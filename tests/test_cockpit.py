@@ -294,3 +294,31 @@ def test_drains_in_about_at_the_current_rate(r: redis.Redis) -> None:
     Queue("few", connection=r).add("y", {})  # too few waiting to tell the arrival rate
     assert [f for f in facts(r, "few", NOW) if "a minute" in f] == [
         "Drains in about 30.0 s at the current rate: 2 jobs a minute finished over the last 5 minutes."]
+
+
+def test_metrics_keys_of_the_wrong_type_leave_the_page_standing(make_app: Callable[..., Flask],
+                                                                 r: redis.Redis) -> None:
+    finish(r, "mail", NOW - MIN, ok=2, bad=1)
+    r.delete("bull:mail:metrics:completed")
+    r.set("bull:mail:metrics:completed", "not a hash")
+    r.delete("bull:mail:metrics:failed:data")
+    r.hset("bull:mail:metrics:failed:data", "x", "1")
+    r.rpush("bull:other:metrics:completed:data", "inf", "-3", "1e999", "\xff", "2")
+    r.hset("bull:other:metrics:completed", mapping={"count": "nan", "prevCount": "x", "prevTS": str(NOW)})
+    Queue("other", connection=r).add("x", {})
+    client = dashboard(make_app)
+    html = client.get("/").get_data(as_text=True)
+    assert 'data-queue="mail"' in html and 'data-queue="other"' in html
+    [mail, other] = Catalog(r).throughput(["mail", "other"], 60, NOW)
+    assert mail.problems and sum(mail.completed) == 0
+    assert other.completed[-6] == 2 and sum(other.completed) == 2  # only the one count that is a count
+
+
+def test_the_paused_fact_says_by_whom_why_and_until_when(r: redis.Redis) -> None:
+    q = Queue("held", connection=r)
+    q.add("x", {})
+    q.pause("partner API down", until=3600, by="oncall")
+    [fact] = [f for f in facts(r, "held", now_ms()) if f.startswith("Paused")]
+    expected = (r"Paused: workers take no new jobs from this queue until it is resumed\. Paused by oncall "
+                r"(just now|\d+ s ago): “partner API down”\. It resumes by itself in (59 min|1 h)\.")
+    assert re.fullmatch(expected, fact), fact
