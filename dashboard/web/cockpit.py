@@ -20,7 +20,7 @@ from .views import bp
 
 @bp.context_processor
 def _chart_globals() -> dict[str, Any]:
-    return dict(chart_bars=charts.bars, chart_ranges=charts.RANGES)
+    return dict(chart_ranges=charts.RANGES)
 
 
 @bp.get("/workers")

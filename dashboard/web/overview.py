@@ -20,7 +20,7 @@ from ..catalog import Catalog
 from ..codec import now_ms
 from ..counts import Counts
 from ..series import Throughput
-from . import formatting
+from . import charts, formatting
 
 #: Minutes of per-minute history each overview row charts, and the "failing now" window.
 HOUR = 60
@@ -37,6 +37,7 @@ class QueueSummary:
     oldest_waiting: int | None  # ms since the epoch
     throughput: Throughput | None = None  # the last hour, per minute
     attention: list[str] = field(default_factory=list)  # why the row needs attention, in words
+    chart: charts.Chart | None = None  # the last hour, drawn once per snapshot (None: no metrics)
 
     @property
     def failed_recently(self) -> int:
@@ -101,6 +102,9 @@ class Overview:
                 for name, (counts, oldest), tp in zip(names, summaries, throughput)]
         for row in rows:
             row.attention = attention(row, now, self.oldest_alert_ms)
+            if row.throughput and row.throughput.recorded:
+                row.chart = charts.bars(row.throughput.completed, row.throughput.failed, 120, 24,
+                                        what=f"{row.name}, last hour")
         return rows
 
 
