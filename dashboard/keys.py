@@ -87,6 +87,15 @@ def not_a_job(job_id: str) -> str | None:
     return None
 
 
+def split_job_key(key: str) -> tuple[str, str, str] | None:
+    """A full job key ``<prefix>:<queue>:<id>`` (a flow's ``parentKey``, a ``:dependencies``
+    member) as (prefix, queue, id), the id after the last ``:`` as BullMQ takes it; None when
+    it has no such parts."""
+    head, _, job_id = key.rpartition(":")
+    prefix, _, queue = head.rpartition(":")
+    return (prefix, queue, job_id) if prefix and queue and job_id else None
+
+
 def check_cluster_tag(client: object, prefix: str, queue: str) -> None:
     """On Redis Cluster every key of a queue must hash to one slot (our scripts touch job keys
     they are not passed), so the prefix or the queue name must carry a ``{hash tag}``."""
