@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import redis
+from flask.testing import FlaskClient
 
 from dashboard import FlowError, FlowProducer, Job, Queue, Unrecoverable, Worker
 from dashboard.codec import text
@@ -225,3 +226,27 @@ def test_add_bulk_and_the_dashboard_reads(r: redis.Redis) -> None:
     assert len(kids.shown) == 5 and {c.state for c in kids.shown} == {"completed"}
     assert {c.queue for c in kids.shown} == {"cq"}
     assert len(Queue("pq", connection=r).children_values(trees[0].job.id, limit=7)) == 7
+
+
+def test_the_parent_page_lists_children_and_a_child_links_to_its_parent(client: FlaskClient, r: redis.Redis) -> None:
+    tree = FlowProducer(connection=r).add({"name": "p", "queue_name": "pq", "children": [
+        {"name": "a", "queue_name": "c/q", "opts": {"job_id": "a/../b"}},
+        {"name": "b", "queue_name": "pq", "data": {"fail": True}, "opts": {"ignore_dependency_on_failure": True}},
+        {"name": "x", "queue_name": "xq", "prefix": "elsewhere"}]})
+    drain(r, echo, "c/q", "pq", rounds=1)
+    page = client.get(f"/queues/pq/jobs/{tree.job.id}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="children"' in html
+    assert "1 not finished, 1 completed, 1 failed, ignored." in html
+    assert 'href="/queues/c%252Fq/jobs/a%252F..%252Fb"' in html  # each segment encoded (dashboard/web/urls.py)
+    assert f'href="/queues/pq/jobs/{tree.children[1].job.id}"' in html
+    assert "elsewhere:xq:" in html and "Under another prefix" in html
+    child = client.get("/queues/c%252Fq/jobs/a%252F..%252Fb").get_data(as_text=True)
+    assert f'<a href="/queues/pq/jobs/{tree.job.id}" id="job-parent">' in child
+    stranger = client.get(f"/queues/xq/jobs/{tree.children[2].job.id}")
+    assert stranger.status_code == 404  # under another prefix: not this dashboard's queue
+    plain = client.get(f"/queues/pq/jobs/{tree.children[1].job.id}").get_data(as_text=True)
+    assert 'id="children"' not in plain and 'id="job-parent"' in plain
+    for sub in ("dependencies", "processed", "failed"):
+        gone = client.get(f"/queues/pq/jobs/{tree.job.id}:{sub}")
+        assert gone.status_code == 404 and "is not a job" in gone.get_data(as_text=True)
