@@ -35,7 +35,8 @@ Key = str | bytes
 HELPERS = {"add_job": ("_enqueue", "_dedup"), "finish_deduplicated": ("_enqueue", "_dedup"),
            "add_job_scheduler": ("_enqueue",), "add_next_scheduled": ("_enqueue",),
            "read_job_fields": ("_head",), "read_log": ("_head",),
-           "move_to_finished": ("_parent",), "add_flow": ("_enqueue", "_parent")}
+           "move_to_finished": ("_parent",), "add_flow": ("_enqueue", "_parent"), "remove_job": ("_parent",),
+           "delete_jobs": ("_parent",), "reprocess_jobs": ("_parent",)}
 
 
 def _load_sources() -> dict[str, str]:

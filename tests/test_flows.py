@@ -250,3 +250,29 @@ def test_the_parent_page_lists_children_and_a_child_links_to_its_parent(client: 
     for sub in ("dependencies", "processed", "failed"):
         gone = client.get(f"/queues/pq/jobs/{tree.job.id}:{sub}")
         assert gone.status_code == 404 and "is not a job" in gone.get_data(as_text=True)
+
+
+def test_retrying_a_failed_child_makes_the_parent_wait_for_it_again(r: redis.Redis) -> None:
+    tree = FlowProducer(connection=r).add({"name": "p", "queue_name": "pq", "children": [
+        {"name": "a", "queue_name": "cq", "data": {"fail": True}, "opts": {"ignore_dependency_on_failure": True}},
+        {"name": "b", "queue_name": "other"}]})
+    a = tree.children[0].job.id
+    drain(r, echo, "cq", rounds=1)
+    assert r.hkeys(f"bull:pq:{tree.job.id}:failed") == [f"bull:cq:{a}".encode()]
+    Queue("cq", connection=r).retry(a)
+    assert not r.exists(f"bull:pq:{tree.job.id}:failed")
+    assert f"bull:cq:{a}".encode() in r.smembers(f"bull:pq:{tree.job.id}:dependencies")
+
+
+def test_removing_children_releases_or_deletes_the_parent_as_bullmq(r: redis.Redis) -> None:
+    fp = FlowProducer(connection=r)
+    other = fp.add({"name": "p", "queue_name": "pq", "children": [{"name": "a", "queue_name": "cq"}]})
+    Queue("cq", connection=r).remove(other.children[0].job.id)
+    assert r.lrange("bull:pq:wait", 0, -1) == [other.job.id.encode()]  # another queue: released
+    same = fp.add({"name": "p", "queue_name": "pq", "children": [{"name": "a", "queue_name": "pq"},
+                                                                 {"name": "b", "queue_name": "pq"}]})
+    q = Queue("pq", connection=r)
+    q.remove(same.children[0].job.id)
+    assert r.scard(f"bull:pq:{same.job.id}:dependencies") == 1
+    assert q.drain() == 2  # `other`'s parent and child b; its parent (same queue) goes with it
+    assert not r.exists(f"bull:pq:{same.job.id}") and r.zcard("bull:pq:waiting-children") == 0

@@ -18,6 +18,8 @@ deleted the child): a dependency still held is dropped as BullMQ's removeParentD
 childrenGate(jobKey, id): the reason a job with unfinished (BullMQ -4) or failed fpof children
 (-9) cannot complete, or nil.
 releaseParent(qk, parentKey, parentId, now): waiting-children -> wait / prioritized / delayed.
+childBackToParent(jobKey, prevState): a retried child is pending again (reprocess_jobs).
+detachFromParent(jobKey, base): a deleted child is no longer waited for (remove_job, delete_jobs).
 ]]
 
 -- BullMQ's isQueuePausedOrMaxed for the queue whose keys start with `qk .. ':'`.
@@ -144,4 +146,42 @@ local function childrenGate(jobKey, id)
     return 'Cannot complete job ' .. id .. ' because it has at least one failed child. moveToFinished'
   end
   return nil
+end
+
+-- BullMQ's moveChildBackToParentDependencies: a retried child (from `prevState`, 'failed' or
+-- 'completed') is pending again for its parent when the parent had filed it as done; a parent
+-- that already left waiting-children stays where it is.
+local function childBackToParent(jobKey, prevState)
+  local raw = redis.pcall('HGET', jobKey, 'parentKey')
+  local p = type(raw) == 'string' and parentOf(raw, nil)
+  if not p or not parentKeysOk(p.qk, p.key, p.id) or redis.call('EXISTS', p.key) == 0 then return end
+  local rcall = redis.call
+  local filed
+  if prevState == 'failed' then
+    filed = rcall('ZREM', p.key .. ':unsuccessful', jobKey) == 1 or rcall('HDEL', p.key .. ':failed', jobKey) == 1
+  else
+    filed = rcall('HDEL', p.key .. ':processed', jobKey) == 1
+  end
+  if filed then rcall('SADD', p.key .. ':dependencies', jobKey) end
+end
+
+-- BullMQ's removeParentDependencyKey(hard) for a job about to be deleted (remove, clean, drain):
+-- its parent stops waiting for it; when it was the last one the parent leaves waiting-children,
+-- deleted with it when the parent is in the same queue (`base`) as BullMQ does, else to wait.
+local function detachFromParent(jobKey, base)
+  local raw = redis.pcall('HGET', jobKey, 'parentKey')
+  local p = type(raw) == 'string' and parentOf(raw, nil)
+  if not p or not parentKeysOk(p.qk, p.key, p.id) or redis.call('EXISTS', p.key) == 0 then return end
+  local rcall = redis.call
+  local deps = p.key .. ':dependencies'
+  if rcall('SREM', deps, jobKey) == 0 or rcall('SCARD', deps) > 0 then return end
+  if rcall('ZREM', p.qk .. ':waiting-children', p.id) == 0 then return end
+  if p.qk .. ':' == base then
+    detachFromParent(p.key, base)
+    rcall('DEL', p.key, p.key .. ':logs', p.key .. ':dependencies', p.key .. ':processed', p.key .. ':failed',
+          p.key .. ':unsuccessful')
+  else
+    rcall('RPUSH', p.qk .. ':wait', p.id)
+    if not parentPausedOrMaxed(p.qk) then rcall('ZADD', p.qk .. ':marker', 0, '0') end
+  end
 end
