@@ -276,3 +276,26 @@ def test_removing_children_releases_or_deletes_the_parent_as_bullmq(r: redis.Red
     assert r.scard(f"bull:pq:{same.job.id}:dependencies") == 1
     assert q.drain() == 2  # `other`'s parent and child b; its parent (same queue) goes with it
     assert not r.exists(f"bull:pq:{same.job.id}") and r.zcard("bull:pq:waiting-children") == 0
+
+
+@pytest.mark.parametrize(("parent_key", "parent"), [
+    ("bull:pq:meta", '{"id":"meta","queueKey":"bull:pq"}'),  # one of BullMQ's own keys
+    ("bull:pq:spoiled", '{"id":"spoiled","queueKey":"bull:pq"}'),  # its :dependencies is a string
+    ("bull:pq:p1", "{not json"),
+    ("nocolon", None),
+    (None, '{"id":5,"queueKey":["x"]}'),
+])
+def test_hostile_parent_fields_never_corrupt_anything(r: redis.Redis, parent_key: str | None,
+                                                      parent: str | None) -> None:
+    r.hset("bull:pq:meta", "paused", "1")
+    r.set("bull:pq:spoiled:dependencies", "x")
+    r.hset("bull:pq:p1", "name", "p")
+    r.sadd("bull:pq:p1:dependencies", "bull:cq:other")
+    r.zadd("bull:pq:waiting-children", {"p1": 1})
+    q = Queue("cq", connection=r)
+    job = q.add("c", {})
+    r.hset(f"bull:cq:{job.id}", mapping={k: v for k, v in (("parentKey", parent_key), ("parent", parent)) if v})
+    before = {k: r.dump(k) for k in r.keys("bull:pq:*")}
+    drain(r, echo, "cq", rounds=1)
+    assert q.job(job.id).state == "completed"
+    assert {k: r.dump(k) for k in r.keys("bull:pq:*")} == before
