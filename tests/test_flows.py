@@ -237,7 +237,7 @@ def test_the_parent_page_lists_children_and_a_child_links_to_its_parent(client: 
     page = client.get(f"/queues/pq/jobs/{tree.job.id}")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and 'id="children"' in html
-    assert "1 not finished, 1 completed, 1 failed, ignored." in html
+    assert "1 still awaited, 1 completed, 1 failed, ignored." in html
     assert 'href="/queues/c%252Fq/jobs/a%252F..%252Fb"' in html  # each segment encoded (dashboard/web/urls.py)
     assert f'href="/queues/pq/jobs/{tree.children[1].job.id}"' in html
     assert "elsewhere:xq:" in html and "Under another prefix" in html
