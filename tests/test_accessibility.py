@@ -15,7 +15,7 @@ import pytest
 import redis
 from playwright.sync_api import Browser, expect
 
-from dashboard import Queue
+from dashboard import FlowProducer, Queue
 from tests.browserkit import BROWSER_MARKS
 from tests.webkit import fail_odd, run_burst
 
@@ -53,10 +53,15 @@ def seed(r: redis.Redis) -> None:
     q.set_global_rate_limit(10, 1)
     Queue("sms", connection=r).pause()
     Queue("sms", connection=r).add("hello", {})
+    FlowProducer(connection=r).add({"name": "report", "queue_name": "reports", "opts": {"job_id": "flow-parent"},
+                                    "children": [{"name": "part", "queue_name": "reports",
+                                                  "opts": {"job_id": "flow-child"}},
+                                                 {"name": "text", "queue_name": "sms"}]})
 
 
 PAGES = ["/", "/queues/mail?state=failed", "/queues/mail?state=delayed", "/queues/mail?state=completed",
-         "/queues/mail/jobs/2", "/queues/mail/jobs/1", "/queues/sms", "/search?q=nothing-like-this", "/no/such/page"]
+         "/queues/mail/jobs/2", "/queues/mail/jobs/1", "/queues/sms", "/search?q=nothing-like-this", "/no/such/page",
+         "/queues/reports/jobs/flow-parent", "/queues/reports/jobs/flow-child"]
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
