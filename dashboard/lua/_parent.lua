@@ -15,8 +15,8 @@ release the parent when none is left. Failed (final): the child's policy (none: 
 waits on; fpof: the parent fails on its next run; cpof: it runs now; idof: the failure is
 recorded and the dependency dropped; rdof: just dropped). `removed` (removeOnComplete/Fail
 deleted the child): a dependency still held is dropped as BullMQ's removeParentDependencyKey does.
-childrenGate(jobKey, id): the reason a job with unfinished (BullMQ -4) or failed fpof children
-(-9) cannot complete, or nil.
+childrenGate(jobKey, id, failedKey): the reason a job with unfinished (BullMQ -4) or failed fpof
+children (-9) cannot complete, or nil (also when the failed zset has the wrong type).
 releaseParent(qk, parentKey, parentId, now): waiting-children -> wait / prioritized / delayed.
 childBackToParent(jobKey, prevState): a retried child is pending again (reprocess_jobs).
 detachFromParent(jobKey, base): a deleted child is no longer waited for (remove_job, delete_jobs).
@@ -137,8 +137,9 @@ local function settleParent(jobKey, id, completed, value, removed, now, parentKe
   end
 end
 
-local function childrenGate(jobKey, id)
+local function childrenGate(jobKey, id, failedKey)
   if redis.call('EXISTS', jobKey .. ':dependencies', jobKey .. ':unsuccessful') == 0 then return nil end
+  if wrongType({failedKey}, {'zset'}) then return nil end  -- it could not be failed without a half-done write
   if (tonumber(redis.pcall('SCARD', jobKey .. ':dependencies')) or 0) > 0 then
     return 'Job ' .. id .. ' has pending dependencies. moveToFinished'
   end

@@ -73,7 +73,7 @@ local function finish(id, token, status, value, trace, traceLimit, keep, age, at
   rcall('DEL', jobKey .. ':lock')
   if rcall('LREM', KEYS[1], -1, id) == 0 then return -3 end
   local atm = bump(jobKey, 'atm') or 1  -- a spoiled count is left for the failedReason to name
-  local gate = status == 'completed' and childrenGate(jobKey, id)  -- _parent.lua: a flow's parent
+  local gate = status == 'completed' and childrenGate(jobKey, id, KEYS[3])  -- _parent.lua: a flow's parent
   if gate then status, value = 'failed', gate end
   local completed = status == 'completed'
   local field = completed and 'returnvalue' or 'failedReason'
