@@ -123,6 +123,15 @@ def cluster_slot_problem(prefix: str, queue: str) -> str | None:
             f"'{{{prefix}}}'")
 
 
+def split_job_key(key: str) -> tuple[str, str, str] | None:
+    """A full job key ``<prefix>:<queue>:<id>`` (a flow's ``parentKey``, a ``:dependencies``
+    member) as (prefix, queue, id), the id after the last ``:`` as BullMQ takes it; None when
+    it has no such parts."""
+    head, _, job_id = key.rpartition(":")
+    prefix, _, queue = head.rpartition(":")
+    return (prefix, queue, job_id) if prefix and queue and job_id else None
+
+
 def check_cluster_tag(client: object, prefix: str, queue: str) -> None:
     """Raise :class:`~dashboard.errors.ClusterHashTagMissing` (a ``ValueError``) when
     ``client`` is a Redis Cluster client and the queue's keys would not share one slot."""

@@ -1,10 +1,9 @@
 """Queue: the producer API (add; job schedulers: scheduler_api.py) and the read/admin API the dashboard uses.
 
-Every state change goes through a Lua script (``scripts.py``); reads use plain commands, pipelined, or
-for the dashboard the bounded reads of ``reads.py``, which cut long values inside Redis. Every method
-costs O(page or batch) in Redis, never O(queue). Mixins: rate limits and metrics (:mod:`dashboard.limiter`),
-job schedulers (:mod:`dashboard.scheduler_api`), deduplication slots (:mod:`dashboard.dedup`). No Flask here.
-"""
+Every state change is a Lua script (``scripts.py``); reads are plain commands, pipelined, or the bounded reads of
+``reads.py`` (long values cut inside Redis); every method costs O(page or batch), never O(queue). Mixins: pausing,
+rate limits and metrics (limiter), job schedulers (scheduler_api), deduplication (dedup), a flow's children (family).
+No Flask here."""
 
 from __future__ import annotations
 
@@ -21,6 +20,7 @@ from .codec import dumps, now_ms, safe_text, shown_id, text, to_ms
 from .counts import Counts, summarize
 from .dedup import QueueDeduplication, dedup_opts
 from .errors import JobNotFound, JobNotInState, QueueHasActiveJobs, script_error
+from .family import QueueFamily
 from .job import STATE_KEYS, Job, JobState, build_opts
 from .keys import Keys, check_cluster_tag, not_a_job, validate_queue_name
 from .limiter import QueueLimits
@@ -40,7 +40,7 @@ Progress = Callable[[int], None]
 SUMMARY_FIELDS = tuple(reads.LISTING.fields)
 
 
-class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication):
+class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication, QueueFamily):
     """A named queue under a key prefix (BullMQ's default prefix is ``bull``)."""
 
     kind = "BullMQ"  #: whose layout the queue keeps (a legacy Bull queue is a :class:`~dashboard.bull.BullQueue`)

@@ -1,10 +1,10 @@
 """BullMQ job options a Bullpen worker does not carry out yet, and the warning it gives.
 
-A job added by Node BullMQ may ask for things our worker does not do (a flow's parent
-bookkeeping ...). The job
-still runs and its result is recorded as BullMQ records it; what our worker does not do is
-named in a clear warning, once per queue and option, and every key and field it does not
-handle is left exactly as it is. This module performs no I/O besides logging.
+A job added by Node BullMQ may ask for things our worker does not do (today: backoff jitter;
+flows are carried out, see ``lua/_parent.lua``). The job still runs and its result is recorded
+as BullMQ records it; what our worker does not do is named in a clear warning, once per queue
+and option, and every key and field it does not handle is left exactly as it is. This module
+performs no I/O besides logging.
 """
 
 from __future__ import annotations
@@ -16,12 +16,9 @@ from .job import Job
 
 log = logging.getLogger("dashboard.worker")
 
-_FLOWS = ("flows: when this child finishes, its parent is not told (its dependencies are left as they "
-          "are, so the parent stays in waiting-children until a BullMQ worker finishes a sibling)")
-#: Option (as BullMQ stores it in ``opts``) -> what a Bullpen worker does not do about it.
-UNSUPPORTED = {
-    "parent": _FLOWS, "fpof": _FLOWS, "cpof": _FLOWS, "idof": _FLOWS, "rdof": _FLOWS,
-}
+#: Option (as BullMQ stores it in ``opts``) -> what a Bullpen worker does not do about it (none
+#: today; ``backoff.jitter`` is checked apart, inside the backoff option).
+UNSUPPORTED: dict[str, str] = {}
 
 
 class UnsupportedOptions:

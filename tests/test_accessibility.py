@@ -15,7 +15,7 @@ import pytest
 import redis
 from playwright.sync_api import Browser, expect
 
-from dashboard import Queue
+from dashboard import FlowProducer, Queue
 from dashboard.heartbeat import Heartbeat
 from tests.browserkit import BROWSER_MARKS
 from tests.webkit import fail_odd, run_burst
@@ -55,11 +55,16 @@ def seed(r: redis.Redis) -> None:
     Queue("sms", connection=r).pause()
     Queue("sms", connection=r).add("hello", {})
     Heartbeat(r, "bull", "mail", "a11y-worker", concurrency=2, ttl_ms=600_000).publish(["1", "2"])  # a workers row
+    FlowProducer(connection=r).add({"name": "report", "queue_name": "reports", "opts": {"job_id": "flow-parent"},
+                                    "children": [{"name": "part", "queue_name": "reports",
+                                                  "opts": {"job_id": "flow-child"}},
+                                                 {"name": "text", "queue_name": "sms"}]})
 
 
 PAGES = ["/", "/?range=24h", "/workers", "/queues/mail?state=failed", "/queues/mail?state=delayed",
          "/queues/mail?state=completed", "/queues/mail/jobs/2", "/queues/mail/jobs/1", "/queues/sms",
-         "/search?q=nothing-like-this", "/no/such/page"]
+         "/search?q=nothing-like-this", "/no/such/page", "/queues/reports/jobs/flow-parent",
+         "/queues/reports/jobs/flow-child"]
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

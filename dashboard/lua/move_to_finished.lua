@@ -19,6 +19,9 @@ job had been recorded by its own call at `now`. A metrics key of the wrong type 
 Events: after the batch, `drained` when wait, active and prioritized are empty and a fetch
 would have found nothing to wait for (not paused or maxed, no delayed job, not rate
 limited), exactly when BullMQ's moveToFinished with fetchNext emits it.
+Flows (lua/_parent.lua): a finished child updates its parent as BullMQ's does; a job whose
+children are not all done (or one failed with failParentOnFailure) fails instead of completing,
+with the reason BullMQ's worker gives it.
 Returns one number per job: attempts made (>= 1), or -1 job missing (or its key is not a
 hash), -2 lock missing (or not a string), -6 lock held by another token, -3 job not in active.
 Error: a WRONGTYPE reply naming the first of KEYS[1..6] that holds the wrong type (nothing changed);
@@ -61,7 +64,7 @@ end
 local function finish(id, token, status, value, trace, traceLimit, keep, age, attempts)
   local jobKey = base .. id
   -- its hash (a job taken by a worker has processedOn; else EXISTS tells a hash from none)
-  local got = redis.pcall('HMGET', jobKey, 'deid', 'processedOn', 'stacktrace')
+  local got = redis.pcall('HMGET', jobKey, 'deid', 'processedOn', 'stacktrace', 'parentKey', 'parent')
   if got.err or (not got[2] and rcall('EXISTS', jobKey) == 0) then return -1 end
   local lock = lockOf(jobKey)
   if not lock then return -2 end
@@ -70,6 +73,8 @@ local function finish(id, token, status, value, trace, traceLimit, keep, age, at
   rcall('DEL', jobKey .. ':lock')
   if rcall('LREM', KEYS[1], -1, id) == 0 then return -3 end
   local atm = bump(jobKey, 'atm') or 1  -- a spoiled count is left for the failedReason to name
+  local gate = status == 'completed' and childrenGate(jobKey, id, KEYS[3])  -- _parent.lua: a flow's parent
+  if gate then status, value = 'failed', gate end
   local completed = status == 'completed'
   local field = completed and 'returnvalue' or 'failedReason'
   local target = completed and KEYS[2] or KEYS[3]
@@ -79,6 +84,7 @@ local function finish(id, token, status, value, trace, traceLimit, keep, age, at
     local dkey = base .. 'de:' .. deid
     if redis.pcall('GET', dkey) == id and rcall('PTTL', dkey) == -1 then rcall('DEL', dkey) end
   end
+  settleParent(jobKey, id, completed, value, keep == 0, now, got[4], got[5])  -- _parent.lua: tell a flow's parent
   if keep == 0 then
     deleteJob(id)
   else
