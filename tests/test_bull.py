@@ -120,6 +120,17 @@ def test_a_bull_queue_is_told_from_a_bullmq_one(r: redis.Redis, catalog: Catalog
     assert "legacy" in catalog.discover() and "paused-bull" in catalog.names()
 
 
+def test_one_odd_hash_with_bulls_field_names_does_not_make_a_queue_bull(r: redis.Redis, catalog: Catalog) -> None:
+    """Another tool's hash holding ``attemptsMade`` (but not Bull's ``opts``) decides nothing: a
+    worker still serves the queue (it refuses Bull queues, so a wrong guess would wedge it)."""
+    r.rpush("bull:odd:wait", "7")
+    r.hset("bull:odd:7", mapping={"attemptsMade": "0", "retriedOn": "1", "name": "plain"})
+    assert kinds(r, [Keys("bull", "odd")]) == [False]
+    assert not isinstance(catalog.queue("odd"), BullQueue)
+    Worker("odd", lambda job: "ok", connection=r).run(burst=True)
+    assert r.zscore("bull:odd:completed", "7") is not None
+
+
 def test_a_bull_queue_an_old_bullpen_dashboard_polluted_is_still_bull(r: redis.Redis, catalog: Catalog) -> None:
     jid = bull_add(r, "legacy")
     r.xadd("bull:legacy:events", {"event": "resumed"})  # what the old resume wrote

@@ -1,8 +1,9 @@
 --[[ read_queue_kind: whether a queue was written by legacy Bull 3/4 (npm `bull`) or by BullMQ,
 from its keys; read-only. In order: BullMQ's `meta.version` says BullMQ; Bull's `meta-paused`
 flag or `priority` zset says Bull; else the newest job found at the ends of the state lists and
-sets decides: Bull's fields `attemptsMade`/`retriedOn` say Bull, BullMQ's `atm`/`ats`/`rjk` say
-BullMQ, else `opts` decide (Bull's always hold `timestamp`; BullMQ's only a repeatable job's);
+sets decides: BullMQ's `atm`/`ats`/`rjk` say BullMQ, else `opts` decide (Bull's always hold
+`timestamp`; BullMQ's only a repeatable job's). Bull's `attemptsMade` alone decides nothing: one
+odd hash another tool wrote must not turn a BullMQ queue into a Bull one (workers refuse those);
 else BullMQ's `events` stream, `marker`, `prioritized` or `pc` say BullMQ; else an `id`
 counter or a `paused` list without them says Bull (BullMQ 6 writes `events` on every add).
 
@@ -23,9 +24,8 @@ for i = 4, 9 do
   for _, id in pairs(ids) do
     local jobKey = id and ARGV[1] .. id
     if id and not notAJob(id) and rcall('TYPE', jobKey)['ok'] == 'hash' then
-      local f = rcall('HMGET', jobKey, 'attemptsMade', 'retriedOn', 'atm', 'ats', 'rjk')
-      if f[1] or f[2] then return 1 end
-      if f[3] or f[4] or f[5] then return 0 end
+      local f = rcall('HMGET', jobKey, 'atm', 'ats', 'rjk')
+      if f[1] or f[2] or f[3] then return 0 end
       if rcall('HSTRLEN', jobKey, 'opts') <= 65536 then
         local opts = rcall('HGET', jobKey, 'opts') or ''
         if not string.find(opts, '"repeat', 1, true) then
