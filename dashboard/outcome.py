@@ -5,8 +5,8 @@ never raises: a malformed job (:func:`~dashboard.job.fatal_problems`) is ``faile
 without running, a return value becomes ``completed``, :class:`~dashboard.errors.RateLimited`
 ``limited`` (back to wait), another exception ``retry`` (attempts and backoff allowing) or
 ``failed``. :func:`finish_calls` turns a batch of outcomes into one ``move_to_finished`` call
-plus one ``retry_job`` per retry and one ``move_limited_to_wait`` per limited job, then (when
-a finished job carries a deduplication id) one ``finish_deduplicated``, and never raises either.
+(which also releases deduplication slots and re-adds kept adds) plus one ``retry_job`` per
+retry and one ``move_limited_to_wait`` per limited job, and never raises either.
 This module sends nothing to Redis itself and must not import Flask.
 """
 
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import dedup, scripts
+from . import scripts
 from .codec import dumps, safe_text, shown_id
 from .errors import RateLimited, Unrecoverable
 from .handlers import Handler
@@ -100,14 +100,12 @@ def _describe(exc: BaseException) -> tuple[str, str]:
 def finish_calls(keys: Keys, pending: Sequence[Outcome], now: int, remove_on_complete: Any = None,
                  remove_on_fail: Any = None, metrics: str = "", limiter_max: str = "") -> list[scripts.Call]:
     """One ``move_to_finished`` call for every final outcome (first), then one ``retry_job``
-    per retry or ``move_limited_to_wait`` per limited job, in order, then one
-    ``finish_deduplicated`` when a final outcome's job has a deduplication id. ``remove_on_*`` are the
+    per retry or ``move_limited_to_wait`` per limited job, in order. ``remove_on_*`` are the
     worker's defaults for jobs whose options say nothing; ``metrics`` and ``limiter_max`` go
     to ``move_to_finished``. Options a handler spoiled are logged and replaced by defaults:
     this never raises."""
     finals: list[list[scripts.Arg]] = []
     calls: list[scripts.Call] = []
-    settled: list[tuple[Job, str]] = []
     for o in pending:
         job = o.job
         if o.status == "limited":
@@ -129,7 +127,4 @@ def finish_calls(keys: Keys, pending: Sequence[Outcome], now: int, remove_on_com
             option = remove_on_complete if o.status == "completed" else remove_on_fail
         keep, age = keep_policy(option)
         finals.append([job.key_id, job.token or "", o.status, o.value, o.trace, limit, keep, age, attempts])
-        settled.append((job, o.status))
-    # last, so that the calls before it match the pending outcomes one to one
-    last = dedup.finish_call(keys, now, settled)
-    return ([scripts.move_to_finished(keys, now, finals, metrics, limiter_max)] if finals else []) + calls + last
+    return ([scripts.move_to_finished(keys, now, finals, metrics, limiter_max)] if finals else []) + calls

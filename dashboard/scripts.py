@@ -32,7 +32,7 @@ Key = str | bytes
 
 
 #: Helper files (besides ``_guards.lua``, which every script gets) put in front of a script.
-HELPERS = {"add_job": ("_enqueue", "_dedup"), "finish_deduplicated": ("_enqueue", "_dedup"),
+HELPERS = {"add_job": ("_enqueue", "_dedup"), "move_to_finished": ("_enqueue", "_dedup"),
            "add_job_scheduler": ("_enqueue",), "add_next_scheduled": ("_enqueue",),
            "read_job_fields": ("_head",), "read_log": ("_head",),
            **{f"bull_{name}": ("_bull",) for name in ("promote", "retry", "remove", "clean")}}
@@ -131,15 +131,8 @@ def move_to_finished(k: Keys, now: int, jobs: Sequence[Sequence[Arg]], metrics: 
     ``metrics``: data points to keep ('' records none)."""
     keys = [k.active, k.completed, k.failed, k.stalled, k.events, k.meta, k.wait, k.prioritized, k.delayed,
             k.limiter, k.metrics("completed"), k.metrics("failed"), k.metrics("completed", True),
-            k.metrics("failed", True)]
+            k.metrics("failed", True), k.pc, k.marker, k.id]
     return Call("move_to_finished", keys, [k.base, now, metrics, limiter_max, *(a for job in jobs for a in job)])
-
-
-def finish_deduplicated(k: Keys, now: int, jobs: Sequence[tuple[Key, str, str]]) -> Call:
-    """After ``move_to_finished`` (same ``now``): each entry is (job id, deduplication id, status)."""
-    keys = [k.wait, k.prioritized, k.delayed, k.pc, k.meta, k.marker, k.events, k.active, k.id, k.completed,
-            k.failed]
-    return Call("finish_deduplicated", keys, [k.base, now, *(a for job in jobs for a in job)])
 
 
 def remove_deduplication_key(k: Keys, dedup_id: str) -> Call:

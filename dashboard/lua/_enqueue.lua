@@ -1,5 +1,5 @@
 --[[ _enqueue: a helper scripts.py puts in front of every script that calls storeAndEnqueue
-(add_job, finish_deduplicated, add_job_scheduler, add_next_scheduled); not a script of its own.
+(add_job, move_to_finished, add_job_scheduler, add_next_scheduled); not a script of its own.
 
 storeAndEnqueue(k, base, jobId, name, data, opts, ts, delay, prio, lifo, deid, maxEvents)
 writes the job hash as BullMQ's storeJob does (`deid` only when not nil), XADDs `added`,
