@@ -141,10 +141,12 @@ class QueueLimits:
         return _int(raw) or None if raw is not None else None
 
     def rate_limit_ttl(self, max_jobs: int | None = None) -> int:
-        """Milliseconds until the queue's limiter lets jobs start again, 0 when it is not
-        limited (BullMQ's getRateLimitTtl; ``max_jobs`` defaults to meta ``max``)."""
+        """What BullMQ's getRateLimitTtl(maxJobs) returns, value for value: with a max
+        (``max_jobs``, else meta ``max``), the milliseconds until the limiter lets jobs start
+        again, 0 when it is not limited; with neither, the limiter key's raw PTTL, so -2 when
+        there is no limiter key and -1 when it has no expiry (test for ``> 0`` for "limited")."""
         arg = "0" if max_jobs is None else str(_positive_int(max_jobs, "max_jobs"))
-        return max(0, int(self.scripts.run(scripts.rate_limit(self.keys, "ttl", arg))))
+        return int(self.scripts.run(scripts.rate_limit(self.keys, "ttl", arg)))
 
     def metrics(self, status: str, start: int = 0, end: int = -1) -> Metrics:
         """Per-minute counts of ``completed`` or ``failed`` jobs (``data[0]`` is the newest

@@ -37,15 +37,17 @@ class UnsupportedOptions:
         time this queue meets it."""
         found = [name for name in job.opts if name in UNSUPPORTED and name not in self._seen]
         backoff = job.opts.get("backoff")
-        if isinstance(backoff, dict) and backoff.get("jitter") and "backoff.jitter" not in self._seen:
-            found.append("backoff.jitter")
+        custom = isinstance(backoff, dict) and backoff.get("type") not in ("fixed", "exponential")
+        if custom and "backoff.type" not in self._seen:
+            found.append("backoff.type")
         if not found:
             return
         with self._lock:
             fresh = [name for name in found if name not in self._seen]
             self._seen.update(fresh)
         for name in fresh:
-            what = UNSUPPORTED.get(name, "backoff jitter: retries wait the exact backoff delay, without jitter")
+            what = UNSUPPORTED.get(name, "a custom backoff strategy lives in a Node worker's settings: a "
+                                         "Bullpen worker retries such a job after the backoff's delay, as 'fixed'")
             log.warning("queue=%s job=%s: option %r is not carried out by Bullpen workers yet (%s); the job "
                         "runs, and BullMQ's keys and fields for it are left as they are. Warned once per queue.",
                         self.queue_name, job.id, name, what)

@@ -97,7 +97,10 @@ def test_deferred_failures_do_not_count(r: redis.Redis, q: Queue) -> None:
 
 
 def test_rate_limit_ttl_as_get_rate_limit_ttl(q: Queue, r: redis.Redis) -> None:
-    assert q.rate_limit_ttl() == 0
+    assert q.rate_limit_ttl() == -2  # no max anywhere and no limiter key: its PTTL, as Node returns it
+    assert q.rate_limit_ttl(1) == 0
+    r.set("bull:lim:limiter", 3)
+    assert q.rate_limit_ttl() == -1
     r.set("bull:lim:limiter", 3, px=5000)
     assert q.rate_limit_ttl() > 0  # no max anywhere: the limiter's PTTL
     assert q.rate_limit_ttl(4) == 0  # 3 < 4: not limited
