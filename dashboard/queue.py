@@ -1,9 +1,8 @@
 """Queue: the producer API (add; job schedulers: scheduler_api.py) and the read/admin API the dashboard uses.
 
-Every state change goes through a Lua script (``scripts.py``); reads use plain commands, pipelined, or
-for the dashboard the bounded reads of ``reads.py``, which cut long values inside Redis. Every method
-costs O(page or batch) in Redis, never O(queue). Mixins: rate limits and metrics (:mod:`dashboard.limiter`),
-job schedulers (:mod:`dashboard.scheduler_api`), deduplication slots (:mod:`dashboard.dedup`). No Flask here.
+Every state change goes through a Lua script (``scripts.py``); reads use plain commands, pipelined, or the bounded
+reads of ``reads.py``. Every method costs O(page or batch) in Redis, never O(queue). Mixins: :mod:`dashboard.limiter`
+(rate limits, metrics), ``scheduler_api``, ``dedup``, ``pausing``, ``job_edit`` (BullMQ's job edits). No Flask here.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from .counts import Counts, summarize
 from .dedup import QueueDeduplication, dedup_opts
 from .errors import JobNotFound, JobNotInState, QueueHasActiveJobs, script_error
 from .job import STATE_KEYS, Job, JobState, build_opts
+from .job_edit import QueueJobEdits
 from .keys import Keys, check_cluster_tag, not_a_job, validate_queue_name
 from .limiter import QueueLimits
 from .pausing import QueuePausing
@@ -40,7 +40,7 @@ Progress = Callable[[int], None]
 SUMMARY_FIELDS = tuple(reads.LISTING.fields)
 
 
-class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication):
+class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication, QueueJobEdits):
     """A named queue under a key prefix (BullMQ's default prefix is ``bull``)."""
 
     kind = "BullMQ"  #: whose layout the queue keeps (a legacy Bull queue is a :class:`~dashboard.bull.BullQueue`)

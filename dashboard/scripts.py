@@ -139,6 +139,19 @@ def remove_deduplication_key(k: Keys, dedup_id: str) -> Call:
     return Call("remove_deduplication_key", [k.dedup(dedup_id)], [])
 
 
+def update_data(k: Keys, job_id: str, data_json: str) -> Call:
+    return Call("update_data", [k.job_key(job_id)], [data_json])
+
+
+def change_priority(k: Keys, job_id: str, priority: int, lifo: bool) -> Call:
+    keys = [k.wait, k.meta, k.prioritized, k.active, k.pc, k.marker, k.job_key(job_id)]
+    return Call("change_priority", keys, [priority, job_id, "1" if lifo else "0"])
+
+
+def change_delay(k: Keys, job_id: str, delay_ms: int, now: int) -> Call:
+    return Call("change_delay", [k.delayed, k.meta, k.marker, k.events, k.job_key(job_id)], [delay_ms, now, job_id])
+
+
 def move_limited_to_wait(k: Keys, job_id: Key, token: Key, delay_ms: int) -> Call:
     keys = [k.active, k.wait, k.prioritized, k.stalled, k.meta, k.limiter, k.marker, k.events]
     return Call("move_limited_to_wait", keys, [k.base, job_id, token, delay_ms])

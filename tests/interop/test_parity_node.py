@@ -14,11 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 
 from dashboard import Queue, Worker
+from dashboard.errors import JobNotFound, JobNotInState
 from tests import jobs
-from tests.interop.harness import Child, wait_until
+from tests.interop.harness import Child, now_ms, wait_until
 from tests.interop.test_node_bullmq import NODE, node_cli, node_worker
 from tests.interop.test_node_bullmq import pytestmark as node_marks
 
@@ -92,3 +94,63 @@ def test_backoff_jitter_both_ways(redis_url: str, r: redis.Redis, tmp_path: Path
     waits = [int(r.zscore("bull:jit-ours:delayed", i) or 0) // 4096
              - int(r.hget(f"bull:jit-ours:{i}", "processedOn") or 0) for i in ours]
     assert all(w >= 50_000 for w in waits) and min(waits) < 95_000, waits  # 10 draws >= 95 s: odds 1e-10
+
+
+def test_job_edits_leave_what_nodes_leave(redis_url: str, r: redis.Redis) -> None:
+    """The same queue twice; one edited by Node's Job methods (updateData, changePriority,
+    changeDelay), one by ours: wait, prioritized and delayed and the jobs' fields end up the same,
+    and the same edits are refused (no job, not delayed)."""
+    def setup(name: str) -> Queue:
+        q = Queue(name, redis_url=redis_url)
+        q.add("a", {"n": 1})
+        q.add("b", {"n": 2}, priority=5)
+        q.add("c", {"n": 3}, delay=60)
+        q.add("d", {"n": 4})
+        q.add("e", {"n": 5}, priority=5)
+        return q
+
+    setup("ed-node")
+    ours = setup("ed-ours")
+    before = int(now_ms())
+    answers = node_calls(redis_url, "ed-node", [
+        {"job": "1", "call": "changePriority", "args": [{"priority": 3}]},
+        {"job": "2", "call": "changePriority", "args": [{"priority": 0}]},
+        {"job": "4", "call": "changePriority", "args": [{"priority": 3, "lifo": True}]},
+        {"job": "5", "call": "changePriority", "args": [{"priority": 1}]},
+        {"job": "3", "call": "updateData", "args": [{"x": [1, "é"]}]},
+        {"job": "3", "call": "changeDelay", "args": [120_000]},
+        {"job": "3", "call": "changePriority", "args": [{"priority": 7}]},
+        {"job": "1", "call": "changeDelay", "args": [5000]},
+    ])
+    node_after = now_ms()
+    assert [a.get("state") for a in answers[:7]] == ["prioritized", "waiting", "prioritized", "prioritized",
+                                                     "delayed", "delayed", "delayed"]
+    assert "error" in answers[7]
+    ours.change_priority("1", 3)
+    ours.change_priority("2", 0)
+    ours.change_priority("4", 3, lifo=True)
+    ours.change_priority("5", 1)
+    ours.update_data("3", {"x": [1, "é"]})
+    our_before = int(now_ms())
+    ours.change_delay("3", 120)
+    after = now_ms()
+    ours.change_priority("3", 7)
+    with pytest.raises(JobNotInState):
+        ours.change_delay("1", 5)
+    with pytest.raises(JobNotFound):
+        ours.update_data("404", {})
+    assert "error" in node_calls(redis_url, "ed-node", [{"job": "404", "call": "updateData", "args": [{}]}])[0]
+    for name in ("ed-node", "ed-ours"):
+        assert r.lrange(f"bull:{name}:wait", 0, -1) == [b"2"]
+    assert (r.zrange("bull:ed-node:prioritized", 0, -1, withscores=True)
+            == r.zrange("bull:ed-ours:prioritized", 0, -1, withscores=True))
+    assert r.get("bull:ed-node:pc") == r.get("bull:ed-ours:pc")
+    for job_id in "12345":  # data compared as JSON: ours escapes non-ASCII, Node's does not
+        node_job, our_job = ([json.loads(r.hget(f"bull:{n}:{job_id}", "data") or ""),
+                              *r.hmget(f"bull:{n}:{job_id}", ["priority", "opts"])] for n in ("ed-node", "ed-ours"))
+        assert node_job == our_job, job_id
+    assert r.hget("bull:ed-node:3", "delay") == r.hget("bull:ed-ours:3", "delay") == b"120000"
+    node_due = int(r.zscore("bull:ed-node:delayed", "3") or 0) // 4096
+    our_due = int(r.zscore("bull:ed-ours:delayed", "3") or 0) // 4096
+    assert before + 120_000 <= node_due <= node_after + 120_000
+    assert our_before + 120_000 <= our_due <= after + 120_000
