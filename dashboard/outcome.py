@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import scripts
+from .backoff import backoff_ms
 from .codec import dumps, safe_text, shown_id
 from .errors import RateLimited, Unrecoverable
 from .handlers import Handler
-from .job import DEFAULT_STACK_TRACE_LIMIT, Job, backoff_ms, fatal_problems, keep_policy
+from .job import DEFAULT_STACK_TRACE_LIMIT, Job, fatal_problems, keep_policy
 from .keys import Keys
 from .unsupported import UnsupportedOptions
 

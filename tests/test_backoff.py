@@ -7,7 +7,8 @@ import pytest
 import redis
 
 from dashboard import Queue, Worker
-from dashboard.job import backoff_ms, build_opts
+from dashboard.backoff import backoff_ms
+from dashboard.job import build_opts
 from tests import jobs
 
 
