@@ -20,14 +20,16 @@ from .job import Job
 from .keys import Keys
 
 #: Python option name -> BullMQ's name in ``opts.de`` (booleans).
-FLAGS = {"extend": "extend", "replace": "replace", "keep_last_if_active": "keepLastIfActive"}
+FLAGS = {"extend": "extend", "replace": "replace", "keep_last_if_active": "keepLastIfActive",
+         "reschedule": "reschedule"}
 
 
 def dedup_opts(value: Any) -> dict[str, Any]:
     """``{"de": {...}}`` for ``add()``'s ``deduplication`` option, ``{}`` for None.
 
     ``value``: a dict with ``id`` (a non-empty string) and optionally ``ttl`` (seconds, int,
-    float or timedelta, > 0), ``extend``, ``replace``, ``keep_last_if_active`` (booleans).
+    float or timedelta, > 0), ``extend``, ``replace``, ``keep_last_if_active``, ``reschedule``
+    (booleans; reschedule: a still-delayed holder takes the new add's delay, from now).
     Raises ``ValueError`` for anything else (before anything is written)."""
     if value is None:
         return {}

@@ -216,3 +216,32 @@ def test_worker_does_not_warn_about_deduplication(q: Queue, r: redis.Redis, capl
     with caplog.at_level(logging.WARNING):
         run(r, lambda job: None)
     assert "not carried out" not in caplog.text
+
+
+def test_reschedule_moves_a_delayed_holder_to_the_new_adds_delay(r: redis.Redis) -> None:
+    now = [1_795_000_000_000]
+    q = Queue("dd", connection=r, clock=lambda: now[0])
+    first = q.add("a", {"v": 1}, delay=60, deduplication={"id": "R", "reschedule": True})
+    now[0] += 1000
+    again = q.add("a", {"v": 2}, delay=5, deduplication={"id": "R", "reschedule": True})
+    assert again.id == first.id
+    assert r.zscore("bull:dd:delayed", first.id) == (now[0] + 5000) * 4096
+    assert fields(r, first.id)["delay"] == "5000" and json.loads(fields(r, first.id)["data"]) == {"v": 1}
+    assert events(r, "delayed")[-1] == {"event": "delayed", "jobId": first.id, "delay": str(now[0] + 5000)}
+    assert r.zrange("bull:dd:marker", 0, -1, withscores=True) == [(b"1", now[0] + 5000)]
+    # no delay: due at once (still in delayed, as BullMQ leaves it); a waiting holder is left alone
+    q.add("a", {}, deduplication={"id": "R", "reschedule": True})
+    assert r.zscore("bull:dd:delayed", first.id) == now[0] * 4096
+    waiting = q.add("a", {}, deduplication={"id": "W", "reschedule": True})
+    q.add("a", {}, delay=30, deduplication={"id": "W", "reschedule": True})
+    assert r.lrange("bull:dd:wait", 0, -1) == [waiting.id.encode()] and fields(r, waiting.id)["delay"] == "0"
+    with pytest.raises(ValueError):
+        q.add("a", {}, deduplication={"id": "R", "reschedule": "yes"})
+
+
+def test_add_bulk_keeps_the_right_add_for_keep_last_if_active(q: Queue, r: redis.Redis) -> None:
+    q.add("a", {"v": 1}, deduplication={"id": "L", "keep_last_if_active": True})
+    r.lmove("bull:dd:wait", "bull:dd:active", "RIGHT", "LEFT")
+    keep = {"deduplication": {"id": "L", "keep_last_if_active": True}}
+    q.add_bulk([("other", {"v": 0}, {}), ("kept", {"v": 2}, keep)])
+    assert r.hget("bull:dd:dn:L", "name") == b"kept" and json.loads(r.hget("bull:dd:dn:L", "data") or "") == {"v": 2}

@@ -1,14 +1,15 @@
 --[[ _dedup: BullMQ's deduplication, put by scripts.py in front of the scripts that call
 deduplicate (add_job) or releaseAndRequeue (move_to_finished); not a script of its own.
 
-deduplicate(de, did, base, jobId, KEYS, maxEvents): `de` is the add's opts.de table, `did` its
-id, KEYS and ARGV add_job's (KEYS[4] delayed, KEYS[8] events; ARGV[3..5] name, data, opts,
-stored in `dn:<did>` with `jid` = jobId). Returns the id of the job holding the
+deduplicate(de, did, base, jobId, KEYS, maxEvents, add): `de` is the add's opts.de table, `did`
+its id, KEYS add_job's (KEYS[4] delayed, KEYS[8] events), `add` the add's name, data and opts
+(stored in `dn:<did>` with `jid` = jobId). Returns the id of the job holding the
 slot `de:<did>` when this add must not be stored, or nil when it must (the slot then names
 jobId). Same rules as BullMQ 6.7.0's deduplicateJob: a slot whose job is gone and that has no
 TTL is stale and taken over; keepLastIfActive stores the add in `dn:<did>` (PERSISTing the
 slot) while the holder is active; replace removes a still-delayed holder; extend renews the
-TTL. Events: `deduplicated {jobId, deduplicationId, deduplicatedJobId}`, `removed`.
+TTL; reschedule (without replace) moves a still-delayed holder to the add's delay, from the
+add's timestamp. Events: `deduplicated {jobId, deduplicationId, deduplicatedJobId}`, `removed`.
 
 requeueBlocked(base, did, keys): a WRONGTYPE error reply when `dn:<did>` holds a kept add and
 one of `keys` (wait, prioritized, delayed, pc, marker, id) has the wrong type for re-adding it,
@@ -33,7 +34,7 @@ local function claimSlot(dkey, jobId, de)
   end
 end
 
-local function deduplicate(de, did, base, jobId, KEYS, maxEvents)
+local function deduplicate(de, did, base, jobId, KEYS, maxEvents, add)
   local rcall = redis.call
   local dkey, nkey, ttl = base .. 'de:' .. did, base .. 'dn:' .. did, tonumber(de['ttl']) or 0
   local function event(holder, dropped)
@@ -51,7 +52,7 @@ local function deduplicate(de, did, base, jobId, KEYS, maxEvents)
   local function keepNext(holder)  -- keepLastIfActive: remember this add until the holder finishes
     if not de['keepLastIfActive'] or not holder or not rcall('LPOS', base .. 'active', holder) then return false end
     rcall('DEL', nkey)
-    rcall('HSET', nkey, 'name', ARGV[3], 'data', ARGV[4], 'opts', ARGV[5], 'jid', jobId)
+    rcall('HSET', nkey, 'name', add.name, 'data', add.data, 'opts', add.opts, 'jid', jobId)
     rcall('PERSIST', dkey)
     event(holder, jobId)
     return true

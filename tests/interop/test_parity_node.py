@@ -154,3 +154,37 @@ def test_job_edits_leave_what_nodes_leave(redis_url: str, r: redis.Redis) -> Non
     our_due = int(r.zscore("bull:ed-ours:delayed", "3") or 0) // 4096
     assert before + 120_000 <= node_due <= node_after + 120_000
     assert our_before + 120_000 <= our_due <= after + 120_000
+
+
+def test_deduplication_reschedule_both_ways(redis_url: str, r: redis.Redis) -> None:
+    """reschedule: an add deduplicated against a still-delayed job moves that job to the add's
+    delay (from the add's time), keeping its id and data; Node's adds do it to our jobs, ours to
+    Node's, and both leave the same fields."""
+    de = {"id": "R", "reschedule": True}
+
+    def node_add(name: str, data: dict[str, Any], delay: int) -> str:
+        spec = [{"name": "a", "data": data, "opts": {"delay": delay, "deduplication": de}}]
+        ids: list[str] = node_cli(redis_url, name, "add", stdin=spec)["ids"]
+        return ids[0]
+
+    def due(name: str, job_id: str) -> int:
+        return int(r.zscore(f"bull:{name}:delayed", job_id) or 0) // 4096
+
+    # Node's delayed job, our add reschedules it
+    theirs = node_add("rs-node", {"v": 1}, 60_000)
+    q = Queue("rs-node", redis_url=redis_url)
+    before = int(now_ms())
+    assert q.add("a", {"v": 2}, delay=5, deduplication={"id": "R", "reschedule": True}).id == theirs
+    after = int(now_ms())
+    assert before + 5000 <= due("rs-node", theirs) <= after + 5000
+    assert r.hget(f"bull:rs-node:{theirs}", "delay") == b"5000"
+    assert json.loads(r.hget(f"bull:rs-node:{theirs}", "data") or "") == {"v": 1}
+    # our delayed job, Node's add reschedules it
+    ours = Queue("rs-ours", redis_url=redis_url).add("a", {"v": 1}, delay=60,
+                                                     deduplication={"id": "R", "reschedule": True}).id
+    before = int(now_ms())
+    assert node_add("rs-ours", {"v": 2}, 5000) == ours
+    after = int(now_ms())
+    assert before + 5000 <= due("rs-ours", ours) <= after + 5000
+    assert r.hget(f"bull:rs-ours:{ours}", "delay") == b"5000"
+    assert json.loads(r.hget(f"bull:rs-ours:{ours}", "data") or "") == {"v": 1}
