@@ -8,7 +8,9 @@ Node's Queue and Job methods are called through ``bullmq_calls.js``; workers and
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -18,11 +20,13 @@ import pytest
 import redis
 
 from dashboard import Queue, Worker
+from dashboard.cron import next_fire_ms
 from dashboard.errors import JobNotFound, JobNotInState
 from tests import jobs
 from tests.interop.harness import Child, now_ms, wait_until
-from tests.interop.test_node_bullmq import NODE, node_cli, node_worker
+from tests.interop.test_node_bullmq import HERE, NODE, node_cli, node_worker
 from tests.interop.test_node_bullmq import pytestmark as node_marks
+from tests.interop.test_schedulers import PATTERNS, STARTS
 
 pytestmark = node_marks
 
@@ -188,3 +192,26 @@ def test_deduplication_reschedule_both_ways(redis_url: str, r: redis.Redis) -> N
     assert before + 5000 <= due("rs-ours", ours) <= after + 5000
     assert r.hget(f"bull:rs-ours:{ours}", "delay") == b"5000"
     assert json.loads(r.hget(f"bull:rs-ours:{ours}", "data") or "") == {"v": 1}
+
+
+@pytest.mark.parametrize("host_tz", ["America/New_York", "Europe/Berlin", ":Asia/Kolkata", ""])
+def test_cron_without_tz_runs_in_the_hosts_zone_as_nodes(host_tz: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scheduler's pattern without ``tz``: Node's cron-parser runs it in its host's zone (TZ);
+    ours too. The next 20 fire times of every pattern from days around the DST changes, with Node
+    and us under the same TZ."""
+    cases: list[dict[str, Any]] = [{"pattern": p, "n": 20,
+              "from": int(dt.datetime.fromisoformat(s).replace(tzinfo=dt.UTC).timestamp() * 1000) + 1234}
+             for p in PATTERNS for s in STARTS]
+    proc = subprocess.run([str(NODE), str(HERE / "cron_next.js")], input=json.dumps(cases), capture_output=True,
+                          text=True, timeout=60, check=True, env={**os.environ, "TZ": host_tz})
+    node = json.loads(proc.stdout)["times"]
+    monkeypatch.setenv("TZ", host_tz)
+    wrong = []
+    for case, theirs in zip(cases, node, strict=True):
+        ours, at = [], case["from"]
+        for _ in range(case["n"]):
+            at = next_fire_ms(case["pattern"], at)
+            ours.append(at)
+        if ours != theirs:
+            wrong.append(f"{case['pattern']!r} from={case['from']}: ours {ours[:3]}... node {theirs[:3]}...")
+    assert not wrong, f"{len(wrong)} of {len(cases)} cases differ:\n" + "\n".join(wrong[:10])
