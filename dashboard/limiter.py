@@ -5,7 +5,8 @@
 ``duration`` exactly as BullMQ's moveToActive does) and how long the worker must not fetch
 after a rate-limited reply. :class:`QueueLimits` gives :class:`~dashboard.queue.Queue` the
 admin side: ``set_global_rate_limit`` / ``remove_global_rate_limit`` / ``rate_limit_ttl``
-(BullMQ's setGlobalRateLimit / removeGlobalRateLimit / getRateLimitTtl) and ``metrics``
+(BullMQ's setGlobalRateLimit / removeGlobalRateLimit / getRateLimitTtl), the global concurrency
+(``set_global_concurrency`` / ``remove_global_concurrency``) and ``metrics``
 (BullMQ's getMetrics). The counting itself happens in Lua. This module must not import Flask.
 """
 
@@ -133,6 +134,15 @@ class QueueLimits:
         if max_jobs is None:
             return None
         return _int(max_jobs), _int(duration)
+
+    def set_global_concurrency(self, concurrency: int) -> None:
+        """At most ``concurrency`` jobs of the queue active at once across every worker (meta
+        ``concurrency``, BullMQ's setGlobalConcurrency)."""
+        self.scripts.run(scripts.global_concurrency(self.keys, _positive_int(concurrency, "concurrency")))
+
+    def remove_global_concurrency(self) -> None:
+        """Drop the global concurrency cap (BullMQ's removeGlobalConcurrency)."""
+        self.scripts.run(scripts.global_concurrency(self.keys, None))
 
     def global_concurrency(self) -> int | None:
         """The queue's global concurrency cap (meta ``concurrency``, BullMQ's

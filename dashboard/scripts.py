@@ -139,6 +139,10 @@ def remove_deduplication_key(k: Keys, dedup_id: str) -> Call:
     return Call("remove_deduplication_key", [k.dedup(dedup_id)], [])
 
 
+def global_concurrency(k: Keys, concurrency: int | None) -> Call:
+    return Call("global_concurrency", [k.meta], ["" if concurrency is None else concurrency])
+
+
 def update_data(k: Keys, job_id: str, data_json: str) -> Call:
     return Call("update_data", [k.job_key(job_id)], [data_json])
 

@@ -180,3 +180,13 @@ def test_rate_limited_zero_puts_the_job_back_and_a_burst_runs_it_again(q: Queue,
 
     run_burst(Worker("lim", handler, connection=r, drain_delay=0.2))
     assert calls == [job.id, job.id] and r.zcard("bull:lim:completed") == 1
+
+
+def test_global_concurrency_set_and_removed_as_bullmq_writes_it(q: Queue, r: redis.Redis) -> None:
+    q.set_global_concurrency(2)
+    assert r.hget("bull:lim:meta", "concurrency") == b"2" and q.global_concurrency() == 2
+    q.remove_global_concurrency()
+    assert r.hget("bull:lim:meta", "concurrency") is None and q.global_concurrency() is None
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError):
+            q.set_global_concurrency(bad)  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import os
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -215,3 +216,28 @@ def test_cron_without_tz_runs_in_the_hosts_zone_as_nodes(host_tz: str, monkeypat
         if ours != theirs:
             wrong.append(f"{case['pattern']!r} from={case['from']}: ours {ours[:3]}... node {theirs[:3]}...")
     assert not wrong, f"{len(wrong)} of {len(cases)} cases differ:\n" + "\n".join(wrong[:10])
+
+
+def test_global_concurrency_both_ways(redis_url: str, r: redis.Redis) -> None:
+    """Node's setGlobalConcurrency(2) holds our worker (concurrency 6) to 2 jobs at once; ours is
+    read by Node's getGlobalConcurrency, and Node's removeGlobalConcurrency lifts it for us."""
+    name = "gconc"
+    node_calls(redis_url, name, [{"queue": "setGlobalConcurrency", "args": [2]}])
+    q = Queue(name, redis_url=redis_url)
+    assert q.global_concurrency() == 2
+    q.add_bulk([("x", {}, {}) for _ in range(12)])
+    lock, running, most = threading.Lock(), [0], [0]
+
+    def handle(job: Any) -> None:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        threading.Event().wait(0.05)
+        with lock:
+            running[0] -= 1
+
+    Worker(name, handle, redis_url=redis_url, concurrency=6, drain_delay=0.2).run(burst=True)
+    assert q.counts().completed == 12 and most[0] == 2
+    q.set_global_concurrency(3)
+    got, _ = node_calls(redis_url, name, [{"queue": "getGlobalConcurrency"}, {"queue": "removeGlobalConcurrency"}])
+    assert got == 3 and q.global_concurrency() is None
