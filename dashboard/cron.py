@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
+
+from .config import host_tz
 
 UTC = dt.UTC
 #: How many matching days are tried before giving up (a pattern may never match again).
@@ -35,7 +36,7 @@ def zone_of(tz: str | None) -> dt.tzinfo:
     """The zone a pattern runs in (ValueError for a zone name that does not exist); with no
     ``tz``, this host's zone (:func:`host_zone`), as Node's cron-parser uses its host's."""
     if not tz:
-        return host_zone(os.environ.get("TZ"))
+        return host_zone(host_tz())
     try:
         return ZoneInfo(tz)
     except (KeyError, ValueError) as exc:
