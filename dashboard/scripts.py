@@ -33,7 +33,7 @@ Key = str | bytes
 
 #: Helper files (besides ``_guards.lua``, which every script gets) put in front of a script.
 HELPERS = {"add_job": ("_enqueue", "_dedup"), "move_to_finished": ("_enqueue", "_dedup"),
-           "add_job_scheduler": ("_enqueue",), "add_next_scheduled": ("_enqueue",),
+           "add_job_scheduler": ("_enqueue",), "add_next_scheduled": ("_enqueue",), "move_to_delayed": ("_enqueue",),
            "read_job_fields": ("_head",), "read_log": ("_head",),
            **{f"bull_{name}": ("_bull",) for name in ("promote", "retry", "remove", "clean")}}
 
@@ -154,6 +154,11 @@ def change_priority(k: Keys, job_id: str, priority: int, lifo: bool) -> Call:
 
 def change_delay(k: Keys, job_id: str, delay_ms: int, now: int) -> Call:
     return Call("change_delay", [k.delayed, k.meta, k.marker, k.events, k.job_key(job_id)], [delay_ms, now, job_id])
+
+
+def move_to_delayed(k: Keys, job_id: Key, token: Key, delay_ms: int, now: int) -> Call:
+    keys = [k.active, k.delayed, k.stalled, k.meta, k.marker, k.events]
+    return Call("move_to_delayed", keys, [k.base, job_id, token, delay_ms, now])
 
 
 def move_limited_to_wait(k: Keys, job_id: Key, token: Key, delay_ms: int) -> Call:
