@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import redis
 
-from dashboard import Queue, Worker
+from dashboard import Queue, Worker, scripts
 from dashboard.cron import next_fire_ms
 from dashboard.errors import JobNotFound, JobNotInState
 from tests import jobs
@@ -241,3 +241,32 @@ def test_global_concurrency_both_ways(redis_url: str, r: redis.Redis) -> None:
     q.set_global_concurrency(3)
     got, _ = node_calls(redis_url, name, [{"queue": "getGlobalConcurrency"}, {"queue": "removeGlobalConcurrency"}])
     assert got == 3 and q.global_concurrency() is None
+
+
+def test_delayed_leaves_what_node_move_to_delayed_leaves(redis_url: str, r: redis.Redis) -> None:
+    """An active job moved to delayed by Node's job.moveToDelayed(ts, token) (what a Node
+    processor does before throwing DelayedError) and its twin by ours (a handler raising Delayed):
+    the same fields, no attempt used, lock gone, delayed 30 s from the move, a `delayed` event."""
+    def active(name: str) -> str:
+        job_id = Queue(name, redis_url=redis_url).add("poll", {"n": 1}, attempts=3).id
+        r.lmove(f"bull:{name}:wait", f"bull:{name}:active", "RIGHT", "LEFT")
+        r.set(f"bull:{name}:{job_id}:lock", "tok", px=30_000)
+        return job_id
+
+    theirs, ours = active("dl-node"), active("dl-ours")
+    before = int(now_ms())
+    (moved,) = node_calls(redis_url, "dl-node", [{"job": theirs, "call": "moveToDelayed",
+                                                   "args": [before + 30_000, "tok"]}])
+    assert moved["state"] == "delayed"
+    q = Queue("dl-ours", redis_url=redis_url)
+    now = int(now_ms())
+    assert q.scripts.run(scripts.move_to_delayed(q.keys, ours, "tok", 30_000, now)) == 0
+    # Node: delay = ts - its Date.now() at the call, due at ts; ours: due now + 30 s
+    for name, job_id, due_at in (("dl-node", theirs, before + 30_000), ("dl-ours", ours, now + 30_000)):
+        fields = r.hgetall(f"bull:{name}:{job_id}")
+        assert b"atm" not in fields and b"failedReason" not in fields, name
+        assert 0 < int(fields[b"delay"]) <= 30_000, (name, fields[b"delay"])
+        assert not r.exists(f"bull:{name}:{job_id}:lock") and r.llen(f"bull:{name}:active") == 0
+        assert int(r.zscore(f"bull:{name}:delayed", job_id) or 0) // 4096 == due_at, name
+        last = r.xrevrange(f"bull:{name}:events", count=1)[0][1]
+        assert last[b"event"] == b"delayed" and int(last[b"delay"]) == due_at
