@@ -98,8 +98,10 @@ def build_opts(
     remove_on_complete: Any = None,
     remove_on_fail: Any = None,
     stack_trace_limit: int | None = None,
+    keep_logs: int | None = None,
 ) -> dict[str, Any]:
-    """Validate add() options and return BullMQ's compact ``opts`` dict."""
+    """Validate add() options and return BullMQ's compact ``opts`` dict (``keep_logs``: the
+    newest log lines a job keeps, BullMQ's keepLogs, stored as ``kl``)."""
     opts: dict[str, Any] = {"attempts": _whole(attempts, "attempts", 0)}
     delay_ms = to_ms(delay, "delay")
     opts["delay"] = delay_ms
@@ -118,6 +120,8 @@ def build_opts(
             opts[name] = _keep_option(value, name)
     if stack_trace_limit is not None:
         opts["stackTraceLimit"] = _whole(stack_trace_limit, "stack_trace_limit", 0)
+    if keep_logs is not None:
+        opts["kl"] = _whole(keep_logs, "keep_logs", 1)
     return opts
 
 

@@ -79,7 +79,7 @@ class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication, QueueJ
         attempts: int = 0,
         backoff: Any = None,
         job_id: str | None = None,
-        lifo: bool = False,
+        lifo: bool = False, keep_logs: int | None = None,
         remove_on_complete: Any = None,
         remove_on_fail: Any = None,
         stack_trace_limit: int | None = None, deduplication: dict[str, Any] | None = None,
@@ -93,7 +93,7 @@ class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication, QueueJ
         args, job = self._prepare(name, data, dict(
             delay=delay, priority=priority, attempts=attempts, backoff=backoff, job_id=job_id, lifo=lifo,
             remove_on_complete=remove_on_complete, remove_on_fail=remove_on_fail,
-            stack_trace_limit=stack_trace_limit, deduplication=deduplication))
+            stack_trace_limit=stack_trace_limit, deduplication=deduplication, keep_logs=keep_logs))
         self._register()
         job_id_raw, _duplicate = self.scripts.run(scripts.add_job(self.keys, [args]))
         job.id = text(job_id_raw)

@@ -270,3 +270,19 @@ def test_delayed_leaves_what_node_move_to_delayed_leaves(redis_url: str, r: redi
         assert int(r.zscore(f"bull:{name}:delayed", job_id) or 0) // 4096 == due_at, name
         last = r.xrevrange(f"bull:{name}:events", count=1)[0][1]
         assert last[b"event"] == b"delayed" and int(last[b"delay"]) == due_at
+
+
+def test_keep_logs_both_ways(redis_url: str, r: redis.Redis) -> None:
+    """keepLogs: Node's add stores it as `kl` and our worker's job.log keeps that many newest
+    lines; ours is stored the same way and Node reads it back as keepLogs."""
+    node_cli(redis_url, "kl", "add", stdin=[{"name": "x", "data": {}, "opts": {"keepLogs": 2}}])
+
+    def handle(job: Any) -> None:
+        for i in range(5):
+            job.log(f"line {i}")
+
+    Worker("kl", handle, redis_url=redis_url, drain_delay=0.2).run(burst=True)
+    assert r.lrange("bull:kl:1:logs", 0, -1) == [b"line 3", b"line 4"]
+    ours = Queue("kl", redis_url=redis_url).add("y", {}, keep_logs=3)
+    (read,) = node_calls(redis_url, "kl", [{"job": ours.id, "call": "isWaiting"}])
+    assert read["opts"]["keepLogs"] == 3 and json.loads(r.hget(f"bull:kl:{ours.id}", "opts") or "")["kl"] == 3
