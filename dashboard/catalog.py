@@ -3,8 +3,9 @@
 The dashboard (and any tool that looks at a whole deployment) holds a :class:`Catalog`
 instead of a Redis client: it names the queues (:mod:`dashboard.registry`), makes a
 :class:`~dashboard.queue.Queue` for each, reads all their counts in two round trips and
-their workers in one, and pauses or resumes them all. Costs are O(number of queues),
-never O(jobs). A legacy Bull 3/4 queue (npm ``bull``) is recognised from its keys and handed out as a
+their workers in one, their per-minute throughput in one, the heartbeats of Bullpen's workers,
+and pauses or resumes them all. Costs are O(number of queues), never O(jobs). A legacy Bull
+3/4 queue (npm ``bull``) is recognised from its keys and handed out as a
 :class:`~dashboard.bull.BullQueue`, which manages it by Bull's rules. On Redis Cluster it finds
 queues on every primary, and a queue whose keys would not share one slot (no ``{hash tag}``) is
 still listed and counted, with :meth:`Catalog.cluster_problem` saying why it cannot be acted on.
@@ -19,11 +20,13 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from . import bull, registry
+from . import bull, heartbeat, registry, series
 from .clients import Client, is_cluster, ping_all
 from .counts import Counts, summarize
+from .heartbeat import WorkerBeat
 from .keys import Keys, cluster_slot_problem
 from .queue import Queue
+from .series import Throughput
 
 #: Seconds a queue's kind (Bull or BullMQ), once its keys told it, is trusted by :meth:`Catalog.summaries`.
 KIND_TTL = 30.0
@@ -143,6 +146,24 @@ class Catalog:
     def actionable(self) -> list[str]:
         """:meth:`names` less the queues that cannot be acted on here (:meth:`cluster_problem`)."""
         return [n for n in self.names() if self.cluster_problem(n) is None]
+
+    def worker_connections(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every worker connection under the prefix, ours and BullMQ's, as (queue, ``CLIENT LIST``
+        entry), registered queue or not: one ``CLIENT LIST``."""
+        return registry.worker_connections(self.client, self.prefix)
+
+    def throughput(self, names: list[str], minutes: int, now_ms: int) -> list[Throughput]:
+        """Each queue's completed and failed jobs per minute over the last ``minutes`` minutes,
+        from BullMQ's metrics keys: one round trip of bounded reads (:mod:`dashboard.series`)."""
+        return series.per_minute(self.client, [Keys(self.prefix, n) for n in names], minutes, now_ms)
+
+    def arrivals_per_minute(self, name: str, now_ms: int) -> float | None:
+        """About how many jobs a minute arrive in the queue, when a backlog lets it be told."""
+        return series.arrivals_per_minute(self.client, Keys(self.prefix, name), now_ms)
+
+    def heartbeats(self, limit: int = heartbeat.LIMIT) -> tuple[list[WorkerBeat], list[str]]:
+        """The heartbeats of Bullpen workers alive under the prefix, and what could not be read."""
+        return heartbeat.live(self.client, self.prefix, limit)
 
     def pause_all(self) -> int:
         """Pause every known queue (on Redis Cluster, those with a hash tag); returns how many."""

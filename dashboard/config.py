@@ -20,6 +20,7 @@ with a message naming the variable.
 | ``DASHBOARD_SECRET_KEY`` | random per process | signs CSRF tokens; set it when gunicorn runs several processes |
 | ``DASHBOARD_DATA_DIR`` | ``./var/redis`` | where the embedded Redis keeps its append-only file |
 | ``DASHBOARD_LOG_LEVEL`` | ``INFO`` | log level for the entry points |
+| ``DASHBOARD_OLDEST_WAITING_ALERT`` | ``300`` | seconds a job may wait before the overview marks its queue |
 | ``TZ`` | unset | the host's zone: job schedulers without ``tz`` run in it, as Node's do (:func:`host_tz`) |
 """
 
@@ -140,6 +141,8 @@ class Settings:
     url_prefix: str = ""
     handlers: tuple[tuple[str, str], ...] = ()
     api_tokens: tuple[ApiToken, ...] = ()
+    #: Seconds the oldest waiting job may wait before the overview marks its queue's row.
+    oldest_waiting_alert: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -173,6 +176,7 @@ class Settings:
             url_prefix=url_prefix,
             handlers=_handlers(env.get("DASHBOARD_HANDLERS", "")),
             api_tokens=_api_tokens(env.get("DASHBOARD_API_TOKENS", "")),
+            oldest_waiting_alert=_number(env, "DASHBOARD_OLDEST_WAITING_ALERT", 300.0, 1),
         )
         if env.get("DASHBOARD_SECRET_KEY"):
             kwargs["secret_key"] = env["DASHBOARD_SECRET_KEY"]

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from .backoff import backoff_option
 from .codec import counted, text, to_ms
+from .family import JobFamily
 from .keys import not_a_job
 
 #: BullMQ refuses priorities above this (keeps scores below 2^53).
@@ -204,8 +205,8 @@ def fatal_problems(job: Job) -> list[str]:
 
 
 @dataclass
-class Job:
-    """One job, as stored in its hash. Times are integer milliseconds since the epoch."""
+class Job(JobFamily):
+    """One job, as stored in its hash (flow reads: :class:`JobFamily`). Times are integer ms since the epoch."""
 
     id: str
     name: str = ""
@@ -225,6 +226,7 @@ class Job:
     stacktrace: list[str] = field(default_factory=list)
     deferred_failure: str | None = None
     processed_by: str | None = None
+    parent_key: str | None = None  # a flow child's parent (its full key)
     state: JobState | None = None
     problems: list[str] = field(default_factory=list)
     #: The problems a worker cannot run the job with, by field (see :func:`fatal_problems`).
@@ -294,7 +296,7 @@ class Job:
         traces = job._json(f, "stacktrace", [], fatal=False)
         job.stacktrace = [str(t) for t in traces] if isinstance(traces, list) else [str(traces)]
         job.deferred_failure = f.get("defa")
-        job.processed_by = f.get("pb")
+        job.processed_by, job.parent_key = f.get("pb"), f.get("parentKey")
         return job
 
     def _flag(self, name: str, raw: Any, problem: str, fatal: bool, why: str = "") -> None:

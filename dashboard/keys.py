@@ -40,6 +40,18 @@ def pause_key(prefix: str, queue: str) -> str:
     return f"{prefix}::pause:{queue}"
 
 
+def heartbeats_key(prefix: str) -> str:
+    """The index of Bullpen workers' heartbeats under ``prefix``: a sorted set of worker ids
+    scored by when each heartbeat expires (ms), so readers list live ones without ``KEYS``."""
+    return f"{prefix}::workers"
+
+
+def heartbeat_key(prefix: str, worker_id: str) -> str:
+    """One Bullpen worker's heartbeat (a JSON string with a TTL: host, pid, running jobs ...).
+    Outside every queue's namespace, like :func:`registry_key`: BullMQ never looks here."""
+    return f"{prefix}::worker:{worker_id}"
+
+
 def validate_queue_name(name: object) -> str:
     """The one naming rule for queues, shared by the runtime and the dashboard: any non-empty
     text without ``:`` (BullMQ's own rule; ``:`` would split the key layout). ``ValueError``
@@ -111,6 +123,15 @@ def cluster_slot_problem(prefix: str, queue: str) -> str | None:
             f"'{{{prefix}}}'")
 
 
+def split_job_key(key: str) -> tuple[str, str, str] | None:
+    """A full job key ``<prefix>:<queue>:<id>`` (a flow's ``parentKey``, a ``:dependencies``
+    member) as (prefix, queue, id), the id after the last ``:`` as BullMQ takes it; None when
+    it has no such parts."""
+    head, _, job_id = key.rpartition(":")
+    prefix, _, queue = head.rpartition(":")
+    return (prefix, queue, job_id) if prefix and queue and job_id else None
+
+
 def check_cluster_tag(client: object, prefix: str, queue: str) -> None:
     """Raise :class:`~dashboard.errors.ClusterHashTagMissing` (a ``ValueError``) when
     ``client`` is a Redis Cluster client and the queue's keys would not share one slot."""
@@ -129,6 +150,23 @@ def worker_client_name(prefix: str, queue: str, worker_name: str | None = None) 
     encoded = base64.b64encode(queue.encode()).decode()
     name = f"{prefix}:{encoded}"
     return f"{name}:w:{worker_name}" if worker_name else name
+
+
+def worker_client_queue(prefix: str, client_name: str) -> str | None:
+    """The queue a worker connection named by :func:`worker_client_name` serves, or None when
+    ``client_name`` is not such a name under ``prefix``."""
+    import base64
+    import binascii
+
+    head = prefix + ":"
+    if not client_name.startswith(head):
+        return None
+    encoded = client_name[len(head):].split(":w:", 1)[0]
+    try:
+        queue = base64.b64decode(encoded, validate=True).decode()
+    except (binascii.Error, ValueError):
+        return None
+    return queue if is_queue_name(queue) and worker_client_name(prefix, queue) == head + encoded else None
 
 
 @dataclass(frozen=True)

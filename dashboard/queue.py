@@ -1,9 +1,8 @@
 """Queue: the producer API (add; job schedulers: scheduler_api.py) and the read/admin API the dashboard uses.
 
-Every state change goes through a Lua script (``scripts.py``); reads use plain commands, pipelined, or the bounded
-reads of ``reads.py``. Every method costs O(page or batch) in Redis, never O(queue). Mixins: :mod:`dashboard.limiter`
-(rate limits, metrics), ``scheduler_api``, ``dedup``, ``pausing``, ``job_edit`` (BullMQ's job edits). No Flask here.
-"""
+Every state change is a Lua script (``scripts.py``); reads are plain commands, pipelined, or the bounded reads of
+``reads.py``; every method costs O(page or batch), never O(queue). Mixins: pausing, limiter (rate limits, metrics),
+scheduler_api (job schedulers), dedup, family (a flow's children), job_edit (BullMQ's job edits). No Flask here."""
 
 from __future__ import annotations
 
@@ -20,6 +19,7 @@ from .codec import dumps, now_ms, safe_text, shown_id, text, to_ms
 from .counts import Counts, summarize
 from .dedup import QueueDeduplication, dedup_opts
 from .errors import JobNotFound, JobNotInState, QueueHasActiveJobs, script_error
+from .family import QueueFamily
 from .job import STATE_KEYS, Job, JobState, build_opts
 from .job_edit import QueueJobEdits
 from .keys import Keys, check_cluster_tag, not_a_job, validate_queue_name
@@ -40,7 +40,7 @@ Progress = Callable[[int], None]
 SUMMARY_FIELDS = tuple(reads.LISTING.fields)
 
 
-class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication, QueueJobEdits):
+class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication, QueueFamily, QueueJobEdits):
     """A named queue under a key prefix (BullMQ's default prefix is ``bull``)."""
 
     kind = "BullMQ"  #: whose layout the queue keeps (a legacy Bull queue is a :class:`~dashboard.bull.BullQueue`)

@@ -69,7 +69,7 @@ class Caps:
 #: A job list row: about 1 KB of data, no return value, no stack traces; fields over 256 KB
 #: show no preview (on Redis 7.0 cutting one costs about 0.3 ms, 60 of them 17 ms).
 LISTING = Caps({"name": 256, "data": 1024, "opts": 8192, "failedReason": 1024, "progress": 1024,
-                "defa": 1024, "pb": 256, **dict.fromkeys(_NUMBERS, 64)})
+                "defa": 1024, "pb": 256, "parentKey": 1024, **dict.fromkeys(_NUMBERS, 64)})
 #: The job page: 64 KB of data and of return value, 8 KB of reason, 16 KB per stack trace;
 #: fields of up to 1 MB are cut (1 to 2.5 ms of Redis time each on Redis 7.0); longer ones are
 #: a download away (pass ``Caps(DETAIL.fields, copy_limit=...)`` to preview more).

@@ -17,7 +17,7 @@ from redis.exceptions import ResponseError
 
 from .clients import client_lists, node_of, primaries
 from .codec import text
-from .keys import Keys, is_queue_name, registry_key, worker_client_name
+from .keys import Keys, is_queue_name, registry_key, worker_client_name, worker_client_queue
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,21 @@ def connected_workers(client: Any, prefix: str, names: list[str]) -> dict[str, l
             queue = by_client_name.get(str(entry.get("name", "")).split(":w:", 1)[0])
             if queue is not None and homes[queue] == node:
                 found[queue].append(entry)
+    return found
+
+
+def worker_connections(client: Any, prefix: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every worker connection under ``prefix`` as (queue name, ``CLIENT LIST`` entry), whether
+    or not the registry lists the queue: each is named ``<prefix>:<base64(queue)>[:w:<name>]``
+    (names that do not decode to a queue name are not workers of ours or BullMQ's); one
+    ``CLIENT LIST`` (one per primary on Redis Cluster)."""
+    found = []
+    for node, listed in client_lists(client):
+        for entry in listed:
+            queue = worker_client_queue(prefix, str(entry.get("name", "")))
+            # on Redis Cluster a worker counts on the node holding its queue (see connected_workers)
+            if queue is not None and node_of(client, Keys(prefix, queue).marker) == node:
+                found.append((queue, entry))
     return found
 
 

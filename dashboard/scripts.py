@@ -3,8 +3,9 @@
 Each Lua file is one atomic state change, or (``read_*``) one bounded read that cuts long
 values inside Redis; its header lists KEYS, ARGV and return codes. ``lua/_guards.lua`` is
 no script: its helpers (refusing keys of the wrong type, skipping fields other tools
-spoiled) are put in front of every script; ``_enqueue.lua`` and ``_dedup.lua`` (storing and
-queueing a job, BullMQ's deduplication) in front of the scripts :data:`HELPERS` names. This
+spoiled) are put in front of every script; ``_enqueue.lua``, ``_dedup.lua`` and ``_parent.lua``
+(storing and queueing a job, BullMQ's deduplication, a flow's parent bookkeeping) in front of the
+scripts :data:`HELPERS` names. This
 module builds the KEYS lists from :class:`~dashboard.keys.Keys`, passes ARGV through, and can
 run several calls in one round trip (:meth:`Scripts.batch`). It must not decide policy
 (retries, batching sizes, what a return code means to a user): callers do that.
@@ -32,9 +33,11 @@ Key = str | bytes
 
 
 #: Helper files (besides ``_guards.lua``, which every script gets) put in front of a script.
-HELPERS = {"add_job": ("_enqueue", "_dedup"), "move_to_finished": ("_enqueue", "_dedup"),
+HELPERS = {"add_job": ("_enqueue", "_dedup"), "move_to_finished": ("_enqueue", "_dedup", "_parent"),
            "add_job_scheduler": ("_enqueue",), "add_next_scheduled": ("_enqueue",), "move_to_delayed": ("_enqueue",),
            "read_job_fields": ("_head",), "read_log": ("_head",),
+           "add_flow": ("_enqueue", "_parent"), "remove_job": ("_parent",),
+           "delete_jobs": ("_parent",), "reprocess_jobs": ("_parent",),
            **{f"bull_{name}": ("_bull",) for name in ("promote", "retry", "remove", "clean")}}
 
 
@@ -253,6 +256,12 @@ def add_job_scheduler(k: Keys, scheduler_id: str, next_ms: int | str, sched_json
 
 def remove_job_scheduler(k: Keys, scheduler_id: str | bytes) -> Call:
     return Call("remove_job_scheduler", [k.repeat, k.delayed, k.events, k.meta], [k.base, scheduler_id])
+
+
+def add_flow(route: str, nodes: Sequence[Sequence[Arg]]) -> Call:
+    """Add flows: twelve values per node (see the script header), parents before children;
+    ``route``: the first node's job key."""
+    return Call("add_flow", [route], [a for node in nodes for a in node])
 
 
 # --- legacy Bull 3/4 queues (npm ``bull``): see dashboard/bull.py ---------------------------

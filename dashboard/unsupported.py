@@ -1,7 +1,7 @@
 """BullMQ job options a Bullpen worker does not carry out yet, and the warning it gives.
 
-A job added by Node BullMQ may ask for things our worker does not do (a flow's parent
-bookkeeping ...). The job
+A job added by Node BullMQ may ask for things our worker does not do (today: a custom backoff
+type, which is code in a Node worker's settings; jitter and flows are carried out). The job
 still runs and its result is recorded as BullMQ records it; what our worker does not do is
 named in a clear warning, once per queue and option, and every key and field it does not
 handle is left exactly as it is. This module performs no I/O besides logging.
@@ -16,12 +16,9 @@ from .job import Job
 
 log = logging.getLogger("dashboard.worker")
 
-_FLOWS = ("flows: when this child finishes, its parent is not told (its dependencies are left as they "
-          "are, so the parent stays in waiting-children until a BullMQ worker finishes a sibling)")
-#: Option (as BullMQ stores it in ``opts``) -> what a Bullpen worker does not do about it.
-UNSUPPORTED = {
-    "parent": _FLOWS, "fpof": _FLOWS, "cpof": _FLOWS, "idof": _FLOWS, "rdof": _FLOWS,
-}
+#: Option (as BullMQ stores it in ``opts``) -> what a Bullpen worker does not do about it (none
+#: today; a custom ``backoff.type`` is checked apart, inside the backoff option).
+UNSUPPORTED: dict[str, str] = {}
 
 
 class UnsupportedOptions:

@@ -29,7 +29,7 @@ from typing import Any
 import redis
 
 from . import bull, registry, schedulers, scripts
-from .clients import Client, connect, disconnect, named_copy, undecoded
+from .clients import Client, connect, named_copy, undecoded
 from .codec import as_bytes, now_ms, shown_id, text, to_ms
 from .errors import SCRIPT_ERRORS
 from .handlers import Handler
@@ -153,7 +153,7 @@ class Worker(WorkerThreads):
         threads.append(threading.Thread(target=self._renew_loop, name="bullpen-locks", daemon=True))
         marker = threading.Thread(target=self._marker_loop, name="bullpen-marker", daemon=True)
         threads.append(marker)
-        self._guard(self._blocking.ping)  # open the named connection now: dashboards see the worker
+        self._announce()  # open the named connection now and beat: dashboards see the worker
         for t in threads:
             t.start()
         log.info("worker %s started: queue=%s concurrency=%d", self.id[:8], self.queue_name, self.concurrency)
@@ -167,7 +167,7 @@ class Worker(WorkerThreads):
             restore()
             self._armed.set()  # wakes the marker thread so it sees the stop at once
             marker.join(BLOCK_SECONDS + 1)
-            disconnect(self._blocking)  # the worker's name leaves CLIENT LIST with it
+            self._leave()  # the worker's name leaves CLIENT LIST, its heartbeat is removed
             log.info("worker %s stopped: queue=%s processed=%d", self.id[:8], self.queue_name, self.processed)
             self._done.set()
 

@@ -3,7 +3,8 @@
 :meth:`_guard` runs the main loop's Redis calls through outages (logged once, retried with
 capped backoff). Handler threads turn each taken job into an outcome (never raising, whatever the job
 holds); the lock thread renews the locks of running jobs (a lost lock, or one another tool
-overwrote with another type, is logged and not renewed again); the marker thread wakes an
+overwrote with another type, is logged and not renewed again) and publishes the worker's
+heartbeat (:mod:`dashboard.heartbeat`, removed when the worker stops); the marker thread wakes an
 idle worker. SIGTERM/SIGINT stop the worker gracefully; a second one stops it at once.
 This module holds no policy of its own beyond that and must not import Flask.
 """
@@ -21,8 +22,9 @@ from typing import Any
 import redis
 
 from . import scripts
-from .clients import UNAVAILABLE
+from .clients import UNAVAILABLE, disconnect
 from .codec import shown_id, text
+from .heartbeat import BEAT_SECONDS, Heartbeat
 from .keys import Keys
 from .outcome import Outcome
 from .queue import Queue
@@ -39,6 +41,10 @@ class WorkerThreads:
 
     id: str
     queue_name: str
+    prefix: str
+    name: str | None
+    concurrency: int
+    client: Any
     keys: Keys
     queue: Queue
     lock_ms: int
@@ -56,6 +62,7 @@ class WorkerThreads:
 
     _outage_since: float | None
     _outage_wait: float
+    _heartbeat: Heartbeat | None = None
 
     def _run_one(self, raw_id: bytes, token: bytes, raw: Any) -> Outcome:
         raise NotImplementedError
@@ -89,12 +96,49 @@ class WorkerThreads:
     def _renew_loop(self) -> None:
         interval = self.lock_ms / 2000
         lost: set[tuple[bytes, bytes]] = set()  # (id, token) whose lock is gone: not renewed again
-        while not self._stopped.wait(interval):
+        next_renewal = time.monotonic() + interval
+        while not self._stopped.wait(min(interval, BEAT_SECONDS)):
+            if time.monotonic() >= next_renewal:
+                next_renewal = time.monotonic() + interval
+                try:
+                    self._renew(lost)
+                except Exception:  # this thread must outlive any one bad renewal
+                    log.exception("queue=%s: lock renewal error; retrying", self.queue_name)
+                self._resume_if_due()
+            self._beat()
+
+    def _announce(self) -> None:
+        """Open the named connection (dashboards count the worker from it) and publish the
+        first heartbeat, which names that connection's CLIENT ID (unknown while Redis is away:
+        the heartbeat is published all the same, by the lock thread, once Redis is back)."""
+        client_id = self._guard(self._blocking.client_id)
+        known = client_id if isinstance(client_id, int) else None  # a cluster answers per node: not matched
+        ttl = int(3 * 1000 * min(self.lock_ms / 2000, BEAT_SECONDS))
+        self._heartbeat = Heartbeat(self.client, self.prefix, self.queue_name, self.id, concurrency=self.concurrency,
+                                    ttl_ms=ttl, name=self.name, client_id=known)
+        self._beat()
+
+    def _beat(self) -> None:
+        """Publish the heartbeat: alive, and the jobs running here. Failures wait for the next beat."""
+        if self._heartbeat is None:
+            return
+        try:
+            self._heartbeat.publish(list(self._inflight))
+        except redis.ResponseError as exc:  # the index has the wrong type, most likely
+            self._warned.log(log, logging.ERROR, str(exc), "queue=%s: cannot publish the heartbeat: %s",
+                             self.queue_name, exc)
+        except redis.RedisError as exc:
+            log.debug("queue=%s: heartbeat failed: %s", self.queue_name, exc)
+
+    def _leave(self) -> None:
+        """The worker stops: close its named connection (it leaves CLIENT LIST) and remove its heartbeat."""
+        disconnect(self._blocking)
+        heartbeat, self._heartbeat = self._heartbeat, None
+        if heartbeat is not None:
             try:
-                self._renew(lost)
-            except Exception:  # this thread must outlive any one bad renewal
-                log.exception("queue=%s: lock renewal error; retrying", self.queue_name)
-            self._resume_if_due()
+                heartbeat.remove()
+            except redis.RedisError as exc:  # it expires by itself
+                log.debug("queue=%s: could not remove the heartbeat: %s", self.queue_name, exc)
 
     def _resume_if_due(self) -> None:
         """A pause given an end time ("resume after 1 h") ends here when no dashboard is open:

@@ -15,7 +15,8 @@ import pytest
 import redis
 from playwright.sync_api import Browser, expect
 
-from dashboard import Queue
+from dashboard import FlowProducer, Queue
+from dashboard.heartbeat import Heartbeat
 from tests.browserkit import BROWSER_MARKS
 from tests.webkit import fail_odd, run_burst
 
@@ -53,10 +54,17 @@ def seed(r: redis.Redis) -> None:
     q.set_global_rate_limit(10, 1)
     Queue("sms", connection=r).pause()
     Queue("sms", connection=r).add("hello", {})
+    Heartbeat(r, "bull", "mail", "a11y-worker", concurrency=2, ttl_ms=600_000).publish(["1", "2"])  # a workers row
+    FlowProducer(connection=r).add({"name": "report", "queue_name": "reports", "opts": {"job_id": "flow-parent"},
+                                    "children": [{"name": "part", "queue_name": "reports",
+                                                  "opts": {"job_id": "flow-child"}},
+                                                 {"name": "text", "queue_name": "sms"}]})
 
 
-PAGES = ["/", "/queues/mail?state=failed", "/queues/mail?state=delayed", "/queues/mail?state=completed",
-         "/queues/mail/jobs/2", "/queues/mail/jobs/1", "/queues/sms", "/search?q=nothing-like-this", "/no/such/page"]
+PAGES = ["/", "/?range=24h", "/workers", "/queues/mail?state=failed", "/queues/mail?state=delayed",
+         "/queues/mail?state=completed", "/queues/mail/jobs/2", "/queues/mail/jobs/1", "/queues/sms",
+         "/search?q=nothing-like-this", "/no/such/page", "/queues/reports/jobs/flow-parent",
+         "/queues/reports/jobs/flow-child"]
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
@@ -117,7 +125,7 @@ def test_focus_stays_on_the_control_after_each_swap(page: Any, serve: Any, r: re
     expect(page.locator("#queue")).to_be_focused()  # the row is gone: its table takes the focus
 
 
-@pytest.mark.parametrize("path", ["/", "/queues/mail?state=failed", "/queues/mail/jobs/2"])
+@pytest.mark.parametrize("path", ["/", "/workers", "/queues/mail?state=failed", "/queues/mail/jobs/2"])
 def test_pages_fit_a_390px_phone_without_sideways_scrolling(browser: Browser, serve: Any, r: redis.Redis,
                                                             path: str) -> None:
     seed(r)

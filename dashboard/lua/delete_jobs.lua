@@ -7,6 +7,7 @@ KEYS[1] the state key (list or zset)   KEYS[2] events stream   KEYS[3] meta hash
 ARGV[1] base   ARGV[2] 'list' | 'zset'   ARGV[3] highest score to take (zset; '+inf' for all)
 ARGV[4] batch size   ARGV[5] event to emit with the count ('cleaned' or '')
 ARGV[6] '1' to delete locked (active) jobs too, else they are put back and skipped
+A flow child's parent stops waiting for it, as in remove_job (_parent.lua).
 Returns {deleted, skipped_locked, strays}: strays are ids of BullMQ's bookkeeping keys (such as
 'meta') found in the state: taken out of it, their keys never deleted.
 ]]
@@ -30,6 +31,7 @@ for _, id in ipairs(ids) do
     if ARGV[2] == 'list' then rcall('LREM', KEYS[1], -1, id) else rcall('ZREM', KEYS[1], id) end
     local deid = rcall('HGET', jobKey, 'deid')
     if deid and rcall('GET', base .. 'de:' .. deid) == id then rcall('DEL', base .. 'de:' .. deid, base .. 'dn:' .. deid) end
+    detachFromParent(jobKey, base)  -- _parent.lua: a flow's parent stops waiting for it
     rcall('DEL', jobKey, jobKey .. ':logs', jobKey .. ':lock', jobKey .. ':dependencies',
           jobKey .. ':processed', jobKey .. ':failed', jobKey .. ':unsuccessful')
     deleted = deleted + 1

@@ -22,6 +22,9 @@ would have found nothing to wait for (not paused or maxed, no delayed job, not r
 limited), exactly when BullMQ's moveToFinished with fetchNext emits it.
 Deduplication (lua/_dedup.lua's releaseAndRequeue): a finished job's slot `de:<deid>` is
 released and the add keepLastIfActive kept in `dn:<deid>` is re-added, in this same call.
+Flows (lua/_parent.lua): a finished child updates its parent as BullMQ's does; a job whose
+children are not all done (or one failed with failParentOnFailure) fails instead of completing,
+with the reason BullMQ's worker gives it.
 Returns one number per job: attempts made (>= 1), or -1 job missing (or its key is not a
 hash), -2 lock missing (or not a string), -6 lock held by another token, -3 job not in active.
 Error: a WRONGTYPE reply naming the first of KEYS[1..6] that holds the wrong type (nothing changed);
@@ -66,7 +69,7 @@ end
 local function finish(id, token, status, value, trace, traceLimit, keep, age, attempts)
   local jobKey = base .. id
   -- its hash (a job taken by a worker has processedOn; else EXISTS tells a hash from none)
-  local got = redis.pcall('HMGET', jobKey, 'deid', 'processedOn', 'stacktrace')
+  local got = redis.pcall('HMGET', jobKey, 'deid', 'processedOn', 'stacktrace', 'parentKey', 'parent')
   if got.err or (not got[2] and rcall('EXISTS', jobKey) == 0) then return -1 end
   local lock = lockOf(jobKey)
   if not lock then return -2 end
@@ -79,11 +82,14 @@ local function finish(id, token, status, value, trace, traceLimit, keep, age, at
   rcall('DEL', jobKey .. ':lock')
   if rcall('LREM', KEYS[1], -1, id) == 0 then return -3 end
   local atm = bump(jobKey, 'atm') or 1  -- a spoiled count is left for the failedReason to name
+  local gate = status == 'completed' and childrenGate(jobKey, id, KEYS[3])  -- _parent.lua: a flow's parent
+  if gate then status, value = 'failed', gate end
   local completed = status == 'completed'
   local field = completed and 'returnvalue' or 'failedReason'
   local target = completed and KEYS[2] or KEYS[3]
   -- release this job's deduplication slot and re-add what keepLastIfActive kept (lua/_dedup.lua)
   if got[1] then releaseAndRequeue(dedupKeys, base, id, got[1], now, KEYS[17], maxEvents) end
+  settleParent(jobKey, id, completed, value, keep == 0, now, got[4], got[5])  -- _parent.lua: tell a flow's parent
   if keep == 0 then
     deleteJob(id)
   else

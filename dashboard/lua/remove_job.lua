@@ -6,6 +6,8 @@ KEYS[1] wait  KEYS[2] active  KEYS[3] prioritized  KEYS[4] delayed  KEYS[5] comp
 KEYS[6] failed  KEYS[7] waiting-children  KEYS[8] paused (legacy list)  KEYS[9] events
 KEYS[10] meta  KEYS[11] stalled  KEYS[12] repeat (job scheduler ids, score = next ms)
 ARGV[1] base   ARGV[2] job id
+A flow child's parent stops waiting for it (the last one releases the parent, or deletes it when
+it is in the same queue, as BullMQ does: _parent.lua).
 Returns 1 when removed, -1 job missing, -7 job locked, -8 the job is its job scheduler's next
 one (removing it would end the scheduler: BullMQ refuses it too).
 ]]
@@ -33,6 +35,7 @@ end
 rcall('SREM', KEYS[11], id)
 local deid = rcall('HGET', jobKey, 'deid')
 if deid and rcall('GET', base .. 'de:' .. deid) == id then rcall('DEL', base .. 'de:' .. deid, base .. 'dn:' .. deid) end
+detachFromParent(jobKey, base)  -- _parent.lua: a flow's parent stops waiting for it
 rcall('DEL', jobKey, jobKey .. ':logs', jobKey .. ':dependencies', jobKey .. ':processed',
       jobKey .. ':failed', jobKey .. ':unsuccessful')
 local maxEvents = rcall('HGET', KEYS[10], 'opts.maxLenEvents') or 10000

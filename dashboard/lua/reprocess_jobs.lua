@@ -7,6 +7,7 @@ KEYS[4] pc string  KEYS[5] marker zset  KEYS[6] events stream  KEYS[7] meta hash
 ARGV[1] base   ARGV[2] source state name ('failed' | 'completed')
 ARGV[3] finished at or before this ms   ARGV[4] batch size (ignored when ids are given)
 ARGV[5..] explicit job ids (optional)
+A flow child filed by its parent as done goes back to the parent's `:dependencies` (_parent.lua).
 Returns {moved to waiting, ids taken from the source set (ids whose hash is gone are dropped,
 and so are ids of BullMQ's bookkeeping keys, such as 'meta': their keys are left untouched)}.
 ]]
@@ -29,6 +30,7 @@ for _, id in ipairs(ids) do
     if rcall('EXISTS', jobKey) == 1 then
       rcall('HDEL', jobKey, 'finishedOn', 'processedOn', 'failedReason', 'returnvalue', 'defa')
       rcall('HSET', jobKey, 'atm', 0, 'ats', 0, 'stc', 0)
+      childBackToParent(jobKey, ARGV[2])  -- _parent.lua: a flow child is pending for its parent again
       local prio = tonumber(rcall('HGET', jobKey, 'priority') or 0) or 0
       if prio > 0 then
         local pc = rcall('INCR', KEYS[4])

@@ -41,7 +41,8 @@ class DashboardState:
     redis_url: str = ""
 
     def __post_init__(self) -> None:
-        self.overview = Overview(self.catalog, ttl=min(1.0, self.settings.poll_seconds / 2))
+        self.overview = Overview(self.catalog, ttl=min(1.0, self.settings.poll_seconds / 2),
+                                 oldest_alert_ms=int(self.settings.oldest_waiting_alert * 1000))
         self.audit = AuditLog(self.catalog.client, self.settings.prefix)
 
     def reconnect(self) -> bool:

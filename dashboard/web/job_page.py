@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..family import ChildRef
 from ..job import Job, JobState
 from ..queue import Queue
 from . import formatting
 
 #: Log lines per page of the job page.
 LOG_PAGE = 100
+#: Children shown per group (unprocessed, processed, ignored, failed) on a parent's page.
+CHILDREN_SHOWN = 20
 #: What can be downloaded whole: name in the URL -> (job hash field, or "" for the log; MIME type).
 DOWNLOADS = {
     "data": ("data", "application/json"),
@@ -46,7 +49,19 @@ def context(queue: Queue, job: Job, log_start: int | None) -> dict[str, Any]:
         reason_len=job.truncated.get("failedReason"),
         log=page, log_start=log_start, log_end=end,
         log_older=max(0, page.start - LOG_PAGE) if page.start > 0 else None,
-        log_newer=end if end < page.total else None)
+        log_newer=end if end < page.total else None, **family(queue, job))
+
+
+def family(queue: Queue, job: Job) -> dict[str, Any]:
+    """A flow's links: the job's parent (linked when it is under this dashboard's prefix) and
+    its first children per group, grouped by queue, with the counts (one bounded read)."""
+    parent = job.parent if "parentKey" not in job.truncated else None
+    children = queue.children(job.id, CHILDREN_SHOWN)
+    by_queue: dict[str, list[ChildRef]] = {}
+    for child in children.shown:
+        by_queue.setdefault(child.queue if child.prefix == queue.prefix and child.queue else "", []).append(child)
+    return dict(parent=parent, parent_here=parent is not None and parent.prefix == queue.prefix,
+                children=children, children_by_queue=sorted(by_queue.items()), children_shown=CHILDREN_SHOWN)
 
 
 def _shown(job: Job, name: str, value: Any) -> tuple[str, bool, int]:

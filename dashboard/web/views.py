@@ -25,7 +25,7 @@ from ..clients import UNAVAILABLE
 from ..errors import BullpenError, JobNotFound
 from ..job import JobState
 from ..queue import Queue
-from . import audit, bulk, formatting, htmx, job_page, queue_page, security, urls
+from . import audit, bulk, formatting, htmx, job_page, queue_page, security, strip, urls
 from .bulk import summary as _task_summary
 from .extension import current
 from .lookup import job_or_404 as _job_or_404
@@ -79,7 +79,7 @@ def overview() -> Response:
     overview = current().overview
     rows = overview.snapshot()
     return htmx.render_page_or_partial("bullpen/overview.html", "bullpen/partials/_summary.html", rows=rows,
-                                       registry_problems=overview.problems)
+                                       registry_problems=overview.problems, **strip.page_context(rows))
 
 
 @bp.get("/queues/<bullpen_segment:name>")

@@ -22,6 +22,13 @@
 //   schedulers        Queue.getJobSchedulers()                          -> {"schedulers":[{key,name,next,...}]}
 //   dedup-job-id      --id ID: Queue.getDeduplicationJobId(ID)          -> {"jobId":"1"} or {"jobId":null}
 //   remove-dedup-key  --id ID: Queue.removeDeduplicationKey(ID)         -> {"removed":1}
+//   flow     stdin: a flow ({name, queueName, data, opts, children}) or a JSON array of flows;
+//            FlowProducer.add / addBulk (no --queue needed)  -> {"tree":{id,name,queueName,children:[...]}}
+//            or {"trees":[...]}
+//   get-flow --id ID: FlowProducer.getFlow({id, queueName: --queue})
+//            -> {"tree":{id,name,queueName,state,returnvalue,children:[...]}} or {"tree":null}
+//   deps     --id ID: the job's getDependenciesCount(), getChildrenValues() and
+//            getIgnoredChildrenFailures()  -> {"counts":{...},"values":{...},"ignored":{...}}
 //   work     Worker that appends {id,name,data,attemptsMade,startedAt} (startedAt in ms) as one JSON
 //            line per processor call to --out FILE.
 //            --concurrency N (1)  --sleep-ms MS (0; a job whose data has an integer sleepMs sleeps that)
@@ -32,6 +39,8 @@
 //            marker before it polls anyway; 5 by default)
 //            --limiter-max N --limiter-duration MS (the Worker option limiter: {max, duration})
 //            --metrics N (the Worker option metrics: {maxDataPoints: N}; none by default)
+//            --record-children (each record also has childrenValues: getChildrenValues(), and
+//            ignored: getIgnoredChildrenFailures(), read by the processor before it returns)
 //            prints {"ready":true} once the worker runs, and {"done":true,"recorded":N} after a
 //            graceful close (active jobs are allowed to finish first).
 //
@@ -44,7 +53,7 @@
 
 const fs = require('node:fs');
 const { parseArgs } = require('node:util');
-const { Queue, Worker, Job } = require('bullmq');
+const { Queue, Worker, Job, FlowProducer } = require('bullmq');
 
 const STATES = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed', 'paused', 'waiting-children'];
 
@@ -84,11 +93,12 @@ function parse(argv) {
       max: { type: 'string' },
       duration: { type: 'string' },
       type: { type: 'string', default: 'completed' },
+      'record-children': { type: 'boolean', default: false },
     },
   });
   if (positionals.length !== 1) throw new Error('exactly one command expected: add|counts|work|pause|resume|job|jobs|upsert-scheduler|...');
   if (!values.redis) throw new Error('--redis URL is required');
-  if (!values.queue) throw new Error('--queue NAME is required');
+  if (!values.queue && positionals[0] !== 'flow') throw new Error('--queue NAME is required');
   return { command: positionals[0], opts: values };
 }
 
@@ -195,6 +205,54 @@ async function schedulers(opts) {
   out({ schedulers: await withQueue(opts, (queue) => queue.getJobSchedulers()) });
 }
 
+function nodeOf(node) {
+  // FlowProducer's JobNode as plain JSON: ids, names and queues, children in order
+  const out = { id: node.job.id, name: node.job.name, queueName: node.job.queueName };
+  if (node.children) out.children = node.children.map(nodeOf);
+  return out;
+}
+
+async function flow(opts) {
+  const spec = JSON.parse(await readStdin());
+  const producer = new FlowProducer({ connection: connection(opts), prefix: opts.prefix });
+  try {
+    if (Array.isArray(spec)) out({ trees: (await producer.addBulk(spec)).map(nodeOf) });
+    else out({ tree: nodeOf(await producer.add(spec)) });
+  } finally {
+    await producer.close();
+  }
+}
+
+async function flowOf(node) {
+  const state = await node.job.getState();
+  const out = { id: node.job.id, name: node.job.name, queueName: node.job.queueName, state,
+    returnvalue: node.job.returnvalue === undefined ? null : node.job.returnvalue,
+    failedReason: node.job.failedReason === undefined ? null : node.job.failedReason };
+  if (node.children) out.children = await Promise.all(node.children.map(flowOf));
+  return out;
+}
+
+async function getFlow(opts) {
+  if (!opts.id) throw new Error('--id ID is required');
+  const producer = new FlowProducer({ connection: connection(opts), prefix: opts.prefix });
+  try {
+    const tree = await producer.getFlow({ id: opts.id, queueName: opts.queue });
+    out({ tree: tree ? await flowOf(tree) : null });
+  } finally {
+    await producer.close();
+  }
+}
+
+async function deps(opts) {
+  if (!opts.id) throw new Error('--id ID is required');
+  out(await withQueue(opts, async (queue) => {
+    const found = await Job.fromId(queue, opts.id);
+    if (!found) return { counts: null };
+    return { counts: await found.getDependenciesCount(), values: (await found.getChildrenValues()) || {},
+      ignored: (await found.getIgnoredChildrenFailures()) || {} };
+  }));
+}
+
 async function work(opts) {
   if (!opts.out) throw new Error('--out FILE is required');
   const failNames = new Set(opts['fail-names'].split(',').filter(Boolean));
@@ -227,9 +285,12 @@ async function work(opts) {
   };
 
   worker = new Worker(opts.queue, async (j) => {
-    fs.appendFileSync(opts.out, JSON.stringify({
-      id: j.id, name: j.name, data: j.data, attemptsMade: j.attemptsMade, startedAt: Date.now(),
-    }) + '\n');
+    const record = { id: j.id, name: j.name, data: j.data, attemptsMade: j.attemptsMade, startedAt: Date.now() };
+    if (opts['record-children']) {
+      record.childrenValues = (await j.getChildrenValues()) || {};
+      record.ignored = (await j.getIgnoredChildrenFailures()) || {};
+    }
+    fs.appendFileSync(opts.out, JSON.stringify(record) + '\n');
     recorded += 1;
     if (expect !== undefined && recorded >= expect) setImmediate(close);
     const jobSleepMs = j.data && Number.isInteger(j.data.sleepMs) ? j.data.sleepMs : sleepMs;
@@ -259,6 +320,9 @@ async function main() {
     case 'job': return job(opts);
     case 'jobs': return jobs(opts);
     case 'work': return work(opts);
+    case 'flow': return flow(opts);
+    case 'get-flow': return getFlow(opts);
+    case 'deps': return deps(opts);
     case 'rate-limit':
       await withQueue(opts, (queue) => queue.setGlobalRateLimit(int(opts.max, '--max'), int(opts.duration, '--duration')));
       return out({ ok: true });

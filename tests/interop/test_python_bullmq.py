@@ -175,3 +175,36 @@ def test_python_bullmq_jobs_run_on_our_worker(pybullmq: str, redis_url: str) -> 
     assert starts[(fixed, 1)] - starts[(fixed, 0)] >= 150 - 1
     assert starts[(exponential, 1)] - starts[(exponential, 0)] >= 100 - 1
     assert starts[(exponential, 2)] - starts[(exponential, 1)] >= 200 - 1
+
+
+def test_flows_both_ways_with_python_bullmq(pybullmq: str, redis_url: str, r: redis.Redis, spawn,
+                                            tmp_path: Path) -> None:
+    """PyPI bullmq's FlowProducer -> our workers (the parent reads its children's values); our
+    FlowProducer -> PyPI bullmq workers (its getChildrenValues reads what they finished)."""
+    made = py_cli(pybullmq, redis_url, "", "flow", stdin={"name": "p", "queueName": "py-pq", "data": {}, "children": [
+        {"name": "a", "queueName": "py-cq", "data": {"v": 1}}, {"name": "b", "queueName": "py-pq", "data": {"v": 2}}]})
+    seen: dict[str, Any] = {}
+
+    def handler(job: Job) -> Any:
+        seen[job.name] = job.children_values()
+        return job.data.get("v", 0)
+
+    for name in ("py-cq", "py-pq", "py-pq"):
+        Worker(name, handler, redis_url=redis_url, drain_delay=0.1).run(burst=True)
+    a, b = made["tree"]["children"]
+    assert seen["p"] == {f"bull:py-cq:{a['id']}": 1, f"bull:py-pq:{b['id']}": 2}
+    assert Queue("py-pq", redis_url=redis_url).job(made["tree"]["id"]).state == "completed"
+
+    from dashboard import FlowProducer
+
+    tree = FlowProducer(redis_url).add({"name": "q", "queue_name": "to-py-pq", "children": [
+        {"name": "c", "queue_name": "to-py-cq"}, {"name": "d", "queue_name": "to-py-cq"}]})
+    out_c, out_p = tmp_path / "c.jsonl", tmp_path / "p.jsonl"
+    for queue, out, extra in (("to-py-cq", out_c, ["--expect", "2"]), ("to-py-pq", out_p, ["--expect", "1",
+                                                                                           "--record-children"])):
+        spawn([pybullmq, str(CLI), "work", "--redis", redis_url, "--queue", queue, "--out", str(out), *extra],
+              f"pybullmq-{queue}").expect("ready")
+    wait_until(lambda: len(read_records(out_p)) == 1, 30, "the PyPI worker to run the parent")
+    (parent,) = read_records(out_p)
+    assert parent["childrenValues"] == {f"bull:to-py-cq:{c.job.id}": {"ok": True, "id": c.job.id}
+                                        for c in tree.children}
