@@ -41,7 +41,9 @@ async function main() {
           await job[c.call](...(c.args || []));
           const after = await Job.fromId(queue, c.job);
           results.push(after && { id: after.id, data: after.data, opts: after.opts, priority: after.priority,
-                                  delay: after.delay, state: await after.getState() });
+                                  delay: after.delay, progress: after.progress, returnvalue: after.returnvalue,
+                                  failedReason: after.failedReason, stacktrace: after.stacktrace,
+                                  attemptsMade: after.attemptsMade, state: await after.getState() });
         }
       } catch (err) {
         results.push({ error: String(err && err.message ? err.message : err) });

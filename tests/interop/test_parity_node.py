@@ -24,8 +24,8 @@ from dashboard import Queue, Worker, scripts
 from dashboard.cron import next_fire_ms
 from dashboard.errors import JobNotFound, JobNotInState
 from tests import jobs
-from tests.interop.harness import Child, now_ms, wait_until
-from tests.interop.test_node_bullmq import HERE, NODE, node_cli, node_worker
+from tests.interop.harness import Child, now_ms, read_records, wait_until
+from tests.interop.test_node_bullmq import HERE, NODE, node_cli, node_worker, py_worker
 from tests.interop.test_node_bullmq import pytestmark as node_marks
 from tests.interop.test_schedulers import PATTERNS, STARTS
 
@@ -286,3 +286,87 @@ def test_keep_logs_both_ways(redis_url: str, r: redis.Redis) -> None:
     ours = Queue("kl", redis_url=redis_url).add("y", {}, keep_logs=3)
     (read,) = node_calls(redis_url, "kl", [{"job": ours.id, "call": "isWaiting"}])
     assert read["opts"]["keepLogs"] == 3 and json.loads(r.hget(f"bull:kl:{ours.id}", "opts") or "")["kl"] == 3
+
+
+def test_remove_on_complete_and_fail_both_ways(redis_url: str, r: redis.Redis, tmp_path: Path,
+                                               spawn: Callable[[list[str], str], Child]) -> None:
+    """removeOnComplete: true and removeOnFail: {count: 1} on Node's jobs are carried out by our
+    worker; the same options on ours by a Node worker."""
+    spec = {"removeOnComplete": True, "removeOnFail": {"count": 1}}
+    node_cli(redis_url, "rm-node", "add", stdin=[{"name": n, "data": {}, "opts": spec} for n in ("ok", "bad", "bad")])
+
+    def handle(job: Any) -> None:
+        if job.name == "bad":
+            raise RuntimeError("bad")
+
+    Worker("rm-node", handle, redis_url=redis_url, drain_delay=0.2).run(burst=True)
+    q = Queue("rm-ours", redis_url=redis_url)
+    for name in ("ok", "bad", "bad"):
+        q.add(name, {}, remove_on_complete=True, remove_on_fail={"count": 1})
+    worker = node_worker(spawn, redis_url, "rm-ours", tmp_path / "node.jsonl", "--fail-names", "bad")
+    wait_until(lambda: r.zcard("bull:rm-ours:failed") == 1 and not r.exists("bull:rm-ours:1")
+               and not r.exists("bull:rm-ours:2"), 20, "Node's worker to apply our remove options", interval=0.05)
+    worker.stop()
+    for name in ("rm-node", "rm-ours"):
+        assert not r.exists(f"bull:{name}:completed") and not r.exists(f"bull:{name}:1"), name
+        assert r.zrange(f"bull:{name}:failed", 0, -1) == [b"3"] and not r.exists(f"bull:{name}:2"), name
+
+
+def test_progress_logs_values_and_traces_read_the_same(redis_url: str, r: redis.Redis) -> None:
+    """What our worker records (progress, log lines, return value, failure and stack traces) is
+    what Node's Job and getJobLogs read."""
+    q = Queue("fields", redis_url=redis_url)
+    ok = q.add("ok", {}).id
+    bad = q.add("bad", {}, attempts=2).id
+
+    def handle(job: Any) -> dict[str, Any]:
+        job.update_progress({"step": 2, "of": 3})
+        job.log("first line")
+        job.log("second line")
+        if job.name == "bad":
+            raise ValueError("no such order")
+        return {"sent": True, "n": [1, "é"]}
+
+    Worker("fields", handle, redis_url=redis_url, drain_delay=0.2).run(burst=True)  # bad: retried at once, fails
+    done, failed, logs = node_calls(redis_url, "fields", [
+        {"job": ok, "call": "isCompleted"}, {"job": bad, "call": "isFailed"},
+        {"queue": "getJobLogs", "args": [ok]}])
+    assert done["state"] == "completed" and done["returnvalue"] == {"sent": True, "n": [1, "é"]}
+    assert done["progress"] == {"step": 2, "of": 3}
+    assert logs == {"logs": ["first line", "second line"], "count": 2}
+    assert failed["state"] == "failed" and failed["failedReason"] == "no such order" and failed["attemptsMade"] == 2
+    assert len(failed["stacktrace"]) == 2 and "ValueError: no such order" in failed["stacktrace"][-1]
+
+
+def test_worker_limiters_of_a_mixed_fleet_count_in_one_limiter(redis_url: str, r: redis.Redis, tmp_path: Path,
+                                                               spawn: Callable[[list[str], str], Child]) -> None:
+    """A Bullpen worker with limiter=(5, 0.5) and a Node worker with limiter {max 5, duration 500}
+    on one queue: together they start at most 5 jobs in any 500 ms (one `limiter` key)."""
+    name = "wlim"
+    q = Queue(name, redis_url=redis_url)
+    ids = [j.id for j in q.add_bulk([("x", {}, {}) for _ in range(30)])]
+    outs = [tmp_path / "py.jsonl", tmp_path / "node.jsonl"]
+    workers = [py_worker(spawn, redis_url, name, outs[0], "--concurrency", "4", "--limiter", "5,0.5"),
+               node_worker(spawn, redis_url, name, outs[1], "--concurrency", "4", "--limiter-max", "5",
+                           "--limiter-duration", "500")]
+    wait_until(lambda: q.counts().completed >= 30, 30, "30 completed jobs", interval=0.05)
+    for w in workers:
+        w.stop()
+    stamps = sorted(int(r.hget(f"bull:{name}:{i}", "processedOn") or 0) for i in ids)
+    for i in range(len(stamps) - 5):
+        assert stamps[i + 5] - stamps[i] >= 500 - 25, stamps
+    assert all(read_records(p) for p in outs), "both workers should have taken some"
+
+
+def test_node_get_workers_lists_our_worker(redis_url: str) -> None:
+    """Our worker's connection is named as BullMQ names its workers', so Node's getWorkers counts it."""
+    worker = Worker("wl", lambda job: None, redis_url=redis_url, drain_delay=0.2)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: Queue("wl", redis_url=redis_url).workers() != [], 10, "our worker's connection")
+        listed, count = node_calls(redis_url, "wl", [{"queue": "getWorkers"}, {"queue": "getWorkersCount"}])
+        assert count >= 1 and len(listed) == count
+    finally:
+        worker.close()
+        thread.join(10)
