@@ -244,6 +244,10 @@ class BullQueue(Queue):
                 break
         return int(total)
 
+    def update_data(self, job_id: str, data: Any) -> None:
+        """Bull's job.update(data) writes the same ``data`` field BullMQ's updateData does."""
+        super().update_data(job_id, data)
+
     # --- refused: each would write BullMQ's layout, or Bull has no such thing ----------------
 
     def add(self, name: str, data: Any = None, **options: Any) -> Job:
@@ -270,6 +274,18 @@ class BullQueue(Queue):
 
     def remove_global_rate_limit(self) -> None:
         _refuse(self.name, "remove_global_rate_limit", "Bull has no queue-wide rate limit")
+
+    def set_global_concurrency(self, concurrency: int) -> None:
+        _refuse(self.name, "set_global_concurrency", "Bull has no global concurrency")
+
+    def remove_global_concurrency(self) -> None:
+        _refuse(self.name, "remove_global_concurrency", "Bull has no global concurrency")
+
+    def change_priority(self, job_id: str, priority: int = 0, *, lifo: bool = False) -> None:
+        _refuse(self.name, "change_priority", "Bull keeps priorities in another layout")
+
+    def change_delay(self, job_id: str, delay: float | timedelta) -> None:
+        _refuse(self.name, "change_delay", "use Bull's own job.moveToDelayed()")
 
     def upsert_job_scheduler(self, scheduler_id: str, **options: Any) -> Job | None:
         _refuse(self.name, "upsert_job_scheduler", "Bull has no job schedulers (its repeatable jobs are kept "

@@ -260,7 +260,7 @@ def info(env: Env, queue: str) -> None:
     pause = _safe(q.pause_info, problems, "the pause record") if row.counts.paused else None
     workers = [worker_shape(q.name, w) for w in env.catalog.workers([q.name])[q.name]]
     rate_limit = _safe(q.global_rate_limit, problems, "the rate limit")
-    throttled = _safe(q.rate_limit_ttl, problems, "the limiter") if rate_limit else 0
+    throttled = max(0, _safe(q.rate_limit_ttl, problems, "the limiter") or 0) if rate_limit else 0
     concurrency = _safe(q.global_concurrency, problems, "the global concurrency")
     per_minute = q.finished_per_minute(now)
     if env.json:

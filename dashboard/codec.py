@@ -68,3 +68,13 @@ def now_ms() -> int:
     import time
 
     return int(time.time() * 1000)
+
+
+def counted(value: Any, whole: bool = True) -> bool:
+    """True for a number an option may hold: not a bool, finite, from 0 to below 2**53
+    (``whole``: an int only)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return 0 <= value < 2**53
+    return not whole and isinstance(value, float) and 0 <= value < 2**53  # nan compares False

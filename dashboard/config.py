@@ -21,6 +21,7 @@ with a message naming the variable.
 | ``DASHBOARD_DATA_DIR`` | ``./var/redis`` | where the embedded Redis keeps its append-only file |
 | ``DASHBOARD_LOG_LEVEL`` | ``INFO`` | log level for the entry points |
 | ``DASHBOARD_OLDEST_WAITING_ALERT`` | ``300`` | seconds a job may wait before the overview marks its queue |
+| ``TZ`` | unset | the host's zone: job schedulers without ``tz`` run in it, as Node's do (:func:`host_tz`) |
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ from dataclasses import dataclass, field
 
 class ConfigError(ValueError):
     """A configuration variable holds a value we cannot use."""
+
+
+def host_tz() -> str | None:
+    """The process's ``TZ`` (None when unset): a cron job scheduler without ``tz`` runs in the
+    host's zone, as Node's cron-parser does (:func:`dashboard.cron.host_zone`)."""
+    return os.environ.get("TZ")
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -1,9 +1,10 @@
 """Next fire time of a cron pattern, as BullMQ 6.7.0 computes it for a job scheduler.
 
 BullMQ asks its cron-parser for the first time strictly after a given instant. Patterns have
-5 fields, or 6 with seconds first; ``tz`` is an IANA zone (UTC when absent: Node uses its host's
-zone, which on servers is UTC). croniter parses the fields and finds the matching days; the
-times of day are walked here so that daylight-saving days behave as cron-parser's do:
+5 fields, or 6 with seconds first; ``tz`` is an IANA zone (when absent, this host's zone, as
+Node's cron-parser uses its host's: ``TZ``, else ``/etc/localtime``, else UTC). croniter parses
+the fields and finds the matching days; the times of day are walked here so that
+daylight-saving days behave as cron-parser's do:
 
 * When the hour field is ``*``, every instant whose wall time matches fires: times in the hour
   that a spring change skips never exist, and an autumn repeated hour fires twice.
@@ -17,10 +18,14 @@ This module must not touch Redis.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
+
+from .config import host_tz
 
 UTC = dt.UTC
 #: How many matching days are tried before giving up (a pattern may never match again).
@@ -28,13 +33,35 @@ MAX_DAYS = 3 * 366
 
 
 def zone_of(tz: str | None) -> dt.tzinfo:
-    """The zone a pattern runs in (ValueError for a zone name that does not exist)."""
+    """The zone a pattern runs in (ValueError for a zone name that does not exist); with no
+    ``tz``, this host's zone (:func:`host_zone`), as Node's cron-parser uses its host's."""
     if not tz:
-        return UTC
+        return host_zone(host_tz())
     try:
         return ZoneInfo(tz)
     except (KeyError, ValueError) as exc:
         raise ValueError(f"unknown time zone {tz!r}") from exc
+
+
+@functools.lru_cache(maxsize=8)
+def host_zone(tz_env: str | None) -> dt.tzinfo:
+    """The zone Node would run in on this host: the ``TZ`` environment variable when it names
+    a zone (':' prefix allowed), else the zone ``/etc/localtime`` links to or holds, else UTC
+    (as Node does for a ``TZ`` it cannot read)."""
+    if tz_env is not None:
+        try:
+            return ZoneInfo(tz_env.removeprefix(":")) if tz_env.strip(": ") else UTC
+        except (KeyError, ValueError, OSError):
+            return UTC
+    localtime = Path("/etc/localtime")
+    try:
+        target = str(localtime.resolve())
+        if "zoneinfo/" in target:
+            return ZoneInfo(target.split("zoneinfo/", 1)[1])
+        with localtime.open("rb") as fh:
+            return ZoneInfo.from_file(fh, key="localtime")
+    except (KeyError, ValueError, OSError):
+        return UTC
 
 
 #: cron-parser's predefined expressions (6 fields, seconds first).

@@ -2,15 +2,14 @@
 
 :func:`dedup_opts` validates ``add(..., deduplication={...})`` and turns it into BullMQ's
 ``opts.de`` (ttl in ms). The slot ``de:<id>`` and a kept add ``dn:<id>`` are written by
-``lua/add_job.lua`` (with ``lua/_dedup.lua``), released by ``move_to_finished`` and re-added
-by ``finish_deduplicated`` (:func:`finish_call`, sent by a worker after its finishes).
+``lua/add_job.lua`` (with ``lua/_dedup.lua``); ``move_to_finished`` releases the slot and
+re-adds the kept add in the same call, as BullMQ's moveToFinished does.
 :class:`QueueDeduplication` gives :class:`~dashboard.queue.Queue` BullMQ's
 getDeduplicationJobId / removeDeduplicationKey. This module must not import Flask.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -21,14 +20,16 @@ from .job import Job
 from .keys import Keys
 
 #: Python option name -> BullMQ's name in ``opts.de`` (booleans).
-FLAGS = {"extend": "extend", "replace": "replace", "keep_last_if_active": "keepLastIfActive"}
+FLAGS = {"extend": "extend", "replace": "replace", "keep_last_if_active": "keepLastIfActive",
+         "reschedule": "reschedule"}
 
 
 def dedup_opts(value: Any) -> dict[str, Any]:
     """``{"de": {...}}`` for ``add()``'s ``deduplication`` option, ``{}`` for None.
 
     ``value``: a dict with ``id`` (a non-empty string) and optionally ``ttl`` (seconds, int,
-    float or timedelta, > 0), ``extend``, ``replace``, ``keep_last_if_active`` (booleans).
+    float or timedelta, > 0), ``extend``, ``replace``, ``keep_last_if_active``, ``reschedule``
+    (booleans; reschedule: a still-delayed holder takes the new add's delay, from now).
     Raises ``ValueError`` for anything else (before anything is written)."""
     if value is None:
         return {}
@@ -62,14 +63,6 @@ def dedup_id(job: Job) -> str | None:
     if isinstance(found, bool) or not isinstance(found, (str, int)) or found == "":
         return None
     return str(found)
-
-
-def finish_call(keys: Keys, now: int, finished: Sequence[tuple[Job, str]]) -> list[scripts.Call]:
-    """The ``finish_deduplicated`` call (or none) for ``(job, 'completed' | 'failed')`` pairs
-    just given to ``move_to_finished`` with the same ``now``: it re-adds what
-    keepLastIfActive kept while they were active, and does nothing for a refused finish."""
-    jobs = [(job.key_id, did, status) for job, status in finished if (did := dedup_id(job)) is not None]
-    return [scripts.finish_deduplicated(keys, now, jobs)] if jobs else []
 
 
 class QueueDeduplication:

@@ -1,7 +1,8 @@
 """Exceptions raised by the runtime, and the table that maps Lua error codes to them.
 
-Handlers raise :class:`Unrecoverable` to fail a job without further attempts, and
-:class:`RateLimited` to put it back in line and pause the queue's rate-limited workers.
+Handlers raise :class:`Unrecoverable` to fail a job without further attempts,
+:class:`RateLimited` to put it back in line and pause the queue's rate-limited workers, and
+:class:`Delayed` to run it again later.
 Everything else here derives from :class:`BullpenError`. This module does no I/O.
 """
 
@@ -58,6 +59,19 @@ class RateLimited(Exception):
         if not delay >= 0 or delay == float("inf"):
             raise ValueError(f"delay_seconds must be a finite number >= 0, got {delay_seconds!r}")
         super().__init__(f"rate limited for {delay:g}s")
+        self.delay_ms = round(delay * 1000)
+
+
+class Delayed(Exception):
+    """Raise from a handler to run the job again ``delay_seconds`` from now, as BullMQ's
+    ``job.moveToDelayed(timestamp, token)`` + ``DelayedError`` do: the job goes to delayed and
+    no attempt is used up."""
+
+    def __init__(self, delay_seconds: float = 0) -> None:
+        delay = float(delay_seconds)
+        if not delay >= 0 or delay == float("inf"):
+            raise ValueError(f"delay_seconds must be a finite number >= 0, got {delay_seconds!r}")
+        super().__init__(f"delayed for {delay:g}s")
         self.delay_ms = round(delay * 1000)
 
 

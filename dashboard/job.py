@@ -8,7 +8,7 @@ does not parse is kept as text and named in :attr:`Job.problems`; a field a boun
 problems a worker cannot
 run a job with (numbers that are not integers, JSON that does not parse or nests too deeply,
 options of the wrong shape, text that is not UTF-8) are listed by :func:`fatal_problems`.
-The option readers (:func:`keep_policy`, :func:`backoff_ms`, :attr:`Job.attempts` ...)
+The option readers (:func:`keep_policy`, :func:`~dashboard.backoff.backoff_ms`, :attr:`Job.attempts` ...)
 never raise, whatever an option holds.
 """
 
@@ -21,7 +21,8 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from .codec import text, to_ms
+from .backoff import backoff_option
+from .codec import counted, text, to_ms
 from .family import JobFamily
 from .keys import not_a_job
 
@@ -29,8 +30,6 @@ from .keys import not_a_job
 MAX_PRIORITY = 2**21 - 1
 #: How many stack traces a job keeps when its options do not say.
 DEFAULT_STACK_TRACE_LIMIT = 10
-#: Longest backoff a job's options can ask for (about 35 years).
-MAX_BACKOFF_MS = 2**40
 #: Numeric hash fields; each must hold an integer Redis can count with (signed 64-bit).
 INT_FIELDS = ("timestamp", "delay", "priority", "processedOn", "finishedOn", "atm", "attemptsMade", "ats", "stc")
 #: Text fields a handler reads: a worker fails the job when one is not UTF-8 (or, but for
@@ -100,8 +99,10 @@ def build_opts(
     remove_on_complete: Any = None,
     remove_on_fail: Any = None,
     stack_trace_limit: int | None = None,
+    keep_logs: int | None = None,
 ) -> dict[str, Any]:
-    """Validate add() options and return BullMQ's compact ``opts`` dict."""
+    """Validate add() options and return BullMQ's compact ``opts`` dict (``keep_logs``: the
+    newest log lines a job keeps, BullMQ's keepLogs, stored as ``kl``)."""
     opts: dict[str, Any] = {"attempts": _whole(attempts, "attempts", 0)}
     delay_ms = to_ms(delay, "delay")
     opts["delay"] = delay_ms
@@ -110,7 +111,7 @@ def build_opts(
     if priority:
         opts["priority"] = priority
     if backoff is not None:
-        opts["backoff"] = _backoff(backoff)
+        opts["backoff"] = backoff_option(backoff)
     if job_id is not None:
         opts["jobId"] = validate_job_id(job_id)
     if lifo:
@@ -120,6 +121,8 @@ def build_opts(
             opts[name] = _keep_option(value, name)
     if stack_trace_limit is not None:
         opts["stackTraceLimit"] = _whole(stack_trace_limit, "stack_trace_limit", 0)
+    if keep_logs is not None:
+        opts["kl"] = _whole(keep_logs, "keep_logs", 1)
     return opts
 
 
@@ -127,21 +130,6 @@ def _whole(value: Any, what: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{what} must be an integer >= {minimum}, got {value!r}")
     return value
-
-
-def _backoff(value: Any) -> dict[str, Any]:
-    """``("exponential", 2.0)``, ``("fixed", 5)``, seconds for fixed, or a BullMQ dict (ms)."""
-    if isinstance(value, dict):
-        kind, delay = value.get("type", "fixed"), value.get("delay", 0)
-        if kind not in ("fixed", "exponential") or not isinstance(delay, (int, float)) or delay < 0:
-            raise ValueError(f"backoff {value!r}: type must be fixed or exponential, delay ms >= 0")
-        return dict(value)
-    if isinstance(value, tuple) and len(value) == 2:
-        kind, seconds = value
-        if kind not in ("fixed", "exponential"):
-            raise ValueError(f"backoff type must be 'fixed' or 'exponential', got {kind!r}")
-        return {"type": kind, "delay": to_ms(seconds, "backoff delay")}
-    return {"type": "fixed", "delay": to_ms(value, "backoff")}
 
 
 def _keep_option(value: Any, what: str) -> Any:
@@ -161,16 +149,6 @@ def _keep_option(value: Any, what: str) -> Any:
     raise ValueError(f"{what} must be a bool, a count >= 0 or a dict with age/count, got {value!r}")
 
 
-def counted(value: Any, whole: bool = True) -> bool:
-    """True for a number an option may hold: not a bool, finite, from 0 to below 2**53
-    (``whole``: an int only)."""
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return 0 <= value < 2**53
-    return not whole and isinstance(value, float) and 0 <= value < 2**53  # nan compares False
-
-
 def keep_policy(option: Any) -> tuple[int, int]:
     """A removeOnComplete/removeOnFail value as (keep count, keep age s) for the finish script.
 
@@ -188,20 +166,6 @@ def keep_policy(option: Any) -> tuple[int, int]:
 
 def _whole_or(value: Any, default: int) -> int:
     return int(value) if counted(value, False) else default
-
-
-def backoff_ms(opts: Mapping[str, Any], attempts_made: int) -> int:
-    """Delay before the next attempt, BullMQ's rule; ``attempts_made`` counts the one that failed.
-    An unusable backoff option means no delay; this never raises."""
-    spec = opts.get("backoff")
-    kind: Any = spec.get("type") if isinstance(spec, dict) else "fixed"
-    delay: Any = (spec.get("delay") or 0) if isinstance(spec, dict) else spec
-    if not counted(delay, False):
-        return 0
-    if kind == "exponential":
-        exponent = max(attempts_made - 1, 0)
-        delay = 2**exponent * delay if exponent < 64 else MAX_BACKOFF_MS
-    return int(min(round(delay), MAX_BACKOFF_MS))
 
 
 def shown(raw: Any) -> str:

@@ -5,7 +5,8 @@
 ``duration`` exactly as BullMQ's moveToActive does) and how long the worker must not fetch
 after a rate-limited reply. :class:`QueueLimits` gives :class:`~dashboard.queue.Queue` the
 admin side: ``set_global_rate_limit`` / ``remove_global_rate_limit`` / ``rate_limit_ttl``
-(BullMQ's setGlobalRateLimit / removeGlobalRateLimit / getRateLimitTtl) and ``metrics``
+(BullMQ's setGlobalRateLimit / removeGlobalRateLimit / getRateLimitTtl), the global concurrency
+(``set_global_concurrency`` / ``remove_global_concurrency``) and ``metrics``
 (BullMQ's getMetrics). The counting itself happens in Lua. This module must not import Flask.
 """
 
@@ -134,6 +135,15 @@ class QueueLimits:
             return None
         return _int(max_jobs), _int(duration)
 
+    def set_global_concurrency(self, concurrency: int) -> None:
+        """At most ``concurrency`` jobs of the queue active at once across every worker (meta
+        ``concurrency``, BullMQ's setGlobalConcurrency)."""
+        self.scripts.run(scripts.global_concurrency(self.keys, _positive_int(concurrency, "concurrency")))
+
+    def remove_global_concurrency(self) -> None:
+        """Drop the global concurrency cap (BullMQ's removeGlobalConcurrency)."""
+        self.scripts.run(scripts.global_concurrency(self.keys, None))
+
     def global_concurrency(self) -> int | None:
         """The queue's global concurrency cap (meta ``concurrency``, BullMQ's
         setGlobalConcurrency), or None when there is none."""
@@ -141,10 +151,12 @@ class QueueLimits:
         return _int(raw) or None if raw is not None else None
 
     def rate_limit_ttl(self, max_jobs: int | None = None) -> int:
-        """Milliseconds until the queue's limiter lets jobs start again, 0 when it is not
-        limited (BullMQ's getRateLimitTtl; ``max_jobs`` defaults to meta ``max``)."""
+        """What BullMQ's getRateLimitTtl(maxJobs) returns, value for value: with a max
+        (``max_jobs``, else meta ``max``), the milliseconds until the limiter lets jobs start
+        again, 0 when it is not limited; with neither, the limiter key's raw PTTL, so -2 when
+        there is no limiter key and -1 when it has no expiry (test for ``> 0`` for "limited")."""
         arg = "0" if max_jobs is None else str(_positive_int(max_jobs, "max_jobs"))
-        return max(0, int(self.scripts.run(scripts.rate_limit(self.keys, "ttl", arg))))
+        return int(self.scripts.run(scripts.rate_limit(self.keys, "ttl", arg)))
 
     def metrics(self, status: str, start: int = 0, end: int = -1) -> Metrics:
         """Per-minute counts of ``completed`` or ``failed`` jobs (``data[0]`` is the newest

@@ -3,10 +3,11 @@
 :func:`run_handler` calls the user's handler on a job (in a worker's handler thread) and
 never raises: a malformed job (:func:`~dashboard.job.fatal_problems`) is ``failed`` at once
 without running, a return value becomes ``completed``, :class:`~dashboard.errors.RateLimited`
-``limited`` (back to wait), another exception ``retry`` (attempts and backoff allowing) or
-``failed``. :func:`finish_calls` turns a batch of outcomes into one ``move_to_finished`` call
-plus one ``retry_job`` per retry and one ``move_limited_to_wait`` per limited job, then (when
-a finished job carries a deduplication id) one ``finish_deduplicated``, and never raises either.
+``limited`` (back to wait), :class:`~dashboard.errors.Delayed` ``delayed``, another exception
+``retry`` (attempts and backoff allowing) or ``failed``. :func:`finish_calls` turns a batch of
+outcomes into one ``move_to_finished`` call (which also releases deduplication slots and re-adds
+kept adds) plus one ``retry_job`` per retry, ``move_limited_to_wait`` per limited job and
+``move_to_delayed`` per delayed job, and never raises either.
 This module sends nothing to Redis itself and must not import Flask.
 """
 
@@ -21,11 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import dedup, scripts
+from . import scripts
+from .backoff import backoff_ms
 from .codec import dumps, safe_text, shown_id
-from .errors import RateLimited, Unrecoverable
+from .errors import Delayed, RateLimited, Unrecoverable
 from .handlers import Handler
-from .job import DEFAULT_STACK_TRACE_LIMIT, Job, backoff_ms, fatal_problems, keep_policy
+from .job import DEFAULT_STACK_TRACE_LIMIT, Job, fatal_problems, keep_policy
 from .keys import Keys
 from .unsupported import UnsupportedOptions
 
@@ -42,10 +44,10 @@ class Outcome:
     """What running one job produced, waiting to be written to Redis."""
 
     job: Job
-    status: str  # completed | failed | retry | limited
+    status: str  # completed | failed | retry | limited | delayed
     value: str  # return value JSON, or the failed reason
     trace: str = ""
-    backoff: int = 0  # retry: backoff ms; limited: the rate limit delay ms
+    backoff: int = 0  # retry: backoff ms; limited: the rate limit delay ms; delayed: the delay ms
     elapsed_ms: float = 0.0
 
 
@@ -75,6 +77,9 @@ def run_handler(handler: Handler, job: Job, unsupported: UnsupportedOptions | No
     except RateLimited as exc:
         return Outcome(job, "limited", str(exc), backoff=exc.delay_ms,
                        elapsed_ms=(time.perf_counter() - started) * 1000)
+    except Delayed as exc:
+        return Outcome(job, "delayed", str(exc), backoff=exc.delay_ms,
+                       elapsed_ms=(time.perf_counter() - started) * 1000)
     except BaseException as exc:  # noqa: BLE001 - a job's failure must never kill the worker
         elapsed = (time.perf_counter() - started) * 1000
         reason, trace = _describe(exc)
@@ -100,18 +105,19 @@ def _describe(exc: BaseException) -> tuple[str, str]:
 def finish_calls(keys: Keys, pending: Sequence[Outcome], now: int, remove_on_complete: Any = None,
                  remove_on_fail: Any = None, metrics: str = "", limiter_max: str = "") -> list[scripts.Call]:
     """One ``move_to_finished`` call for every final outcome (first), then one ``retry_job``
-    per retry or ``move_limited_to_wait`` per limited job, in order, then one
-    ``finish_deduplicated`` when a final outcome's job has a deduplication id. ``remove_on_*`` are the
-    worker's defaults for jobs whose options say nothing; ``metrics`` and ``limiter_max`` go
-    to ``move_to_finished``. Options a handler spoiled are logged and replaced by defaults:
-    this never raises."""
+    per retry, ``move_limited_to_wait`` per limited or ``move_to_delayed`` per delayed job, in
+    order. ``remove_on_*`` are the worker's defaults for jobs whose options say nothing;
+    ``metrics`` and ``limiter_max`` go to ``move_to_finished``. Options a handler spoiled are
+    logged and replaced by defaults: this never raises."""
     finals: list[list[scripts.Arg]] = []
     calls: list[scripts.Call] = []
-    settled: list[tuple[Job, str]] = []
     for o in pending:
         job = o.job
         if o.status == "limited":
             calls.append(scripts.move_limited_to_wait(keys, job.key_id, job.token or "", o.backoff))
+            continue
+        if o.status == "delayed":
+            calls.append(scripts.move_to_delayed(keys, job.key_id, job.token or "", o.backoff, now))
             continue
         try:
             limit, lifo = job.stack_trace_limit, "1" if job.opts.get("lifo") else "0"
@@ -129,7 +135,4 @@ def finish_calls(keys: Keys, pending: Sequence[Outcome], now: int, remove_on_com
             option = remove_on_complete if o.status == "completed" else remove_on_fail
         keep, age = keep_policy(option)
         finals.append([job.key_id, job.token or "", o.status, o.value, o.trace, limit, keep, age, attempts])
-        settled.append((job, o.status))
-    # last, so that the calls before it match the pending outcomes one to one
-    last = dedup.finish_call(keys, now, settled)
-    return ([scripts.move_to_finished(keys, now, finals, metrics, limiter_max)] if finals else []) + calls + last
+    return ([scripts.move_to_finished(keys, now, finals, metrics, limiter_max)] if finals else []) + calls

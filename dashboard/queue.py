@@ -1,9 +1,8 @@
 """Queue: the producer API (add; job schedulers: scheduler_api.py) and the read/admin API the dashboard uses.
 
 Every state change is a Lua script (``scripts.py``); reads are plain commands, pipelined, or the bounded reads of
-``reads.py`` (long values cut inside Redis); every method costs O(page or batch), never O(queue). Mixins: pausing,
-rate limits and metrics (limiter), job schedulers (scheduler_api), deduplication (dedup), a flow's children (family).
-No Flask here."""
+``reads.py``; every method costs O(page or batch), never O(queue). Mixins: pausing, limiter (rate limits, metrics),
+scheduler_api (job schedulers), dedup, family (a flow's children), job_edit (BullMQ's job edits). No Flask here."""
 
 from __future__ import annotations
 
@@ -22,6 +21,7 @@ from .dedup import QueueDeduplication, dedup_opts
 from .errors import JobNotFound, JobNotInState, QueueHasActiveJobs, script_error
 from .family import QueueFamily
 from .job import STATE_KEYS, Job, JobState, build_opts
+from .job_edit import QueueJobEdits
 from .keys import Keys, check_cluster_tag, not_a_job, validate_queue_name
 from .limiter import QueueLimits
 from .pausing import QueuePausing
@@ -40,7 +40,7 @@ Progress = Callable[[int], None]
 SUMMARY_FIELDS = tuple(reads.LISTING.fields)
 
 
-class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication, QueueFamily):
+class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication, QueueFamily, QueueJobEdits):
     """A named queue under a key prefix (BullMQ's default prefix is ``bull``)."""
 
     kind = "BullMQ"  #: whose layout the queue keeps (a legacy Bull queue is a :class:`~dashboard.bull.BullQueue`)
@@ -79,7 +79,7 @@ class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication, QueueF
         attempts: int = 0,
         backoff: Any = None,
         job_id: str | None = None,
-        lifo: bool = False,
+        lifo: bool = False, keep_logs: int | None = None,
         remove_on_complete: Any = None,
         remove_on_fail: Any = None,
         stack_trace_limit: int | None = None, deduplication: dict[str, Any] | None = None,
@@ -93,7 +93,7 @@ class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication, QueueF
         args, job = self._prepare(name, data, dict(
             delay=delay, priority=priority, attempts=attempts, backoff=backoff, job_id=job_id, lifo=lifo,
             remove_on_complete=remove_on_complete, remove_on_fail=remove_on_fail,
-            stack_trace_limit=stack_trace_limit, deduplication=deduplication))
+            stack_trace_limit=stack_trace_limit, deduplication=deduplication, keep_logs=keep_logs))
         self._register()
         job_id_raw, _duplicate = self.scripts.run(scripts.add_job(self.keys, [args]))
         job.id = text(job_id_raw)

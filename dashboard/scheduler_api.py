@@ -65,7 +65,8 @@ class JobSchedulers:
         opts: dict[str, Any] | None = None,
     ) -> Job | None:
         """Create or replace scheduler ``scheduler_id`` (``every`` seconds, or a cron ``pattern``
-        of 5 or 6 fields with seconds first, in ``tz``); returns its first job, or None when
+        of 5 or 6 fields with seconds first, in ``tz``, else in this host's zone as Node's
+        cron-parser: ``TZ`` or ``/etc/localtime``); returns its first job, or None when
         ``limit`` allows no run. ``name`` (default: the id), ``data`` and ``opts`` (BullMQ job
         option names, e.g. ``{"attempts": 3}``) are the template of every job. Dates are
         datetimes (naive = UTC) or ms. As BullMQ: ``every`` jobs start now (or at

@@ -33,10 +33,10 @@ Key = str | bytes
 
 
 #: Helper files (besides ``_guards.lua``, which every script gets) put in front of a script.
-HELPERS = {"add_job": ("_enqueue", "_dedup"), "finish_deduplicated": ("_enqueue", "_dedup"),
-           "add_job_scheduler": ("_enqueue",), "add_next_scheduled": ("_enqueue",),
+HELPERS = {"add_job": ("_enqueue", "_dedup"), "move_to_finished": ("_enqueue", "_dedup", "_parent"),
+           "add_job_scheduler": ("_enqueue",), "add_next_scheduled": ("_enqueue",), "move_to_delayed": ("_enqueue",),
            "read_job_fields": ("_head",), "read_log": ("_head",),
-           "move_to_finished": ("_parent",), "add_flow": ("_enqueue", "_parent"), "remove_job": ("_parent",),
+           "add_flow": ("_enqueue", "_parent"), "remove_job": ("_parent",),
            "delete_jobs": ("_parent",), "reprocess_jobs": ("_parent",),
            **{f"bull_{name}": ("_bull",) for name in ("promote", "retry", "remove", "clean")}}
 
@@ -134,19 +134,34 @@ def move_to_finished(k: Keys, now: int, jobs: Sequence[Sequence[Arg]], metrics: 
     ``metrics``: data points to keep ('' records none)."""
     keys = [k.active, k.completed, k.failed, k.stalled, k.events, k.meta, k.wait, k.prioritized, k.delayed,
             k.limiter, k.metrics("completed"), k.metrics("failed"), k.metrics("completed", True),
-            k.metrics("failed", True)]
+            k.metrics("failed", True), k.pc, k.marker, k.id]
     return Call("move_to_finished", keys, [k.base, now, metrics, limiter_max, *(a for job in jobs for a in job)])
-
-
-def finish_deduplicated(k: Keys, now: int, jobs: Sequence[tuple[Key, str, str]]) -> Call:
-    """After ``move_to_finished`` (same ``now``): each entry is (job id, deduplication id, status)."""
-    keys = [k.wait, k.prioritized, k.delayed, k.pc, k.meta, k.marker, k.events, k.active, k.id, k.completed,
-            k.failed]
-    return Call("finish_deduplicated", keys, [k.base, now, *(a for job in jobs for a in job)])
 
 
 def remove_deduplication_key(k: Keys, dedup_id: str) -> Call:
     return Call("remove_deduplication_key", [k.dedup(dedup_id)], [])
+
+
+def global_concurrency(k: Keys, concurrency: int | None) -> Call:
+    return Call("global_concurrency", [k.meta], ["" if concurrency is None else concurrency])
+
+
+def update_data(k: Keys, job_id: str, data_json: str) -> Call:
+    return Call("update_data", [k.job_key(job_id)], [data_json])
+
+
+def change_priority(k: Keys, job_id: str, priority: int, lifo: bool) -> Call:
+    keys = [k.wait, k.meta, k.prioritized, k.active, k.pc, k.marker, k.job_key(job_id)]
+    return Call("change_priority", keys, [priority, job_id, "1" if lifo else "0"])
+
+
+def change_delay(k: Keys, job_id: str, delay_ms: int, now: int) -> Call:
+    return Call("change_delay", [k.delayed, k.meta, k.marker, k.events, k.job_key(job_id)], [delay_ms, now, job_id])
+
+
+def move_to_delayed(k: Keys, job_id: Key, token: Key, delay_ms: int, now: int) -> Call:
+    keys = [k.active, k.delayed, k.stalled, k.meta, k.marker, k.events]
+    return Call("move_to_delayed", keys, [k.base, job_id, token, delay_ms, now])
 
 
 def move_limited_to_wait(k: Keys, job_id: Key, token: Key, delay_ms: int) -> Call:

@@ -269,19 +269,22 @@ def test_retry_all_goes_to_paused_while_the_queue_is_paused(r: redis.Redis, cata
 
 
 def test_what_cannot_be_done_safely_is_refused_and_writes_nothing(r: redis.Redis, catalog: Catalog) -> None:
-    bull_add(r, "legacy")
+    jid = bull_add(r, "legacy")
     q = bull_queue(catalog)
     before = sorted(r.keys("bull:legacy:*"))
     calls = [lambda: q.add("x", {}), lambda: q.add_bulk([("x", {}, {})]), lambda: q.update_progress("1", 5),
              lambda: q.add_log("1", "x"), lambda: q.drain(), lambda: q.obliterate(force=True),
              lambda: q.set_global_rate_limit(1, 1), lambda: q.remove_global_rate_limit(),
              lambda: q.upsert_job_scheduler("s", every=1), lambda: q.remove_job_scheduler("s"),
-             lambda: q.remove_deduplication_key("d")]
+             lambda: q.remove_deduplication_key("d"), lambda: q.set_global_concurrency(2),
+             lambda: q.remove_global_concurrency(), lambda: q.change_priority("1", 2), lambda: q.change_delay("1", 1)]
     for call in calls:
         with pytest.raises(NotSupportedOnBull, match="legacy Bull 3/4 queue"):
             call()
     assert sorted(r.keys("bull:legacy:*")) == before
     assert q.job_schedulers() == [] and q.global_rate_limit() is None and q.rate_limit_ttl() == 0
+    q.update_data(jid, {"v": 2})
+    assert json.loads(r.hget(f"bull:legacy:{jid}", "data") or "") == {"v": 2}
 
 
 #: Queue methods a BullQueue may inherit: they only read, or write nothing in the queue's keys.

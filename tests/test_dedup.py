@@ -147,13 +147,42 @@ def test_refused_finish_does_not_readd(q: Queue, r: redis.Redis) -> None:
     r.set("bull:dd:1:lock", "someone-else")
     q.add("a", {"v": 2}, deduplication={"id": "L", "keep_last_if_active": True})
     now = 1_795_000_000_000
-    calls = [scripts.move_to_finished(q.keys, now, [["1", "mine", "completed", "1", "", 10, -1, 0, 0]]),
-             scripts.finish_deduplicated(q.keys, now, [("1", "L", "completed")])]
-    assert q.scripts.batch(calls) == [[-6], [-1]]
+    call = scripts.move_to_finished(q.keys, now, [["1", "mine", "completed", "1", "", 10, -1, 0, 0]])
+    assert q.scripts.run(call) == [-6]
     assert r.exists("bull:dd:dn:L") and not r.exists("bull:dd:2") and r.get("bull:dd:de:L") == b"1"
-    calls[0] = scripts.move_to_finished(q.keys, now, [["1", "someone-else", "completed", "1", "", 10, -1, 0, 0]])
-    assert q.scripts.batch(calls) == [[1], [1]]
+    call = scripts.move_to_finished(q.keys, now, [["1", "someone-else", "completed", "1", "", 10, -1, 0, 0]])
+    assert q.scripts.run(call) == [1]
     assert r.lrange("bull:dd:wait", 0, -1) == [b"2"] and r.get("bull:dd:de:L") == b"2"
+
+
+def test_the_finish_releases_the_slot_and_readds_the_kept_add_in_one_script(q: Queue, r: redis.Redis) -> None:
+    # one script call: no moment exists at which the slot is free and the kept add not yet re-added
+    # (an add there would take the slot and run beside the kept one), nor can a crash lose the kept add
+    q.add("a", {"v": 1}, deduplication={"id": "L", "keep_last_if_active": True})
+    r.lmove("bull:dd:wait", "bull:dd:active", "RIGHT", "LEFT")
+    r.set("bull:dd:1:lock", "tok")
+    q.add("a", {"v": 2}, deduplication={"id": "L", "keep_last_if_active": True})
+    call = scripts.move_to_finished(q.keys, 1_795_000_000_000, [["1", "tok", "completed", "1", "", 10, -1, 0, 0]])
+    assert q.scripts.run(call) == [1]
+    assert r.lrange("bull:dd:wait", 0, -1) == [b"2"] and r.get("bull:dd:de:L") == b"2"
+    assert not r.exists("bull:dd:dn:L") and json.loads(fields(r, "2")["data"]) == {"v": 2}
+    assert q.add("a", {"v": 3}, deduplication={"id": "L", "keep_last_if_active": True}).id == "2"
+
+
+def test_a_kept_add_that_cannot_be_readded_refuses_the_finish_before_writing(q: Queue, r: redis.Redis) -> None:
+    q.add("a", {"v": 1}, deduplication={"id": "L", "keep_last_if_active": True})
+    r.lmove("bull:dd:wait", "bull:dd:active", "RIGHT", "LEFT")
+    r.set("bull:dd:1:lock", "tok")
+    q.add("a", {"v": 2}, deduplication={"id": "L", "keep_last_if_active": True})
+    r.delete("bull:dd:marker")
+    r.set("bull:dd:marker", "another tool's string")
+    call = scripts.move_to_finished(q.keys, 1_795_000_000_000, [["1", "tok", "completed", "1", "", 10, -1, 0, 0]])
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE bull:dd:marker"):
+        q.scripts.run(call)
+    assert r.lrange("bull:dd:active", 0, -1) == [b"1"] and r.get("bull:dd:1:lock") == b"tok"
+    assert r.exists("bull:dd:dn:L") and r.get("bull:dd:de:L") == b"1" and not r.exists("bull:dd:2")
+    r.delete("bull:dd:marker")
+    assert q.scripts.run(call) == [1] and r.lrange("bull:dd:wait", 0, -1) == [b"2"]
 
 
 def test_removing_the_holder_drops_the_slot_and_the_kept_add(q: Queue, r: redis.Redis) -> None:
@@ -187,3 +216,32 @@ def test_worker_does_not_warn_about_deduplication(q: Queue, r: redis.Redis, capl
     with caplog.at_level(logging.WARNING):
         run(r, lambda job: None)
     assert "not carried out" not in caplog.text
+
+
+def test_reschedule_moves_a_delayed_holder_to_the_new_adds_delay(r: redis.Redis) -> None:
+    now = [1_795_000_000_000]
+    q = Queue("dd", connection=r, clock=lambda: now[0])
+    first = q.add("a", {"v": 1}, delay=60, deduplication={"id": "R", "reschedule": True})
+    now[0] += 1000
+    again = q.add("a", {"v": 2}, delay=5, deduplication={"id": "R", "reschedule": True})
+    assert again.id == first.id
+    assert r.zscore("bull:dd:delayed", first.id) == (now[0] + 5000) * 4096
+    assert fields(r, first.id)["delay"] == "5000" and json.loads(fields(r, first.id)["data"]) == {"v": 1}
+    assert events(r, "delayed")[-1] == {"event": "delayed", "jobId": first.id, "delay": str(now[0] + 5000)}
+    assert r.zrange("bull:dd:marker", 0, -1, withscores=True) == [(b"1", now[0] + 5000)]
+    # no delay: due at once (still in delayed, as BullMQ leaves it); a waiting holder is left alone
+    q.add("a", {}, deduplication={"id": "R", "reschedule": True})
+    assert r.zscore("bull:dd:delayed", first.id) == now[0] * 4096
+    waiting = q.add("a", {}, deduplication={"id": "W", "reschedule": True})
+    q.add("a", {}, delay=30, deduplication={"id": "W", "reschedule": True})
+    assert r.lrange("bull:dd:wait", 0, -1) == [waiting.id.encode()] and fields(r, waiting.id)["delay"] == "0"
+    with pytest.raises(ValueError):
+        q.add("a", {}, deduplication={"id": "R", "reschedule": "yes"})
+
+
+def test_add_bulk_keeps_the_right_add_for_keep_last_if_active(q: Queue, r: redis.Redis) -> None:
+    q.add("a", {"v": 1}, deduplication={"id": "L", "keep_last_if_active": True})
+    r.lmove("bull:dd:wait", "bull:dd:active", "RIGHT", "LEFT")
+    keep = {"deduplication": {"id": "L", "keep_last_if_active": True}}
+    q.add_bulk([("other", {"v": 0}, {}), ("kept", {"v": 2}, keep)])
+    assert r.hget("bull:dd:dn:L", "name") == b"kept" and json.loads(r.hget("bull:dd:dn:L", "data") or "") == {"v": 2}

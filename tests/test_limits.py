@@ -97,7 +97,10 @@ def test_deferred_failures_do_not_count(r: redis.Redis, q: Queue) -> None:
 
 
 def test_rate_limit_ttl_as_get_rate_limit_ttl(q: Queue, r: redis.Redis) -> None:
-    assert q.rate_limit_ttl() == 0
+    assert q.rate_limit_ttl() == -2  # no max anywhere and no limiter key: its PTTL, as Node returns it
+    assert q.rate_limit_ttl(1) == 0
+    r.set("bull:lim:limiter", 3)
+    assert q.rate_limit_ttl() == -1
     r.set("bull:lim:limiter", 3, px=5000)
     assert q.rate_limit_ttl() > 0  # no max anywhere: the limiter's PTTL
     assert q.rate_limit_ttl(4) == 0  # 3 < 4: not limited
@@ -177,3 +180,13 @@ def test_rate_limited_zero_puts_the_job_back_and_a_burst_runs_it_again(q: Queue,
 
     run_burst(Worker("lim", handler, connection=r, drain_delay=0.2))
     assert calls == [job.id, job.id] and r.zcard("bull:lim:completed") == 1
+
+
+def test_global_concurrency_set_and_removed_as_bullmq_writes_it(q: Queue, r: redis.Redis) -> None:
+    q.set_global_concurrency(2)
+    assert r.hget("bull:lim:meta", "concurrency") == b"2" and q.global_concurrency() == 2
+    q.remove_global_concurrency()
+    assert r.hget("bull:lim:meta", "concurrency") is None and q.global_concurrency() is None
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError):
+            q.set_global_concurrency(bad)  # type: ignore[arg-type]

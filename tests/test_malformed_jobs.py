@@ -18,8 +18,9 @@ import pytest
 import redis
 
 from dashboard import Job, Queue, Worker
+from dashboard.backoff import backoff_ms
 from dashboard.codec import text
-from dashboard.job import backoff_ms, fatal_problems, keep_policy
+from dashboard.job import fatal_problems, keep_policy
 from tests import jobs
 
 Q = "work"

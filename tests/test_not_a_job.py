@@ -95,23 +95,23 @@ def test_bulk_actions_skip_bookkeeping_ids_found_in_state_sets(r: redis.Redis) -
 
 def test_options_our_worker_does_not_carry_out_are_named_once_and_left_intact(
         r: redis.Redis, caplog: pytest.LogCaptureFixture) -> None:
-    """Jobs with backoff jitter, a deduplication id and an ``opts.parent`` but no parent fields:
-    they run, the worker names what it does not do (jitter, once per queue; deduplication and
-    flows it does carry out), and a parent's bookkeeping the jobs' hashes do not name (BullMQ
+    """Jobs with a custom backoff type, a deduplication id and an ``opts.parent`` but no parent
+    fields: they run, the worker names what it does not do (the custom backoff, once per queue;
+    deduplication and flows it does carry out), and a parent's bookkeeping the jobs' hashes do not name (BullMQ
     reads the ``parentKey`` / ``parent`` fields, not ``opts.parent``) and a deduplication key
     naming another job stay as they are."""
     q = Queue("mail", connection=r)
     r.sadd("bull:mail:parent-1:dependencies", "bull:mail:child-a:b:c")
     r.set("bull:mail:de:order-7", "x:y:z")
     opts = {"parent": {"id": "parent-1", "queue": "bull:mail"}, "de": {"id": "order-7", "keepLastIfActive": True},
-            "backoff": {"type": "fixed", "delay": 10, "jitter": 0.5}}
+            "backoff": {"type": "linear", "delay": 10, "jitter": 0.5}}  # a Node worker's custom strategy
     for n in range(3):
         job = q.add("child", {"n": n})
         r.hset(f"bull:mail:{job.id}", "opts", json.dumps({**opts, "attempts": 0}))
     with caplog.at_level("WARNING", logger="dashboard.worker"):
         Worker("mail", lambda job: "ok", connection=r).run(burst=True)
     warned = [m for m in caplog.messages if "is not carried out by Bullpen workers" in m]
-    assert sorted(m.split("option ")[1].split(" ")[0] for m in warned) == ["'backoff.jitter'"]
+    assert sorted(m.split("option ")[1].split(" ")[0] for m in warned) == ["'backoff.type'"]
     assert q.counts().completed == 3
     assert r.smembers("bull:mail:parent-1:dependencies") == {b"bull:mail:child-a:b:c"}
     assert r.get("bull:mail:de:order-7") == b"x:y:z"

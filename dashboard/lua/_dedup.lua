@@ -1,14 +1,29 @@
---[[ _dedup: BullMQ's deduplication on add, put by scripts.py in front of the scripts that
-call deduplicate (add_job); not a script of its own.
+--[[ _dedup: BullMQ's deduplication, put by scripts.py in front of the scripts that call
+deduplicate (add_job) or releaseAndRequeue (move_to_finished); not a script of its own.
 
-deduplicate(de, did, base, jobId, KEYS, maxEvents): `de` is the add's opts.de table, `did` its
-id, KEYS and ARGV add_job's (KEYS[4] delayed, KEYS[8] events; ARGV[3..5] name, data, opts,
-stored in `dn:<did>` with `jid` = jobId). Returns the id of the job holding the
+deduplicate(de, did, base, jobId, KEYS, maxEvents, add): `de` is the add's opts.de table, `did`
+its id, KEYS add_job's (KEYS[4] delayed, KEYS[8] events), `add` the add's name, data and opts
+(stored in `dn:<did>` with `jid` = jobId). Returns the id of the job holding the
 slot `de:<did>` when this add must not be stored, or nil when it must (the slot then names
 jobId). Same rules as BullMQ 6.7.0's deduplicateJob: a slot whose job is gone and that has no
 TTL is stale and taken over; keepLastIfActive stores the add in `dn:<did>` (PERSISTing the
 slot) while the holder is active; replace removes a still-delayed holder; extend renews the
-TTL. Events: `deduplicated {jobId, deduplicationId, deduplicatedJobId}`, `removed`.
+TTL; reschedule (without replace) moves a still-delayed holder to the add's delay, from the
+add's timestamp. Events: `deduplicated {jobId, deduplicationId, deduplicatedJobId}`, `removed`.
+
+requeueBlocked(base, did, keys): a WRONGTYPE error reply when `dn:<did>` holds a kept add and
+one of `keys` (wait, prioritized, delayed, pc, marker, id) has the wrong type for re-adding it,
+else nil; checked before the finishing job is touched, so a refusal changes nothing.
+releaseAndRequeue(k, base, id, did, now, idKey, maxEvents): what BullMQ 6.7.0's moveToFinished
+does for a finished job `id` carrying deduplication id `did`, in the same script as the finish
+(a crash can never release the slot and lose the kept add): the slot `de:<did>` is deleted when
+it still names `id` and has no TTL (removeDeduplicationKeyIfNeededOnFinalization), then the
+add kept in `dn:<did>` by keepLastIfActive is re-added (requeueDeduplicatedJob): the id it was
+given (`jid`), the counter INCRed as BullMQ does, the slot then names it (TTL `de.ttl` unless
+keepLastIfActive), stored and queued like any add (waiting, prioritized or delayed; `added`
+and `waiting`/`delayed` events). A `dn:` that is not a hash or whose opts are not JSON was not
+written by an add and is left as it is. A kept add's parent fields (`pk`, `pd`, `pdk`) are not
+carried. `k`: storeAndEnqueue's keys table.
 ]]
 local function claimSlot(dkey, jobId, de)
   local ttl = tonumber(de['ttl'])
@@ -19,7 +34,7 @@ local function claimSlot(dkey, jobId, de)
   end
 end
 
-local function deduplicate(de, did, base, jobId, KEYS, maxEvents)
+local function deduplicate(de, did, base, jobId, KEYS, maxEvents, add)
   local rcall = redis.call
   local dkey, nkey, ttl = base .. 'de:' .. did, base .. 'dn:' .. did, tonumber(de['ttl']) or 0
   local function event(holder, dropped)
@@ -37,7 +52,7 @@ local function deduplicate(de, did, base, jobId, KEYS, maxEvents)
   local function keepNext(holder)  -- keepLastIfActive: remember this add until the holder finishes
     if not de['keepLastIfActive'] or not holder or not rcall('LPOS', base .. 'active', holder) then return false end
     rcall('DEL', nkey)
-    rcall('HSET', nkey, 'name', ARGV[3], 'data', ARGV[4], 'opts', ARGV[5], 'jid', jobId)
+    rcall('HSET', nkey, 'name', add.name, 'data', add.data, 'opts', add.opts, 'jid', jobId)
     rcall('PERSIST', dkey)
     event(holder, jobId)
     return true
@@ -80,4 +95,29 @@ local function deduplicate(de, did, base, jobId, KEYS, maxEvents)
   if keepNext(holder) then return holder end
   event(holder, jobId)
   return holder
+end
+
+local function requeueBlocked(base, did, keys)
+  if typeOf(base .. 'dn:' .. did) ~= 'hash' then return nil end
+  return wrongType(keys, {'list', 'zset', 'zset', 'string', 'zset', 'string'})
+end
+
+local function releaseAndRequeue(k, base, id, did, now, idKey, maxEvents)
+  local rcall = redis.call
+  local dkey, nkey = base .. 'de:' .. did, base .. 'dn:' .. did
+  local pttl = redis.pcall('PTTL', dkey)
+  if pttl == 0 or (pttl == -1 and redis.pcall('GET', dkey) == id) then rcall('DEL', dkey) end
+  if typeOf(nkey) ~= 'hash' then return end
+  local kept = rcall('HMGET', nkey, 'name', 'data', 'opts', 'rjk', 'jid')
+  local ok, opts = pcall(cjson.decode, kept[3] or '')
+  if not ok or type(opts) ~= 'table' then return end
+  local counter = rcall('INCR', idKey)
+  local jobId = kept[5] or tostring(counter)
+  local de = type(opts['de']) == 'table' and opts['de'] or {}
+  claimSlot(dkey, jobId, de)
+  local delay, prio = tonumber(opts['delay']) or 0, tonumber(opts['priority']) or 0
+  storeAndEnqueue(k, base, jobId, kept[1] or '', kept[2] or '{}', kept[3], now, delay, prio, opts['lifo'] == true,
+                  de['id'] and tostring(de['id']) or nil, maxEvents)
+  if kept[4] then rcall('HSET', base .. jobId, 'rjk', kept[4]) end
+  rcall('DEL', nkey)
 end

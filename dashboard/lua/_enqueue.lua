@@ -1,12 +1,27 @@
 --[[ _enqueue: a helper scripts.py puts in front of every script that calls storeAndEnqueue
-(add_job, finish_deduplicated, add_job_scheduler, add_next_scheduled); not a script of its own.
+(add_job, move_to_finished, add_job_scheduler, add_next_scheduled); not a script of its own.
 
 storeAndEnqueue(k, base, jobId, name, data, opts, ts, delay, prio, lifo, deid, maxEvents)
 writes the job hash as BullMQ's storeJob does (`deid` only when not nil), XADDs `added`,
 then makes the job delayed (delay > 0), prioritized (prio > 0) or waiting (LPUSH, RPUSH when
 `lifo`), with the marker and the `delayed` / `waiting` event as BullMQ's add scripts write
 them. `k` holds the keys: wait, prioritized, delayed, pc, meta, marker, events, active.
+delayJob(k, jobId, ts, delay, maxEvents) puts a job in delayed due at ts + delay (BullMQ's
+addDelayedJob: getDelayedScore's tie-break, the `delayed` event, the marker of the earliest).
 ]]
+local function delayJob(k, jobId, ts, delay, maxEvents)
+  local rcall = redis.call
+  local due = delay > 0 and ts + delay or ts
+  local low, high = due * 4096, (due + 1) * 4096 - 1
+  local last = rcall('ZREVRANGEBYSCORE', k.delayed, high, low, 'WITHSCORES', 'LIMIT', 0, 1)
+  local score = low
+  if last[2] then score = math.min(tonumber(last[2]) + 1, high) end
+  rcall('ZADD', k.delayed, score, jobId)
+  rcall('XADD', k.events, 'MAXLEN', '~', maxEvents, '*', 'event', 'delayed', 'jobId', jobId, 'delay', due)
+  local first = rcall('ZRANGE', k.delayed, 0, 0, 'WITHSCORES')
+  rcall('ZADD', k.marker, math.floor(tonumber(first[2]) / 4096), '1')
+end
+
 local function storeAndEnqueue(k, base, jobId, name, data, opts, ts, delay, prio, lifo, deid, maxEvents)
   local rcall = redis.call
   local jobKey = base .. jobId
@@ -15,15 +30,7 @@ local function storeAndEnqueue(k, base, jobId, name, data, opts, ts, delay, prio
   if deid then rcall('HSET', jobKey, 'deid', deid) end
   rcall('XADD', k.events, 'MAXLEN', '~', maxEvents, '*', 'event', 'added', 'jobId', jobId, 'name', name)
   if delay > 0 then
-    local due = ts + delay
-    local low, high = due * 4096, (due + 1) * 4096 - 1
-    local last = rcall('ZREVRANGEBYSCORE', k.delayed, high, low, 'WITHSCORES', 'LIMIT', 0, 1)
-    local score = low
-    if last[2] then score = math.min(tonumber(last[2]) + 1, high) end
-    rcall('ZADD', k.delayed, score, jobId)
-    rcall('XADD', k.events, 'MAXLEN', '~', maxEvents, '*', 'event', 'delayed', 'jobId', jobId, 'delay', due)
-    local first = rcall('ZRANGE', k.delayed, 0, 0, 'WITHSCORES')
-    rcall('ZADD', k.marker, math.floor(tonumber(first[2]) / 4096), '1')
+    delayJob(k, jobId, ts, delay, maxEvents)
     return
   end
   if prio > 0 then

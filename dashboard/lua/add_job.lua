@@ -13,7 +13,7 @@ KEYS[9] active      list     read for the global concurrency check
 ARGV[1] base (prefix:queue:), then nine values per job:
   custom id or '', name, data JSON, opts JSON, timestamp ms, delay ms, priority, '1' for lifo,
   deduplication id ('' for none; its options are opts.de: ttl ms, extend, replace,
-  keepLastIfActive). The slot is `de:<id>`, a kept add `dn:<id>`, as BullMQ's
+  keepLastIfActive, reschedule). The slot is `de:<id>`, a kept add `dn:<id>`, as BullMQ's
   deduplicateJob writes them (a replaced delayed job is removed, `removed` event).
 Returns {job id, flag, job id, flag, ...} in the order given: flag 0 added, 1 a job with that
 custom id already existed, 2 the add was deduplicated (the id is the job holding the slot).
@@ -37,8 +37,15 @@ local function addOne(customId, name, data, opts, ts, delay, prio, lifo, did)
     return jobId, 1
   end
   if did ~= '' then
-    local holder = deduplicate(cjson.decode(opts)['de'], did, base, jobId, KEYS, maxEvents)
-    if holder then return holder, 2 end
+    local de = cjson.decode(opts)['de']
+    local holder = deduplicate(de, did, base, jobId, KEYS, maxEvents, {name = name, data = data, opts = opts})
+    if holder then
+      if de['reschedule'] and not de['replace'] and rcall('ZSCORE', KEYS[4], holder) then
+        rcall('HSET', base .. holder, 'delay', tonumber(delay))  -- reschedule: the holder takes this add's delay
+        delayJob(k, holder, tonumber(ts), tonumber(delay), maxEvents)
+      end
+      return holder, 2
+    end
   end
   storeAndEnqueue(k, base, jobId, name, data, opts, tonumber(ts), tonumber(delay), tonumber(prio),
                   lifo == '1', did ~= '' and did or nil, maxEvents)

@@ -6,6 +6,7 @@ KEYS[5] events stream KEYS[6] meta hash        KEYS[7] wait list     KEYS[8] pri
 KEYS[9] delayed zset  KEYS[10] limiter string
 KEYS[11] metrics:completed hash  KEYS[12] metrics:failed hash
 KEYS[13] metrics:completed:data list  KEYS[14] metrics:failed:data list
+KEYS[15] pc string  KEYS[16] marker zset  KEYS[17] id string
 ARGV[1] base   ARGV[2] now ms   ARGV[3] metrics data points to keep ('' = record no metrics)
 ARGV[4] the worker limiter's max ('' for none)
 ARGV[5..] nine values per job:
@@ -19,6 +20,8 @@ job had been recorded by its own call at `now`. A metrics key of the wrong type 
 Events: after the batch, `drained` when wait, active and prioritized are empty and a fetch
 would have found nothing to wait for (not paused or maxed, no delayed job, not rate
 limited), exactly when BullMQ's moveToFinished with fetchNext emits it.
+Deduplication (lua/_dedup.lua's releaseAndRequeue): a finished job's slot `de:<deid>` is
+released and the add keepLastIfActive kept in `dn:<deid>` is re-added, in this same call.
 Flows (lua/_parent.lua): a finished child updates its parent as BullMQ's does; a job whose
 children are not all done (or one failed with failParentOnFailure) fails instead of completing,
 with the reason BullMQ's worker gives it.
@@ -35,6 +38,8 @@ local base, now = ARGV[1], tonumber(ARGV[2])
 local maxLen = try('HGET', KEYS[6], 'opts.maxLenEvents')
 if maxLen == nil then return refuse() end
 local maxEvents = maxEventsFrom(maxLen)
+local dedupKeys = {wait = KEYS[7], prioritized = KEYS[8], delayed = KEYS[9], pc = KEYS[15], meta = KEYS[6],
+                   marker = KEYS[16], events = KEYS[5], active = KEYS[1]}
 local checks, types, statuses = {KEYS[1], KEYS[5]}, {'list', 'stream'}, {}
 for i = 7, #ARGV, 9 do statuses[ARGV[i] == 'completed' and 2 or 3] = true end
 for i = 2, 3 do
@@ -69,6 +74,10 @@ local function finish(id, token, status, value, trace, traceLimit, keep, age, at
   local lock = lockOf(jobKey)
   if not lock then return -2 end
   if lock ~= token then return -6 end
+  if got[1] then  -- a kept add must be re-addable before anything is written
+    local blocked = requeueBlocked(base, got[1], {KEYS[7], KEYS[8], KEYS[9], KEYS[15], KEYS[16], KEYS[17]})
+    if blocked then return blocked end
+  end
   if not try('SREM', KEYS[4], id) then return refuse() end  -- only ever the first write: nothing changed
   rcall('DEL', jobKey .. ':lock')
   if rcall('LREM', KEYS[1], -1, id) == 0 then return -3 end
@@ -78,12 +87,8 @@ local function finish(id, token, status, value, trace, traceLimit, keep, age, at
   local completed = status == 'completed'
   local field = completed and 'returnvalue' or 'failedReason'
   local target = completed and KEYS[2] or KEYS[3]
-  -- release this job's deduplication slot when it still holds it and it has no TTL
-  local deid = got[1]
-  if deid then
-    local dkey = base .. 'de:' .. deid
-    if redis.pcall('GET', dkey) == id and rcall('PTTL', dkey) == -1 then rcall('DEL', dkey) end
-  end
+  -- release this job's deduplication slot and re-add what keepLastIfActive kept (lua/_dedup.lua)
+  if got[1] then releaseAndRequeue(dedupKeys, base, id, got[1], now, KEYS[17], maxEvents) end
   settleParent(jobKey, id, completed, value, keep == 0, now, got[4], got[5])  -- _parent.lua: tell a flow's parent
   if keep == 0 then
     deleteJob(id)

@@ -39,7 +39,7 @@ def extras(queue: Queue, audit: AuditLog) -> dict[str, Any]:
         problems.append(f"job schedulers cannot be read: {exc}")
     try:
         rate_limit = queue.global_rate_limit()
-        throttled = queue.rate_limit_ttl() if rate_limit else 0
+        throttled = max(0, queue.rate_limit_ttl()) if rate_limit else 0  # -2: the limit went meanwhile
     except ResponseError as exc:
         problems.append(f"the rate limit cannot be read: {exc}")
     return dict(schedulers=schedulers, rate_limit=rate_limit, throttled_ms=throttled, extra_problems=problems,
