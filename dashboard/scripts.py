@@ -21,7 +21,7 @@ from typing import Any
 from redis.exceptions import NoScriptError
 
 from .clients import Client
-from .keys import Keys
+from .keys import Keys, failure_index_key
 
 LUA_DIR = Path(__file__).with_name("lua")
 
@@ -33,7 +33,10 @@ Key = str | bytes
 #: Helper files (besides ``_guards.lua``, which every script gets) put in front of a script.
 HELPERS = {"add_job": ("_enqueue", "_dedup"), "finish_deduplicated": ("_enqueue", "_dedup"),
            "add_job_scheduler": ("_enqueue",), "add_next_scheduled": ("_enqueue",),
-           "read_job_fields": ("_head",), "read_log": ("_head",)}
+           "read_job_fields": ("_head",), "read_log": ("_head",),
+           "read_failures": ("_head", "_failure_index"), "index_failures": ("_failure_index",),
+           "prune_failure_index": ("_failure_index",), "redrive_jobs": ("_failure_index",),
+           "remove_failed_jobs": ("_failure_index",)}
 
 
 def _load_sources() -> dict[str, str]:
@@ -230,3 +233,39 @@ def add_job_scheduler(k: Keys, scheduler_id: str, next_ms: int | str, sched_json
 
 def remove_job_scheduler(k: Keys, scheduler_id: str | bytes) -> Call:
     return Call("remove_job_scheduler", [k.repeat, k.delayed, k.events, k.meta], [k.base, scheduler_id])
+
+
+# --- the failure index (dashboard/failure_index.py) and what acts on its clusters ------------
+
+
+def _index_keys(k: Keys) -> list[Key]:
+    """The index's jobs, counts, again and meta keys, in the order the scripts take them."""
+    return [failure_index_key(k.prefix, k.queue, part) for part in ("jobs", "counts", "again", "meta")]
+
+
+def _stem(k: Keys) -> str:
+    return failure_index_key(k.prefix, k.queue, "c:")
+
+
+def read_failures(k: Keys, mode: str, start: Arg, offset: int, limit: int, budget: int, reason_cap: int,
+                  trace_cap: int, decode_limit: int, mark_field: str) -> Call:
+    return Call("read_failures", [k.failed, failure_index_key(k.prefix, k.queue, "jobs")],
+                [k.base, mode, start, offset, limit, budget, reason_cap, trace_cap, decode_limit, mark_field])
+
+
+def index_failures(k: Keys, entries: Sequence[Sequence[Arg]]) -> Call:
+    """Each entry: id, score, cluster id, again ('1'/'0'), description JSON."""
+    return Call("index_failures", [k.failed, *_index_keys(k)], [_stem(k), *(a for e in entries for a in e)])
+
+
+def prune_failure_index(k: Keys, cursor: Arg, count: int) -> Call:
+    return Call("prune_failure_index", [k.failed, *_index_keys(k)], [_stem(k), cursor, count])
+
+
+def redrive_jobs(k: Keys, cutoff: int, mark_field: str, mark: str, ids: Sequence[Arg]) -> Call:
+    keys = [k.failed, k.wait, k.prioritized, k.pc, k.marker, k.events, k.meta, *_index_keys(k)]
+    return Call("redrive_jobs", keys, [k.base, _stem(k), cutoff, mark_field, mark, *ids])
+
+
+def remove_failed_jobs(k: Keys, cutoff: int, ids: Sequence[Arg]) -> Call:
+    return Call("remove_failed_jobs", [k.failed, k.events, k.meta, *_index_keys(k)], [k.base, _stem(k), cutoff, *ids])

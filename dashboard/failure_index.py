@@ -1,0 +1,308 @@
+"""The failure index: a queue's failed jobs grouped by cause, kept incrementally in Redis.
+
+A cluster is the set of failed jobs with one :class:`~dashboard.failures.Fingerprint`. The
+index lives in keys BullMQ never reads (:func:`~dashboard.keys.failure_index_key`): each indexed
+job with its cluster and failed-at score, each cluster's jobs as a sorted set (by failed-at
+time: count, first and last seen, sparkline and a sample are O(log n) reads), the clusters by
+job count, and a description per cluster. :meth:`FailureIndex.refresh` brings it up to date in
+bounded batches within a time budget:
+
+1. *extend*: failed jobs newer than the last indexed one (by score, then offset among equal
+   scores) are read by ``read_failures`` (reason head, newest trace's head and tail, cut inside
+   Redis, at most :data:`BYTE_BUDGET` copied per call), fingerprinted here, and written by
+   ``index_failures``, which skips any job that left the failed set meanwhile;
+2. *reconcile*, only when the index's job count differs from the failed set's: an HSCAN pass
+   takes out jobs no longer failed (retried, removed, cleaned, trimmed by any tool), then a
+   walk by rank adds failed jobs the extend step missed (e.g. failed with an older timestamp).
+   At most once per :data:`RECONCILE_SECONDS` unless a pass is under way; resumable.
+
+Our own retries and removals of a cluster's jobs (``redrive_jobs``, ``remove_failed_jobs``) take
+them out of the index in the same script. One refresh at a time per queue (a short lock).
+This module must not import Flask.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import scripts
+from .clients import Client
+from .codec import text
+from .failures import Fingerprint, fingerprint
+from .keys import REDRIVE_FIELD, Keys, failure_index_key
+
+log = logging.getLogger(__name__)
+
+#: Jobs read per ``read_failures`` call, and bytes it may copy (reasons and traces) per call.
+BATCH = 500
+BYTE_BUDGET = 512 * 1024
+#: Caps of what is read per job: reason head, newest trace's head and tail, longest trace field read.
+REASON_CAP, TRACE_CAP, DECODE_LIMIT = 1024, 2048, 256 * 1024
+#: A full reconcile pass starts at most this often while the counts disagree.
+RECONCILE_SECONDS = 10.0
+#: Index entries checked per prune step.
+PRUNE_COUNT = 1000
+LOCK_MS = 10_000
+
+
+@dataclass
+class Cluster:
+    """One cluster of failed jobs, as the failures page shows it."""
+
+    id: str
+    type: str
+    message: str
+    frame: str
+    line: int | None
+    count: int
+    again: int = 0
+    first_ms: int | None = None
+    last_ms: int | None = None
+    sample_id: str | None = None
+    spark: list[int] = field(default_factory=list)
+
+
+@dataclass
+class IndexStatus:
+    """How up to date the index is after a refresh."""
+
+    indexed: int
+    failed: int
+    added: int = 0
+    pruned: int = 0
+    busy: bool = False  # another request was refreshing it
+    reconciling: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return self.indexed == self.failed and not self.reconciling
+
+
+@dataclass
+class Overview:
+    """The top clusters, the sparkline window they share, and the totals."""
+
+    clusters: list[Cluster]
+    total_clusters: int
+    window: tuple[int, int]
+    buckets: int
+
+
+class FailureIndex:
+    """The failure index of one queue."""
+
+    def __init__(self, client: Client, run: scripts.Scripts, keys: Keys, clock: Callable[[], int],
+                 reconcile_seconds: float = RECONCILE_SECONDS) -> None:
+        self.client, self.run, self.keys, self.clock = client, run, keys, clock
+        self.reconcile_seconds = reconcile_seconds
+        self._key = {p: failure_index_key(keys.prefix, keys.queue, p)
+                     for p in ("jobs", "counts", "again", "meta", "state", "lock", "c:")}
+
+    @classmethod
+    def of(cls, queue: Any, reconcile_seconds: float = RECONCILE_SECONDS) -> FailureIndex:
+        """The index of a :class:`~dashboard.queue.Queue` (its client, scripts and clock)."""
+        return cls(queue.client, queue.scripts, queue.keys, queue.clock, reconcile_seconds)
+
+    def cluster_key(self, cluster_id: str) -> str:
+        return self._key["c:"] + cluster_id
+
+    # --- keeping it up to date -----------------------------------------------------------
+
+    def refresh(self, budget: float = 0.8) -> IndexStatus:
+        """Extend (and if needed reconcile) the index for at most about ``budget`` seconds."""
+        deadline = time.monotonic() + budget
+        token = secrets.token_hex(8)
+        if not self.client.set(self._key["lock"], token, nx=True, px=LOCK_MS):
+            return self._status(busy=True)
+        try:
+            state = {text(k): text(v) for k, v in self.client.hgetall(self._key["state"]).items()}
+            added = self._extend(state, deadline)
+            status = self._status(added=added)
+            if status.indexed != status.failed or state.get("phase"):
+                status = self._reconcile(state, deadline, status)
+            return status
+        finally:
+            if self.client.get(self._key["lock"]) in (token, token.encode()):
+                self.client.delete(self._key["lock"])
+
+    def _status(self, **extra: Any) -> IndexStatus:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hlen(self._key["jobs"])
+        pipe.zcard(self.keys.failed)
+        pipe.hget(self._key["state"], "phase")
+        indexed, failed, phase = pipe.execute()
+        return IndexStatus(int(indexed), int(failed), reconciling=bool(phase), **extra)
+
+    def _extend(self, state: dict[str, str], deadline: float) -> int:
+        score, offset, added = state.get("score", "-inf"), int(state.get("offset") or 0), 0
+        while time.monotonic() < deadline:
+            more, taken, n = self._step("score", score, offset)
+            added += n
+            for _, s in taken:
+                if s == score:
+                    offset += 1
+                else:
+                    score, offset = s, 1
+            self.client.hset(self._key["state"], mapping={"score": score, "offset": offset})
+            if not more and len(taken) < BATCH:
+                break
+        return added
+
+    def _reconcile(self, state: dict[str, str], deadline: float, status: IndexStatus) -> IndexStatus:
+        now = time.time()
+        phase = state.get("phase", "")
+        if not phase:
+            if now - float(state.get("reconciled") or 0) < self.reconcile_seconds:
+                return status
+            phase, state["cursor"], state["rank"] = "prune", "0", "0"
+        pruned = 0
+        while phase == "prune" and time.monotonic() < deadline:
+            cursor, n = self.run.run(scripts.prune_failure_index(self.keys, state.get("cursor", "0"), PRUNE_COUNT))
+            pruned += int(n)
+            state["cursor"] = text(cursor)
+            if state["cursor"] == "0":
+                phase = "walk"
+        rank = int(state.get("rank") or 0)
+        while phase == "walk" and time.monotonic() < deadline:
+            more, taken, n = self._step("rank", rank, 0)
+            status.added += n
+            rank += len(taken)
+            if not taken:
+                phase = ""
+        fields: dict[Any, Any] = {"phase": phase, "cursor": state.get("cursor", "0"), "rank": rank}
+        if not phase:
+            fields["reconciled"] = now
+        self.client.hset(self._key["state"], mapping=fields)
+        done = self._status(added=status.added, pruned=pruned)
+        if done.indexed != done.failed and not phase:
+            log.info("queue=%s: failure index has %d jobs, failed set %d (still changing)", self.keys.queue,
+                     done.indexed, done.failed)
+        return done
+
+    def _step(self, mode: str, start: Any, offset: int) -> tuple[bool, list[tuple[str, str]], int]:
+        """Read one batch and index what it lacks: (stopped early, [(id, score) taken], indexed)."""
+        reply = self.run.run(scripts.read_failures(self.keys, mode, start, offset, BATCH, BYTE_BUDGET, REASON_CAP,
+                                                   TRACE_CAP, DECODE_LIMIT, REDRIVE_FIELD))
+        more, rows = bool(int(reply[0])), reply[1:]
+        taken: list[tuple[str, str]] = []
+        entries: list[list[scripts.Arg]] = []
+        for i in range(0, len(rows), 7):
+            job_id, score, known = text(rows[i]), text(rows[i + 1]), text(rows[i + 2])
+            taken.append((job_id, score))
+            if known == "1":
+                continue
+            reason, head, tail = (text(x) if x else "" for x in rows[i + 3:i + 6])
+            trace = head if not tail else head + "\n" + tail.split("\n", 1)[-1]  # the tail's cut first line dropped
+            fp = fingerprint(reason, trace)
+            again = "1" if _failed_after_redrive(rows[i + 6], score) else "0"
+            entries.append([job_id, score, fp.id, again, _describe(fp)])
+        added = int(self.run.run(scripts.index_failures(self.keys, entries))) if entries else 0
+        return more, taken, added
+
+    # --- reading -------------------------------------------------------------------------
+
+    def overview(self, limit: int = 50, buckets: int = 30) -> Overview:
+        """The ``limit`` biggest clusters with count, first/last seen, sample job and a sparkline
+        of ``buckets`` bars over a window shared by all of them (first failure to now, 1 hour
+        to 7 days). Three round trips, O(limit * buckets * log n) in Redis."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zrevrange(self._key["counts"], 0, limit - 1, withscores=True)
+        pipe.zcard(self._key["counts"])
+        top, total = pipe.execute()
+        ids = [text(member) for member, _ in top]
+        pipe = self.client.pipeline(transaction=False)
+        for cid in ids:
+            pipe.hget(self._key["meta"], cid)
+            pipe.zscore(self._key["again"], cid)
+            pipe.zrange(self.cluster_key(cid), 0, 0, withscores=True)
+            pipe.zrevrange(self.cluster_key(cid), 0, 0, withscores=True)
+        found = pipe.execute()
+        clusters = []
+        for n, (cid, (_, count)) in enumerate(zip(ids, top)):
+            meta, again, first, last = found[4 * n:4 * n + 4]
+            clusters.append(_cluster(cid, int(count), meta, again, first, last))
+        now = self.clock()
+        oldest = min((c.first_ms for c in clusters if c.first_ms is not None), default=now)
+        start = max(now - 7 * 86_400_000, min(oldest, now - 3_600_000))
+        step = max(1, (now - start) // buckets + 1)
+        pipe = self.client.pipeline(transaction=False)
+        for c in clusters:
+            for b in range(buckets):
+                low = start + b * step
+                pipe.zcount(self.cluster_key(c.id), low, f"({low + step}")
+        counts = pipe.execute()
+        for n, c in enumerate(clusters):
+            c.spark = [int(x) for x in counts[n * buckets:(n + 1) * buckets]]
+        return Overview(clusters, int(total), (start, start + step * buckets), buckets)
+
+    def cluster(self, cluster_id: str) -> Cluster | None:
+        """One cluster (no sparkline), or None when it has no jobs."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zscore(self._key["counts"], cluster_id)
+        pipe.hget(self._key["meta"], cluster_id)
+        pipe.zscore(self._key["again"], cluster_id)
+        pipe.zrange(self.cluster_key(cluster_id), 0, 0, withscores=True)
+        pipe.zrevrange(self.cluster_key(cluster_id), 0, 0, withscores=True)
+        count, meta, again, first, last = pipe.execute()
+        return None if not count else _cluster(cluster_id, int(count), meta, again, first, last)
+
+    def count_upto(self, cluster_ids: list[str], cutoff: int) -> int:
+        """Jobs of these clusters that failed at or before ``cutoff`` (one ZCOUNT each)."""
+        pipe = self.client.pipeline(transaction=False)
+        for cid in cluster_ids:
+            pipe.zcount(self.cluster_key(cid), "-inf", cutoff)
+        return sum(int(n) for n in pipe.execute())
+
+    def members(self, cluster_id: str, cutoff: int, skip: int, count: int) -> list[str]:
+        """Up to ``count`` ids of a cluster that failed at or before ``cutoff``, oldest first,
+        after the first ``skip`` of them."""
+        found = self.client.zrangebyscore(self.cluster_key(cluster_id), "-inf", cutoff, start=skip, num=count)
+        return [text(x) for x in found]
+
+    def remove(self, cluster_id: str, cutoff: int, progress: Callable[[int], None] | None = None,
+               batch: int = 200) -> int:
+        """Delete the cluster's jobs that are still failed (failed at or before ``cutoff``), in
+        batches; returns how many were deleted."""
+        deleted, skipped = 0, 0
+        while True:
+            ids = self.members(cluster_id, cutoff, skipped, batch)
+            if not ids:
+                return deleted
+            d, s = self.run.run(scripts.remove_failed_jobs(self.keys, cutoff, ids))
+            deleted, skipped = deleted + int(d), skipped + int(s)
+            if progress:
+                progress(deleted)
+
+
+def _failed_after_redrive(mark: Any, score: str) -> bool:
+    """Whether a job's re-drive mark (JSON with ``at`` ms) is older than its failure."""
+    if not mark:
+        return False
+    try:
+        return float(json.loads(text(mark)).get("at", 0)) <= float(score)
+    except (ValueError, AttributeError, TypeError):
+        return False
+
+
+def _describe(fp: Fingerprint) -> str:
+    return json.dumps({"type": fp.type, "message": fp.message, "frame": fp.frame, "line": fp.line})
+
+
+def _cluster(cid: str, count: int, meta: Any, again: Any, first: Any, last: Any) -> Cluster:
+    try:
+        d = json.loads(text(meta)) if meta else {}
+    except ValueError:
+        d = {}
+    if not isinstance(d, dict):
+        d = {}
+    line = d.get("line")
+    return Cluster(cid, str(d.get("type", "")), str(d.get("message", "")), str(d.get("frame", "")),
+                   line if isinstance(line, int) else None, count, int(float(again or 0)),
+                   int(first[0][1]) if first else None, int(last[0][1]) if last else None,
+                   text(last[0][0]) if last else None)

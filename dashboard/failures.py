@@ -1,0 +1,179 @@
+"""What makes two failures "the same": exception type, masked message, innermost application frame.
+
+Pure functions, no I/O (the index in Redis is :mod:`dashboard.failure_index`). A failed job is
+summed up by :func:`fingerprint` from its ``failedReason`` and its newest stack trace (Python's
+``traceback`` text or Node's ``err.stack``; either may be cut in the middle, see
+:func:`innermost_frame`). :func:`mask` replaces what changes from one failure to the next
+(numbers, ids, UUIDs, hex, paths, e-mail addresses, URLs; a bare hex string such
+as a hash counts as an id, so it groups with ids that hold other letters) by placeholders; it
+is idempotent and never leaves a digit behind. This module must not import redis or Flask.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+#: Characters of a message kept (after masking) for grouping and display.
+MESSAGE_CHARS = 300
+#: Characters of a reason looked at: masking a 5 MB reason would be slow and group nothing better.
+REASON_CHARS = 2000
+
+_MASKS = re.compile(
+    r"(?P<url>\b[a-zA-Z][a-zA-Z0-9+.-]*://\S+)"
+    r"|(?P<email>\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+)"
+    r"|(?P<uuid>\b[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\b)"
+    r"|(?P<path>(?:[A-Za-z]:)?(?:[\\/][\w.@~+-]+){2,}[\\/]?|(?:\.{1,2}|~)(?:[\\/][\w.@~+-]+)+[\\/]?)"
+    r"|(?P<hex>\b0[xX][0-9a-fA-F]+\b)"
+    r"|(?P<num>(?<![\w.])[-+]?\d+(?:[.,]\d+)*(?![\w]))"
+    r"|(?P<id>[\w-]*\d[\w-]*)"
+)
+_PLACEHOLDER = {"url": "<url>", "email": "<email>", "uuid": "<uuid>", "path": "<path>", "hex": "<hex>",
+                "num": "<n>", "id": "<id>"}
+#: Tokens (whitespace-separated) holding none of these are kept as they are, without the slow regex.
+_SPECIAL = re.compile(r"[\d/\\@]")
+
+#: Frames that belong to libraries or the runtime, not to the application.
+_LIBRARY = ("site-packages", "dist-packages", "node_modules", "node:internal", "internal/", "<frozen",
+            "/lib/python", "\\lib\\python", "<string>", "(native)", "node:")
+_PY_FRAME = re.compile(r'^\s*File "(?P<file>[^"]*)", line (?P<line>\d+), in (?P<func>.+?)\s*$')
+_NODE_FRAME = re.compile(r"^\s*at (?:(?P<func>.+?) \((?P<loc>.+)\)|(?P<bare>.+))\s*$")
+_NODE_LOC = re.compile(r"^(?P<file>.*?)(?::(?P<line>\d+))?(?::\d+)?$")
+_TYPE = re.compile(r"^(?P<type>[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)(?::|$)")
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One stack frame: file (shortened to its last two parts), function, line (for display)."""
+
+    file: str
+    function: str
+    line: int | None = None
+
+    @property
+    def where(self) -> str:
+        """The part that identifies the frame across deploys: file and function, no line."""
+        return f"{self.file} in {self.function}" if self.function else self.file
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a failure is, for grouping: the same three parts make the same cluster."""
+
+    type: str
+    message: str
+    frame: str
+    line: int | None = None
+
+    @property
+    def id(self) -> str:
+        """16 hex digits naming the cluster (stable across processes and versions of Python)."""
+        digest = hashlib.sha1(f"{self.type}\0{self.message}\0{self.frame}".encode("utf-8", "replace"))
+        return digest.hexdigest()[:16]
+
+
+def mask(message: str) -> str:
+    """``message`` with every number, id, UUID, hex string, path, URL and e-mail address
+    replaced by ``<n>``, ``<id>``, ``<uuid>``, ``<hex>``, ``<path>``, ``<url>``, ``<email>``,
+    whitespace collapsed, cut to :data:`MESSAGE_CHARS`. ``mask(mask(x)) == mask(x)``."""
+    tokens = message[:REASON_CHARS].split()  # no mask crosses whitespace: token by token is the same
+    masked = " ".join(_MASKS.sub(_placeholder, t) if _SPECIAL.search(t) else t for t in tokens)
+    return masked[:MESSAGE_CHARS].rstrip()
+
+
+def _placeholder(match: re.Match[str]) -> str:
+    return _PLACEHOLDER[match.lastgroup or "id"]
+
+
+def innermost_frame(trace: str) -> Frame | None:
+    """The innermost frame of ``trace`` that belongs to the application (not site-packages,
+    node_modules, the standard library or the runtime), or None. Python traces list the
+    innermost frame last (of the last chained exception), Node's first. A trace cut in the
+    middle (head and tail joined) still works: only whole lines are read."""
+    lines = trace.splitlines()
+    if any(_PY_FRAME.match(line) for line in lines[:200]) or "Traceback (most recent call last)" in trace:
+        return _python_frame(lines)
+    return _node_frame(lines)
+
+
+def _python_frame(lines: list[str]) -> Frame | None:
+    last_block = 0
+    for i, line in enumerate(lines):
+        if line.startswith("Traceback (most recent call last)"):
+            last_block = i
+    for line in reversed(lines[last_block:]):
+        m = _PY_FRAME.match(line)
+        if m and not _is_library(m["file"]):
+            return Frame(_short(m["file"]), m["func"], int(m["line"]))
+    return None
+
+
+def _node_frame(lines: list[str]) -> Frame | None:
+    for line in lines:
+        m = _NODE_FRAME.match(line)
+        if not m:
+            continue
+        loc = m["loc"] or m["bare"] or ""
+        if _is_library(loc):
+            continue
+        place = _NODE_LOC.match(loc)
+        file = place["file"] if place else loc
+        line_no = int(place["line"]) if place and place["line"] else None
+        func = (m["func"] or "").removeprefix("async ").removeprefix("new ")
+        return Frame(_short(file.removeprefix("file://")), func, line_no)
+    return None
+
+
+def _is_library(path: str) -> bool:
+    return any(part in path for part in _LIBRARY)
+
+
+def _short(path: str) -> str:
+    parts = [p for p in re.split(r"[\\/]", path) if p]
+    return "/".join(parts[-2:]) if parts else path
+
+
+def exception_type(reason: str, trace: str) -> str:
+    """The exception's type: from the last line of a Python trace (``ValueError: ...``), the
+    first line of a Node stack (``TypeError: ...``), else ``""`` (no trace)."""
+    lines = [line for line in trace.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    python = "Traceback (most recent call last)" in trace or any(_PY_FRAME.match(x) for x in lines[:50])
+    candidates = reversed(lines) if python else iter(lines[:1])
+    for line in candidates:
+        if line[:1].isspace():
+            continue
+        m = _TYPE.match(line)
+        if m and m["type"] not in ("Traceback", "During", "The"):
+            return m["type"]
+        break
+    return ""
+
+
+def fingerprint(reason: str, trace: str) -> Fingerprint:
+    """A failure summed up from its ``failedReason`` and its newest stack trace (``""`` when it
+    has none, e.g. a job that stalled too often): type, masked first line of the reason, and
+    the innermost application frame."""
+    first = reason.strip().split("\n", 1)[0] if reason else ""
+    kind, frame = _trace_parts(first, trace)
+    return Fingerprint(kind, mask(first), frame.where if frame else "", frame.line if frame else None)
+
+
+_TRACE_CACHE: dict[str, tuple[str, Frame | None]] = {}
+_TRACE_CACHE_SIZE = 4096
+
+
+def _trace_parts(first: str, trace: str) -> tuple[str, Frame | None]:
+    """Type and frame of a trace, remembered per trace with its message taken out (the jobs of
+    one cluster share the rest of their traces, so a 50,000-job index parses few of them)."""
+    if not trace:
+        return "", None
+    key = trace.replace(first, "\0") if len(first) >= 3 else trace
+    found = _TRACE_CACHE.get(key)
+    if found is None:
+        if len(_TRACE_CACHE) >= _TRACE_CACHE_SIZE:
+            _TRACE_CACHE.clear()
+        found = _TRACE_CACHE[key] = (exception_type(first, trace), innermost_frame(trace))
+    return found

@@ -1,0 +1,25 @@
+--[[ index_failures: add failed jobs to the failure index, each checked against the failed set
+(a job that left it, or failed again meanwhile, is skipped: the next refresh sees it as it is
+then). A job already indexed in another cluster or at another score moves.
+
+KEYS[1] failed zset  KEYS[2] index jobs hash  KEYS[3] index counts zset  KEYS[4] index again zset
+KEYS[5] index meta hash
+ARGV[1] cluster key stem (<prefix>::failures:<queue>:c:)
+ARGV[2..] five values per job: id, score, cluster id, again ('1' failed after a re-drive, else '0'),
+  cluster description (JSON, kept for the first job of a cluster)
+Returns how many jobs were added or moved.
+]]
+local stem, added = ARGV[1], 0
+for i = 2, #ARGV, 5 do
+  local id, score, fp, again = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local now = redis.call('ZSCORE', KEYS[1], id)
+  if now and tonumber(now) == tonumber(score) and not notAJob(id) then
+    local entry = redis.call('HGET', KEYS[2], id)
+    if entry ~= fp .. ' ' .. score .. ' ' .. again then
+      fiUnlink(KEYS[2], KEYS[3], KEYS[4], KEYS[5], stem, id)
+      fiLink(KEYS[2], KEYS[3], KEYS[4], KEYS[5], stem, id, score, fp, again, ARGV[i + 4])
+      added = added + 1
+    end
+  end
+end
+return added
