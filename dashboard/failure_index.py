@@ -112,6 +112,11 @@ class FailureIndex:
     def cluster_key(self, cluster_id: str) -> str:
         return self._key["c:"] + cluster_id
 
+    @property
+    def counts_key(self) -> str:
+        """The zset of clusters by job count (its ZCARD: how many clusters there are)."""
+        return self._key["counts"]
+
     # --- keeping it up to date -----------------------------------------------------------
 
     def refresh(self, budget: float = 0.8) -> IndexStatus:

@@ -8,12 +8,12 @@ KEYS[5] marker zset  KEYS[6] events stream  KEYS[7] meta hash
 KEYS[8] index jobs hash  KEYS[9] index counts zset  KEYS[10] index again zset  KEYS[11] index meta hash
 ARGV[1] base   ARGV[2] cluster key stem   ARGV[3] only jobs failed at or before this score
 ARGV[4] mark field   ARGV[5] mark value   ARGV[6..] job ids
-Returns {moved to waiting, skipped (no longer failed, failed after ARGV[3], or gone)}.
+Returns {moved to waiting, skipped (no longer failed, failed after ARGV[3], or gone), then the ids moved}.
 ]]
 local rcall = redis.call
 local base, stem, cutoff = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local maxEvents = rcall('HGET', KEYS[7], 'opts.maxLenEvents') or 10000
-local moved, skipped = 0, 0
+local moved, skipped, ids = 0, 0, {}
 for i = 6, #ARGV do
   local id = ARGV[i]
   local jobKey = base .. id
@@ -35,7 +35,10 @@ for i = 6, #ARGV do
     end
     rcall('XADD', KEYS[6], 'MAXLEN', '~', maxEvents, '*', 'event', 'waiting', 'jobId', id, 'prev', 'failed')
     moved = moved + 1
+    ids[#ids + 1] = id
   end
 end
 if moved > 0 and rcall('HEXISTS', KEYS[7], 'paused') == 0 then rcall('ZADD', KEYS[5], 0, '0') end
-return {moved, skipped}
+local out = {moved, skipped}
+for _, id in ipairs(ids) do out[#out + 1] = id end
+return out

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Failure clusters benchmark: the failures page of a queue with 50,000 failed jobs.
+
+    python bench/failures.py              # 50,000 failed jobs
+    python bench/failures.py --failed 5000
+
+What it does:
+  * starts its own redis-server (EmbeddedRedis: free port, 127.0.0.1, no persistence) and
+    never talks to any other Redis;
+  * seeds queue ``send-email`` with failed jobs exactly as bench/dashboard.py does (real Python
+    tracebacks of five failure kinds from a fake mail application, per-job recipients in the
+    messages, 3 traces per job, finishedOn spread over 4 hours);
+  * serves the app in this process (Flask test client: no network; the time measured is the
+    server's own time for the request) and loads /queues/send-email/failures: the first load
+    (the index is built), then 10 more loads (the index is only checked), then again after
+    200 more jobs failed (the index is extended) and after 500 jobs were retried by another
+    tool (the index is reconciled);
+  * meanwhile a thread PINGs Redis every 5 ms (the longest round trip is the longest stall a
+    client saw) and SLOWLOG records every command of 1 ms or more (the longest is reported).
+The machine is shared: numbers vary from run to run; the report says the load average.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() not in (ROOT, HERE)] + [str(HERE)]
+
+import redis  # noqa: E402
+
+from dashboard.queue import Queue  # noqa: E402
+from dashboard.redis_server import EmbeddedRedis  # noqa: E402
+
+
+def load_seeder():  # bench/dashboard.py seeds failed jobs the way our worker leaves them
+    spec = importlib.util.spec_from_file_location("bench_dashboard", HERE / "dashboard.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Probe(threading.Thread):
+    """PING every 5 ms; remembers the longest round trip."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.client = redis.Redis.from_url(url)
+        self.longest = 0.0
+        self.count = 0
+        self.running = True
+
+    def run(self) -> None:
+        while self.running:
+            t = time.perf_counter()
+            self.client.ping()
+            self.longest = max(self.longest, (time.perf_counter() - t) * 1000)
+            self.count += 1
+            time.sleep(0.005)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--failed", type=int, default=50_000)
+    args = parser.parse_args()
+    bd = load_seeder()
+    with EmbeddedRedis() as server:
+        r = redis.Redis(host="127.0.0.1", port=server.port)
+        bd.R = r
+        print(f"private redis-server {server.version} on port {server.port}; seeding {args.failed:,} failed jobs ...",
+              flush=True)
+        seeded = bd.seed(0, args.failed, 0)
+        print(f"  seeded in {seeded['seed_s']:.1f} s; trace field {seeded['trace_bytes']:,} bytes", flush=True)
+
+        from app import create_app
+        from dashboard.config import Settings
+
+        app = create_app(Settings(redis_url=server.url, secret_key="bench"))
+        client = app.test_client()
+        path = f"/queues/{bd.QUEUE}/failures"
+        r.config_set("slowlog-log-slower-than", 1000)
+        r.config_set("slowlog-max-len", 100_000)
+        r.slowlog_reset()
+        probe = Probe(server.url)
+        probe.start()
+
+        def load(label: str) -> float:
+            t = time.perf_counter()
+            response = client.get(path)
+            ms = (time.perf_counter() - t) * 1000
+            assert response.status_code == 200, response.status_code
+            html = response.get_data(as_text=True)
+            assert "still indexing" not in html or label == "first", label
+            return ms
+
+        rows: list[tuple[str, str]] = []
+        first = load("first")
+        rows.append(("first load (index built from nothing)", f"{first:.0f} ms"))
+        again = [load("again") for _ in range(10)]
+        rows.append(("repeat load, median of 10 [max]", f"{statistics.median(again):.1f} ms [{max(again):.1f}]"))
+
+        q = Queue(bd.QUEUE, connection=r)
+        newest = int(r.zrevrange(q.keys.failed, 0, 0, withscores=True)[0][1])
+        ids = [text.decode() for text in r.zrange(q.keys.failed, 0, 199)]
+        pipe = r.pipeline(transaction=False)
+        for n, job_id in enumerate(ids):  # 200 of them fail again, later than all others
+            pipe.zadd(q.keys.failed, {job_id: newest + 1000 + n})
+        pipe.execute()
+        rows.append(("load after 200 more failures (extend)", f"{load('extend'):.1f} ms"))
+        for job_id in [t.decode() for t in r.zrange(q.keys.failed, 1000, 1499)]:
+            q.retry(job_id)  # retried by another path: the index must notice
+        rows.append(("load after 500 retried elsewhere (reconcile)", f"{load('reconcile'):.1f} ms"))
+        again2 = [load("again") for _ in range(10)]
+        rows.append(("repeat load after that, median of 10", f"{statistics.median(again2):.1f} ms"))
+
+        probe.running = False
+        probe.join()
+        slow = r.slowlog_get(100_000)
+        longest = max(slow, key=lambda e: e["duration"], default=None)
+        rows.append(("longest PING round trip while loading", f"{probe.longest:.1f} ms ({probe.count:,} PINGs)"))
+        if longest:
+            command = longest["command"][:60].decode(errors="replace") if isinstance(longest["command"], bytes) \
+                else str(longest["command"])[:60]
+            rows.append(("longest Redis command (SLOWLOG ≥ 1 ms)", f"{longest['duration'] / 1000:.1f} ms: {command}"))
+        else:
+            rows.append(("longest Redis command (SLOWLOG ≥ 1 ms)", "none ≥ 1 ms"))
+        load_avg = Path("/proc/loadavg").read_text().split()[0]
+        print(f"\n{args.failed:,} failed jobs; load average {load_avg} (shared 2-core machine)\n")
+        for label, value in rows:
+            print(f"| {label} | {value} |")
+
+
+if __name__ == "__main__":
+    main()
