@@ -31,10 +31,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import scripts
+from . import reads, scripts
 from .clients import Client
 from .codec import text
 from .failures import Fingerprint, fingerprint
+from .job import Job
 from .keys import REDRIVE_FIELD, Keys, failure_index_key
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ RECONCILE_SECONDS = 10.0
 #: Index entries checked per prune step.
 PRUNE_COUNT = 1000
 LOCK_MS = 10_000
+#: What the failures page reads of each cluster's sample job: its newest trace, 8 KB of it.
+SAMPLE = reads.Caps({"failedReason": 1024, "stacktrace": 8192, "finishedOn": 64, "atm": 64}, traces=1)
 
 
 @dataclass
@@ -256,6 +259,11 @@ class FailureIndex:
         pipe.zrevrange(self.cluster_key(cluster_id), 0, 0, withscores=True)
         count, meta, again, first, last = pipe.execute()
         return None if not count else _cluster(cluster_id, int(count), meta, again, first, last)
+
+    def samples(self, job_ids: list[str]) -> dict[str, Job]:
+        """The sample jobs with their newest trace (cut inside Redis to 8 KB), by id."""
+        jobs = reads.load_jobs(self.run, self.keys, job_ids, SAMPLE)
+        return {job.id: job for job in jobs if job is not None}
 
     def count_upto(self, cluster_ids: list[str], cutoff: int) -> int:
         """Jobs of these clusters that failed at or before ``cutoff`` (one ZCOUNT each)."""

@@ -214,3 +214,69 @@ def test_huge_reasons_and_traces_are_cut_inside_redis_and_still_grouped(r: redis
     assert index.refresh().complete
     (c,) = index.overview().clusters  # traces over 256 KB are not read: grouped by reason alone
     assert c.count == 30 and c.type == "" and c.message.startswith("boom <n> xxx")
+
+
+# --- the page ------------------------------------------------------------------------------
+
+def test_failures_page_shows_clusters_and_their_actions(client, r: redis.Redis) -> None:
+    from tests.webkit import HX
+
+    make_failures(r, "mail", {"mail": 12, "lookup": 3})
+    resp = client.get("/queues/mail/failures")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200, html
+    assert "15 failed jobs in 2 clusters" in html
+    assert "cannot send mail #&lt;n&gt; to &lt;email&gt;" in html and "KeyError" in html
+    assert "tests/test_failures.py in failing" in html and 'class="spark"' in html
+    assert "Retry 12…" in html and "Remove 12" in html and "Trace of job" in html
+    assert "style=" not in html  # the CSP forbids inline styles
+    part = client.get("/queues/mail/failures", headers=HX)
+    assert part.status_code == 200 and part.get_data(as_text=True).lstrip().startswith("<div id=\"failures\"")
+    assert client.get("/queues/nope/failures").status_code == 404
+
+
+def test_redrive_dialog_previews_then_runs_and_controls_answer(client, app, r: redis.Redis) -> None:
+    from tests.webkit import post, state
+
+    q = make_failures(r, "mail", {"mail": 12, "lookup": 3})
+    index = FailureIndex.of(q)
+    index.refresh()
+    mail = index.overview().clusters[0]
+    html = client.get(f"/queues/mail/redrive?cluster={mail.id}").get_data(as_text=True)
+    assert "12 jobs</strong>\n    in 1 cluster" in html and "Re-drive 12 jobs" in html
+    assert "15 jobs</strong>\n    in 2 clusters" in client.get("/queues/mail/redrive").get_data(as_text=True)
+    assert client.get("/queues/mail/redrive?cluster=xyz").status_code == 400
+    resp = post(client, "/queues/mail/redrive", {"cluster": mail.id, "rate": "0", "share": "50"})
+    assert resp.status_code == 303
+    task_id = resp.headers["Location"].rsplit("/", 1)[-1]
+    task = state(app).tasks.get(task_id)
+    assert task is not None and task.wait(30) and task.done == 12 and task.error is None
+    page = client.get(f"/tasks/{task_id}").get_data(as_text=True)
+    assert "12 re-driven" in page and "0 failed again" in page
+    assert q.counts().waiting == 12 and q.counts().failed == 3
+    job = client.get(f"/queues/mail/jobs/{mail.sample_id}").get_data(as_text=True)
+    assert "re-driven by anonymous" in job
+    assert post(client, f"/tasks/{task_id}/redrive/pause", target="task").status_code == 200
+    assert post(client, f"/tasks/{task_id}/redrive/explode").status_code == 404
+    assert post(client, "/tasks/0123456789abcdef/redrive/pause").status_code == 404
+    assert post(client, "/queues/mail/redrive", {"rate": "7"}).status_code == 400
+
+
+def test_remove_cluster_and_retry_all_go_through_tasks(client, app, r: redis.Redis) -> None:
+    from tests.webkit import post, state
+
+    q = make_failures(r, "mail", {"mail": 12, "lookup": 3})
+    index = FailureIndex.of(q)
+    index.refresh()
+    lookup = index.overview().clusters[1]
+    resp = post(client, f"/queues/mail/failures/{lookup.id}/remove")
+    task = state(app).tasks.get(resp.headers["Location"].rsplit("/", 1)[-1])
+    assert task is not None and task.wait(30) and task.done == 3
+    assert q.counts().failed == 12
+    assert post(client, f"/queues/mail/failures/{lookup.id}/remove").status_code == 404
+    queue_page = client.get("/queues/mail?state=failed").get_data(as_text=True)
+    assert "Retry all 12…" in queue_page and "/queues/mail/redrive" in queue_page  # more than a handful: the dialog
+    resp = post(client, "/queues/mail/retry-all")  # the plain form still works, through a re-drive
+    task = state(app).tasks.get(resp.headers["Location"].rsplit("/", 1)[-1])
+    assert task is not None and task.wait(30) and task.done == 12
+    assert all(r.hexists(f"bull:mail:{j.id}", "bpRedrive") for j in q.jobs("waiting", 0, 20))

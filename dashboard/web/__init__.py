@@ -19,6 +19,7 @@ from ..catalog import Catalog
 from ..clients import web_client
 from ..config import Settings
 from ..task_store import TaskStore
+from . import failures  # noqa: F401  (registers the failure-cluster and re-drive routes on bp)
 from .extension import EXTENSION, DashboardState, current
 from .tasks import TaskRegistry
 from .views import bp, standalone_error

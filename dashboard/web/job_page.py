@@ -13,6 +13,7 @@ from typing import Any
 
 from ..job import Job, JobState
 from ..queue import Queue
+from ..redrive import mark_of
 from . import formatting
 
 #: Log lines per page of the job page.
@@ -44,7 +45,7 @@ def context(queue: Queue, job: Job, log_start: int | None) -> dict[str, Any]:
         returnvalue=returnvalue, return_cut=return_cut, return_len=return_len,
         opts=formatting.full_json(job.opts), traces=traces, traces_len=job.truncated.get("stacktrace"),
         reason_len=job.truncated.get("failedReason"),
-        log=page, log_start=log_start, log_end=end,
+        log=page, log_start=log_start, log_end=end, redrive=mark_of(queue, job.id),
         log_older=max(0, page.start - LOG_PAGE) if page.start > 0 else None,
         log_newer=end if end < page.total else None)
 

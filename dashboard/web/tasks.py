@@ -33,6 +33,14 @@ KEEP = 100
 
 Progress = Callable[[int], None]
 
+_running = threading.local()
+
+
+def current_task_id() -> str | None:
+    """Inside a task's ``work``: the id of that task (e.g. to name its control record)."""
+    task_id: str | None = getattr(_running, "task_id", None)
+    return task_id
+
 
 @dataclass
 class Task:
@@ -147,7 +155,7 @@ class TaskRegistry:
             self._save(task)
 
         self._save(task)
-
+        _running.task_id = task.id
         log.info("queue=%s task=%s %s: started (about %d jobs)", task.queue, task.id, task.label, task.expected)
         try:
             task.done = work(progress)

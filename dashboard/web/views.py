@@ -27,7 +27,7 @@ from ..errors import BullpenError, JobNotFound
 from ..job import Job, JobState
 from ..keys import is_queue_name, not_a_job
 from ..queue import Queue
-from . import audit, formatting, htmx, job_page, queue_page, security, urls
+from . import audit, formatting, htmx, job_page, queue_page, redrives, security, urls
 from .extension import current
 from .params import GRACE_CHOICES, PAUSE_FOR, PER_PAGE, choice, list_args, pause_args, safe_next, whole
 from .tasks import Progress, Task
@@ -227,9 +227,8 @@ def remove_scheduler(name: str, scheduler_id: str) -> Response:
 
 @bp.post("/queues/<bullpen_segment:name>/retry-all")
 def retry_all(name: str) -> Response:
-    queue = _queue_or_404(name)
-    expected = queue.counts().failed
-    return _start(queue, "Retry all failed", expected, lambda progress: queue.retry_all("failed", progress=progress))
+    """Through a safe re-drive (marked jobs, the brake); the dialog also sets pace and brake."""
+    return redrives.begin(_queue_or_404(name), _start, "Retry all failed")
 
 
 @bp.post("/queues/<bullpen_segment:name>/promote-all")

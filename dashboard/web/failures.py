@@ -1,0 +1,107 @@
+"""Failure clusters and safe re-drive: the failures page, the re-drive dialog, the task controls.
+
+Routes of the dashboard blueprint (registered on :data:`dashboard.web.views.bp` when this
+module is imported). The failures page refreshes the queue's failure index within a time
+budget (:meth:`~dashboard.failure_index.FailureIndex.refresh`: the first visit builds it in
+bounded batches, later ones only extend it) and shows the biggest clusters. Retrying a cluster
+(or every failed job) goes through the re-drive dialog: a preview of how many jobs in how many
+clusters, the pace and the brake, then a task whose panel offers pause, resume and cancel.
+Removing a cluster runs as a task too. Talks to Redis only through the runtime.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, abort, make_response, render_template, request, url_for
+
+from ..failure_index import FailureIndex
+from ..redrive import RedriveControl, preview
+from . import audit, htmx, redrives
+from .extension import current
+from .views import _queue_or_404, _start, bp
+
+#: Seconds of index work a failures page may do before it answers with what it has.
+REFRESH_BUDGET = 0.8
+#: Clusters shown on the page (the biggest first).
+SHOWN = 50
+SPARK_W, SPARK_H = 120, 24
+CONTROLS = {"pause": "Paused", "run": "Resumed", "cancel": "Cancelled"}
+
+
+@bp.context_processor
+def _failures_globals() -> dict[str, Any]:
+    return dict(redrive_status=redrives.status, spark_bars=spark_bars, spark_size=(SPARK_W, SPARK_H),
+                handful=redrives.HANDFUL)
+
+
+def spark_bars(values: list[int]) -> list[tuple[float, float, float, float, int]]:
+    """(x, y, width, height, count) of one bar per value, scaled to the tallest, for an SVG."""
+    if not values:
+        return []
+    top, width = max(values) or 1, SPARK_W / len(values)
+    bars = []
+    for i, v in enumerate(values):
+        h = 0.0 if v == 0 else max(1.5, SPARK_H * v / top)
+        bars.append((round(i * width, 2), round(SPARK_H - h, 2), round(max(width - 1, 1), 2), round(h, 2), v))
+    return bars
+
+
+@bp.get("/queues/<bullpen_segment:name>/failures")
+def failures_view(name: str) -> Response:
+    queue = _queue_or_404(name)
+    index = FailureIndex.of(queue)
+    status = index.refresh(REFRESH_BUDGET)
+    top = index.overview(SHOWN)
+    samples = index.samples([c.sample_id for c in top.clusters if c.sample_id])
+    return htmx.render_page_or_partial("bullpen/failures.html", "bullpen/partials/_failures.html", queue=queue,
+                                       index_status=status, top=top, samples=samples, now=queue.clock())
+
+
+@bp.post("/queues/<bullpen_segment:name>/failures/<bullpen_segment:cluster>/remove")
+def remove_cluster(name: str, cluster: str) -> Response:
+    queue = _queue_or_404(name)
+    (cluster,) = redrives.cluster_args([cluster])
+    index, cutoff = FailureIndex.of(queue), queue.clock()
+    expected = index.count_upto([cluster], cutoff)
+    if not expected:
+        abort(404, f"Failure cluster {cluster} of {name!r} has no failed jobs (any more).")
+    return _start(queue, f"Remove cluster {cluster[:8]}", expected, lambda p: index.remove(cluster, cutoff, p))
+
+
+@bp.get("/queues/<bullpen_segment:name>/redrive")
+def redrive_preview(name: str) -> Response:
+    """The re-drive dialog: what it would take, and the pace and brake to choose."""
+    queue = _queue_or_404(name)
+    clusters = redrives.cluster_args(request.args.getlist("cluster"))
+    cutoff = queue.clock()
+    found = preview(queue, clusters, cutoff)
+    index = FailureIndex.of(queue)
+    chosen = [c for c in (index.cluster(cid) for cid in clusters) if c is not None]
+    return make_response(render_template("bullpen/redrive.html", queue=queue, clusters=chosen, preview=found,
+                                         cutoff=cutoff, rates=redrives.RATES, default_rate=redrives.DEFAULT_RATE,
+                                         shares=redrives.SHARES, default_share=redrives.DEFAULT_SHARE,
+                                         cluster_ids=clusters))
+
+
+@bp.post("/queues/<bullpen_segment:name>/redrive")
+def redrive_start(name: str) -> Response:
+    queue = _queue_or_404(name)
+    return redrives.begin(queue, _start)
+
+
+@bp.post("/tasks/<task_id>/redrive/<bullpen_segment:what>")
+def redrive_control(task_id: str, what: str) -> Response:
+    """Pause, resume (``run``) or cancel a re-drive, whichever process runs it."""
+    if what not in CONTROLS:
+        abort(404, f"No re-drive control {what[:20]!r}: use pause, run or cancel.")
+    if redrives.status(task_id) is None:
+        abort(404, "Unknown re-drive: it finished long ago, or never started.")
+    RedriveControl(current().catalog.client, current().settings.prefix, task_id).request(what, audit.actor())
+    message = f"{CONTROLS[what]} the re-drive."
+    audit.note(message)
+    task = current().tasks.get(task_id)
+    if task is None or not htmx.is_partial():
+        return make_response("", 303, {"Location": url_for(".task_view", task_id=task_id)})
+    html = render_template("bullpen/partials/_task.html", task=task, finished=task.finished)
+    return htmx.toast(make_response(html), message)
