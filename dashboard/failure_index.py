@@ -31,10 +31,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis.exceptions import ResponseError
+
 from . import reads, scripts
 from .clients import Client
 from .codec import text
-from .failures import Fingerprint, fingerprint
+from .failures import Fingerprint, fingerprint, fingerprint_raw, unescape
 from .job import Job
 from .keys import REDRIVE_FIELD, Keys, failure_index_key
 
@@ -45,6 +47,9 @@ BATCH = 500
 BYTE_BUDGET = 512 * 1024
 #: Caps of what is read per job: reason head, newest trace's head and tail, longest trace field read.
 REASON_CAP, TRACE_CAP, DECODE_LIMIT = 1024, 2048, 256 * 1024
+#: The values of a batch are read with one SORT ... GET when each job's reason and traces are at
+#: most SORT_FIELD_LIMIT bytes, SORT_BYTES in all (a few milliseconds of Redis); else by script.
+SORT_FIELD_LIMIT, SORT_BYTES = 64 * 1024, 2 * 1024 * 1024
 #: A full reconcile pass starts at most this often while the counts disagree.
 RECONCILE_SECONDS = 10.0
 #: Index entries checked per prune step.
@@ -194,8 +199,63 @@ class FailureIndex:
         return done
 
     def _step(self, mode: str, start: Any, offset: int) -> tuple[bool, list[tuple[str, str]], int]:
-        """Read one batch and index what it lacks: (stopped early, [(id, score) taken], indexed)."""
-        reply = self.run.run(scripts.read_failures(self.keys, mode, start, offset, BATCH, BYTE_BUDGET, REASON_CAP,
+        """Read one batch (from a score and an offset among equal scores, or from a rank) and
+        index what the index lacks: (stopped early, [(id, score) taken], jobs indexed)."""
+        rank = int(start) if mode == "rank" else self._rank(str(start), offset)
+        sizes = self.run.run(scripts.read_failure_sizes(self.keys, rank, BATCH))
+        rows = [(text(sizes[i]), text(sizes[i + 1]), text(sizes[i + 2]) == "1", int(sizes[i + 3]))
+                for i in range(0, len(sizes), 4)]
+        if not rows:
+            return False, [], 0
+        unknown = [row for row in rows if not row[2]]
+        if not unknown:
+            return False, [(job_id, score) for job_id, score, _, _ in rows], 0
+        taken, total = 0, 0
+        for _, _, known, size in rows:  # the prefix SORT may copy: small fields, bounded bytes in all
+            if not known and (size < 0 or size > SORT_FIELD_LIMIT or (taken and total + size > SORT_BYTES)):
+                break
+            total += max(size, 0)
+            taken += 1
+        entries = self._sorted(rank, rows[:taken]) if taken and len(unknown) * 4 >= len(rows) else None
+        if entries is None:
+            return self._step_lua(rank)
+        added = int(self.run.run(scripts.index_failures(self.keys, entries))) if entries else 0
+        return taken < len(rows), [(job_id, score) for job_id, score, _, _ in rows[:taken]], added
+
+    def _rank(self, score: str, offset: int) -> int:
+        if score == "-inf":
+            return offset
+        return int(self.client.zcount(self.keys.failed, "-inf", f"({score}")) + offset
+
+    def _sorted(self, rank: int, rows: list[tuple[str, str, bool, int]]) -> list[list[scripts.Arg]] | None:
+        """Reason, traces and mark of ``rows`` (ranks ``rank``...) in one ``SORT ... BY nosort GET``
+        (no Lua copy: 5 times cheaper in Redis); None when that cannot be used (a key prefix
+        holding ``*`` or ``->``, Redis Cluster, or the failed set changed since the sizes)."""
+        base = self.keys.base
+        if "*" in base or "->" in base:
+            return None
+        try:
+            reply = self.client.execute_command(  # type: ignore[no-untyped-call]
+                "SORT", self.keys.failed, "BY", "nosort", "LIMIT", rank, len(rows), "GET", "#",
+                "GET", f"{base}*->failedReason", "GET", f"{base}*->stacktrace", "GET", f"{base}*->{REDRIVE_FIELD}")
+        except ResponseError as exc:
+            log.info("queue=%s: failure index reads jobs by script (%s)", self.keys.queue, exc)
+            return None
+        if [text(reply[i]) for i in range(0, len(reply), 4)] != [row[0] for row in rows]:
+            return None
+        entries: list[list[scripts.Arg]] = []
+        for n, (job_id, score, known, _) in enumerate(rows):
+            if known:
+                continue
+            reason = text(reply[4 * n + 1]) if reply[4 * n + 1] else ""
+            fp = fingerprint_raw(reason, reply[4 * n + 2] or b"")
+            again = "1" if _failed_after_redrive(reply[4 * n + 3], score) else "0"
+            entries.append([job_id, score, fp.id, again, _describe(fp)])
+        return entries
+
+    def _step_lua(self, rank: int) -> tuple[bool, list[tuple[str, str]], int]:
+        """The same batch read by ``read_failures``, which cuts long values inside Redis."""
+        reply = self.run.run(scripts.read_failures(self.keys, "rank", rank, 0, BATCH, BYTE_BUDGET, REASON_CAP,
                                                    TRACE_CAP, DECODE_LIMIT, REDRIVE_FIELD))
         more, rows = bool(int(reply[0])), reply[1:]
         taken: list[tuple[str, str]] = []
@@ -205,7 +265,8 @@ class FailureIndex:
             taken.append((job_id, score))
             if known == "1":
                 continue
-            reason, head, tail = (text(x) if x else "" for x in rows[i + 3:i + 6])
+            reason = text(rows[i + 3]) if rows[i + 3] else ""
+            head, tail = (unescape(text(x)) if x else "" for x in rows[i + 4:i + 6])
             trace = head if not tail else head + "\n" + tail.split("\n", 1)[-1]  # the tail's cut first line dropped
             fp = fingerprint(reason, trace)
             again = "1" if _failed_after_redrive(rows[i + 6], score) else "0"

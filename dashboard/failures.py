@@ -12,6 +12,7 @@ is idempotent and never leaves a digit behind. This module must not import redis
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 
@@ -29,10 +30,13 @@ _MASKS = re.compile(
     r"|(?P<num>(?<![\w.])[-+]?\d+(?:[.,]\d+)*(?![\w]))"
     r"|(?P<id>[\w-]*\d[\w-]*)"
 )
+_ZEROS = str.maketrans("123456789", "000000000")
+_MASK_CACHE: dict[str, str] = {}
+_CACHE_SIZE = 4096
 _PLACEHOLDER = {"url": "<url>", "email": "<email>", "uuid": "<uuid>", "path": "<path>", "hex": "<hex>",
                 "num": "<n>", "id": "<id>"}
-#: Tokens (whitespace-separated) holding none of these are kept as they are, without the slow regex.
-_SPECIAL = re.compile(r"[\d/\\@]")
+#: Whitespace-separated tokens holding one of these characters; only they go through _MASKS.
+_SPECIAL = re.compile(r"(?<!\S)\S*?[\d/\\@]\S*")
 
 #: Frames that belong to libraries or the runtime, not to the application.
 _LIBRARY = ("site-packages", "dist-packages", "node_modules", "node:internal", "internal/", "<frozen",
@@ -77,9 +81,20 @@ def mask(message: str) -> str:
     """``message`` with every number, id, UUID, hex string, path, URL and e-mail address
     replaced by ``<n>``, ``<id>``, ``<uuid>``, ``<hex>``, ``<path>``, ``<url>``, ``<email>``,
     whitespace collapsed, cut to :data:`MESSAGE_CHARS`. ``mask(mask(x)) == mask(x)``."""
-    tokens = message[:REASON_CHARS].split()  # no mask crosses whitespace: token by token is the same
-    masked = " ".join(_MASKS.sub(_placeholder, t) if _SPECIAL.search(t) else t for t in tokens)
-    return masked[:MESSAGE_CHARS].rstrip()
+    # Every pattern treats all digits alike, so messages that differ only in which digits they
+    # hold mask alike: remember the result per message with its digits made zeros.
+    key = message[:REASON_CHARS].translate(_ZEROS)
+    found = _MASK_CACHE.get(key)
+    if found is None:
+        if len(_MASK_CACHE) >= _CACHE_SIZE:
+            _MASK_CACHE.clear()
+        masked = _SPECIAL.sub(_mask_token, key)  # no mask crosses whitespace
+        found = _MASK_CACHE[key] = " ".join(masked.split())[:MESSAGE_CHARS].rstrip()
+    return found
+
+
+def _mask_token(token: re.Match[str]) -> str:
+    return _MASKS.sub(_placeholder, token[0])
 
 
 def _placeholder(match: re.Match[str]) -> str:
@@ -152,20 +167,29 @@ def exception_type(reason: str, trace: str) -> str:
     return ""
 
 
+def first_line(reason: str) -> str:
+    """The part of a ``failedReason`` that is grouped on: its first line."""
+    return reason.strip().split("\n", 1)[0] if reason else ""
+
+
 def fingerprint(reason: str, trace: str) -> Fingerprint:
     """A failure summed up from its ``failedReason`` and its newest stack trace (``""`` when it
     has none, e.g. a job that stalled too often): type, masked first line of the reason, and
     the innermost application frame."""
-    first = reason.strip().split("\n", 1)[0] if reason else ""
-    kind, frame = _trace_parts(first, trace)
+    first = first_line(reason)
+    kind, frame = trace_parts(first, trace)
+    return Fingerprint(kind, mask(first), frame.where if frame else "", frame.line if frame else None)
+
+
+def from_parts(kind: str, first: str, frame: Frame | None) -> Fingerprint:
+    """The fingerprint of a reason's first line with a type and frame from :func:`trace_parts`."""
     return Fingerprint(kind, mask(first), frame.where if frame else "", frame.line if frame else None)
 
 
 _TRACE_CACHE: dict[str, tuple[str, Frame | None]] = {}
-_TRACE_CACHE_SIZE = 4096
 
 
-def _trace_parts(first: str, trace: str) -> tuple[str, Frame | None]:
+def trace_parts(first: str, trace: str) -> tuple[str, Frame | None]:
     """Type and frame of a trace, remembered per trace with its message taken out (the jobs of
     one cluster share the rest of their traces, so a 50,000-job index parses few of them)."""
     if not trace:
@@ -173,7 +197,63 @@ def _trace_parts(first: str, trace: str) -> tuple[str, Frame | None]:
     key = trace.replace(first, "\0") if len(first) >= 3 else trace
     found = _TRACE_CACHE.get(key)
     if found is None:
-        if len(_TRACE_CACHE) >= _TRACE_CACHE_SIZE:
+        if len(_TRACE_CACHE) >= _CACHE_SIZE:
             _TRACE_CACHE.clear()
         found = _TRACE_CACHE[key] = (exception_type(first, trace), innermost_frame(trace))
     return found
+
+
+_RAW_CACHE: dict[bytes, tuple[str, Frame | None]] = {}
+
+
+def fingerprint_raw(reason: str, raw: bytes) -> Fingerprint:
+    """The fingerprint from a reason and a raw ``stacktrace`` field (a JSON array of strings):
+    its newest element is found by its separator, and decoded only when no job with the same
+    trace (the message taken out) was seen before."""
+    first = first_line(reason)
+    body = _newest_element(raw)
+    if not body:
+        return from_parts("", first, None)
+    plain = first.isascii() and '"' not in first and "\\" not in first
+    escaped = (first if plain else json.dumps(first)[1:-1]).encode("utf-8", "replace")
+    key = body.replace(escaped, b"\0") if len(escaped) >= 3 else body
+    parts = _RAW_CACHE.get(key)
+    if parts is None:
+        try:
+            trace = json.loads(b'"' + body + b'"')
+        except ValueError:
+            trace = unescape(body.decode("utf-8", "replace"))
+        if len(_RAW_CACHE) >= 4096:
+            _RAW_CACHE.clear()
+        parts = _RAW_CACHE[key] = trace_parts(first, trace)
+    return from_parts(parts[0], first, parts[1])
+
+
+def _newest_element(raw: bytes) -> bytes:
+    """The body (still JSON-escaped) of the last string of a JSON array of strings, or b""."""
+    if not raw.startswith(b"["):
+        return b""
+    end = len(raw) - 2 if raw.endswith(b'"]') else len(raw)
+    cut = end
+    while True:
+        i = max(raw.rfind(b'","', 0, cut), raw.rfind(b'", "', 0, cut))
+        if i < 0:
+            return raw[2:end] if raw.startswith(b'["') else b""
+        slashes = len(raw[:i]) - len(raw[:i].rstrip(b"\\"))
+        if slashes % 2 == 0:
+            return raw[i + (3 if raw[i + 2:i + 3] == b'"' else 4):end]
+        cut = i
+
+
+_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
+_SIMPLE = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", '"': '"', "\\": "\\", "/": "/"}
+
+
+def unescape(body: str) -> str:
+    """A JSON string's body (no quotes) as text; cut escapes at either end are kept as they are."""
+    if "\\" not in body:
+        return body
+    out = _ESCAPE.sub(lambda m: chr(int(m[1][1:], 16)) if m[1][0] == "u" else _SIMPLE.get(m[1], m[1]), body)
+    if any("\ud800" <= c <= "\udfff" for c in out):  # \ud83d\ude00 pairs: one character; lone halves: U+FFFD
+        out = out.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return out

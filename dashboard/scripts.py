@@ -34,7 +34,8 @@ Key = str | bytes
 HELPERS = {"add_job": ("_enqueue", "_dedup"), "finish_deduplicated": ("_enqueue", "_dedup"),
            "add_job_scheduler": ("_enqueue",), "add_next_scheduled": ("_enqueue",),
            "read_job_fields": ("_head",), "read_log": ("_head",),
-           "read_failures": ("_head", "_failure_index"), "index_failures": ("_failure_index",),
+           "read_failures": ("_head", "_failure_index"),
+           "read_failure_sizes": ("_failure_index",), "index_failures": ("_failure_index",),
            "prune_failure_index": ("_failure_index",), "redrive_jobs": ("_failure_index",),
            "remove_failed_jobs": ("_failure_index",)}
 
@@ -251,6 +252,10 @@ def read_failures(k: Keys, mode: str, start: Arg, offset: int, limit: int, budge
                   trace_cap: int, decode_limit: int, mark_field: str) -> Call:
     return Call("read_failures", [k.failed, failure_index_key(k.prefix, k.queue, "jobs")],
                 [k.base, mode, start, offset, limit, budget, reason_cap, trace_cap, decode_limit, mark_field])
+
+
+def read_failure_sizes(k: Keys, rank: int, count: int) -> Call:
+    return Call("read_failure_sizes", [k.failed, failure_index_key(k.prefix, k.queue, "jobs")], [k.base, rank, count])
 
 
 def index_failures(k: Keys, entries: Sequence[Sequence[Arg]]) -> Call:

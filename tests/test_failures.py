@@ -280,3 +280,25 @@ def test_remove_cluster_and_retry_all_go_through_tasks(client, app, r: redis.Red
     task = state(app).tasks.get(resp.headers["Location"].rsplit("/", 1)[-1])
     assert task is not None and task.wait(30) and task.done == 12
     assert all(r.hexists(f"bull:mail:{j.id}", "bpRedrive") for j in q.jobs("waiting", 0, 20))
+
+
+@given(st.lists(st.text(max_size=80), min_size=1, max_size=4), st.sampled_from([(",", ":"), (", ", ": ")]))
+@settings(max_examples=300)
+def test_the_newest_trace_is_found_in_the_raw_field_without_decoding_it(traces: list[str],
+                                                                       separators: tuple[str, str]) -> None:
+    from dashboard.failures import _newest_element, unescape
+
+    raw = json.dumps(traces, separators=separators).encode()
+    assert json.loads(b'"' + _newest_element(raw) + b'"') == traces[-1]
+    assert unescape(_newest_element(raw).decode()) == traces[-1]
+
+
+def test_raw_and_decoded_traces_give_one_fingerprint() -> None:
+    from dashboard.failures import fingerprint_raw
+
+    for reason, trace in (("cannot send mail #3", python_trace()), ("Cannot read properties of undefined "
+                                                                    "(reading 'id')", node_trace())):
+        raw = json.dumps(["older", trace]).encode()
+        assert fingerprint_raw(reason, raw) == fingerprint(reason, trace)
+        assert fingerprint_raw(reason, raw) == fingerprint(reason, trace)  # the second time from the cache
+    assert fingerprint_raw("x", b"not json").frame == ""
