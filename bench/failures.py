@@ -91,18 +91,27 @@ def main() -> None:
         probe = Probe(server.url)
         probe.start()
 
+        complete = [True]
+
         def load(label: str) -> float:
             t = time.perf_counter()
             response = client.get(path)
             ms = (time.perf_counter() - t) * 1000
             assert response.status_code == 200, response.status_code
             html = response.get_data(as_text=True)
-            assert "still indexing" not in html or label == "first", label
+            complete[0] = 'id="index-progress"' not in html
+            assert complete[0] or label == "first", label
             return ms
 
         rows: list[tuple[str, str]] = []
         first = load("first")
-        rows.append(("first load (index built from nothing)", f"{first:.0f} ms"))
+        rows.append(("first load (index built from nothing, within the page's 0.8 s budget)",
+                     f"{first:.0f} ms, {'complete' if complete[0] else 'partial'}"))
+        loads, total = 1, first
+        while not complete[0]:  # what the page's 1 s poll does until the index is complete
+            total += load("first")
+            loads += 1
+        rows.append(("index complete after", f"{loads} load(s), {total:.0f} ms of server time in all"))
         again = [load("again") for _ in range(10)]
         rows.append(("repeat load, median of 10 [max]", f"{statistics.median(again):.1f} ms [{max(again):.1f}]"))
 

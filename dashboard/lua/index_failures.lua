@@ -10,16 +10,27 @@ ARGV[2..] five values per job: id, score, cluster id, again ('1' failed after a 
 Returns how many jobs were added or moved.
 ]]
 local stem, added = ARGV[1], 0
+local counts, again, descriptions = {}, {}, {}
 for i = 2, #ARGV, 5 do
-  local id, score, fp, again = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local id, score, fp, flag = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local now = redis.call('ZSCORE', KEYS[1], id)
   if now and tonumber(now) == tonumber(score) and not notAJob(id) then
     local entry = redis.call('HGET', KEYS[2], id)
-    if entry ~= fp .. ' ' .. score .. ' ' .. again then
-      fiUnlink(KEYS[2], KEYS[3], KEYS[4], KEYS[5], stem, id)
-      fiLink(KEYS[2], KEYS[3], KEYS[4], KEYS[5], stem, id, score, fp, again, ARGV[i + 4])
+    if entry ~= fp .. ' ' .. score .. ' ' .. flag then
+      if entry then fiUnlink(KEYS[2], KEYS[3], KEYS[4], KEYS[5], stem, id) end
+      -- fiLink, with the counts and descriptions added once per cluster below
+      redis.call('HSET', KEYS[2], id, fp .. ' ' .. score .. ' ' .. flag)
+      redis.call('ZADD', stem .. fp, score, id)
+      counts[fp] = (counts[fp] or 0) + 1
+      if flag == '1' then again[fp] = (again[fp] or 0) + 1 end
+      descriptions[fp] = ARGV[i + 4]
       added = added + 1
     end
   end
 end
+for fp, n in pairs(counts) do
+  redis.call('ZINCRBY', KEYS[3], n, fp)
+  redis.call('HSETNX', KEYS[5], fp, descriptions[fp])
+end
+for fp, n in pairs(again) do redis.call('ZINCRBY', KEYS[4], n, fp) end
 return added
