@@ -180,7 +180,8 @@ class FailureIndex:
             pruned += int(n)
             state["cursor"] = text(cursor)
             if state["cursor"] == "0":
-                phase = "walk"
+                after = self._status()  # as many indexed as failed: nothing is missing, no walk
+                phase = "" if after.indexed == after.failed else "walk"
         rank = int(state.get("rank") or 0)
         while phase == "walk" and time.monotonic() < deadline:
             more, taken, n = self._step("rank", rank, 0)
