@@ -14,7 +14,9 @@ bounded batches within a time budget:
 2. *reconcile*, only when the index's job count differs from the failed set's: an HSCAN pass
    takes out jobs no longer failed (retried, removed, cleaned, trimmed by any tool), then a
    walk by rank adds failed jobs the extend step missed (e.g. failed with an older timestamp).
-   At most once per :data:`RECONCILE_SECONDS` unless a pass is under way; resumable.
+   Only once the extend step has caught up; right away unless the last pass ended with the
+   counts still apart (jobs churning), then at most once per :data:`RECONCILE_SECONDS`;
+   resumable across requests.
 
 Our own retries and removals of a cluster's jobs (``redrive_jobs``, ``remove_failed_jobs``) take
 them out of the index in the same script. One refresh at a time per queue (a short lock).
@@ -43,17 +45,17 @@ from .keys import REDRIVE_FIELD, Keys, failure_index_key
 log = logging.getLogger(__name__)
 
 #: Jobs read per ``read_failures`` call, and bytes it may copy (reasons and traces) per call.
-BATCH = 500
+BATCH = 250
 BYTE_BUDGET = 512 * 1024
 #: Caps of what is read per job: reason head, newest trace's head and tail, longest trace field read.
 REASON_CAP, TRACE_CAP, DECODE_LIMIT = 1024, 2048, 256 * 1024
 #: The values of a batch are read with one SORT ... GET when each job's reason and traces are at
 #: most SORT_FIELD_LIMIT bytes, SORT_BYTES in all (a few milliseconds of Redis); else by script.
-SORT_FIELD_LIMIT, SORT_BYTES = 64 * 1024, 2 * 1024 * 1024
+SORT_FIELD_LIMIT, SORT_BYTES = 64 * 1024, 1024 * 1024
 #: A full reconcile pass starts at most this often while the counts disagree.
 RECONCILE_SECONDS = 10.0
 #: Index entries checked per prune step.
-PRUNE_COUNT = 1000
+PRUNE_COUNT = 250
 LOCK_MS = 10_000
 #: What the failures page reads of each cluster's sample job: its newest trace, 8 KB of it.
 SAMPLE = reads.Caps({"failedReason": 1024, "stacktrace": 8192, "finishedOn": 64, "atm": 64}, traces=1)
@@ -86,6 +88,7 @@ class IndexStatus:
     pruned: int = 0
     busy: bool = False  # another request was refreshing it
     reconciling: bool = False
+    extending: bool = False  # the budget ran out before every new failure was indexed
 
     @property
     def complete(self) -> bool:
@@ -135,9 +138,9 @@ class FailureIndex:
             return self._status(busy=True)
         try:
             state = {text(k): text(v) for k, v in self.client.hgetall(self._key["state"]).items()}
-            added = self._extend(state, deadline)
-            status = self._status(added=added)
-            if status.indexed != status.failed or state.get("phase"):
+            added, caught_up = self._extend(state, deadline)
+            status = self._status(added=added, extending=not caught_up)
+            if caught_up and (status.indexed != status.failed or state.get("phase")):
                 status = self._reconcile(state, deadline, status)
             return status
         finally:
@@ -152,9 +155,12 @@ class FailureIndex:
         indexed, failed, phase = pipe.execute()
         return IndexStatus(int(indexed), int(failed), reconciling=bool(phase), **extra)
 
-    def _extend(self, state: dict[str, str], deadline: float) -> int:
+    def _extend(self, state: dict[str, str], deadline: float) -> tuple[int, bool]:
+        """Index the jobs past the cursor: (how many, whether it caught up within the budget)."""
         score, offset, added = state.get("score", "-inf"), int(state.get("offset") or 0), 0
-        while time.monotonic() < deadline:
+        while True:
+            if time.monotonic() >= deadline:
+                return added, False
             more, taken, n = self._step("score", score, offset)
             added += n
             for _, s in taken:
@@ -164,14 +170,14 @@ class FailureIndex:
                     score, offset = s, 1
             self.client.hset(self._key["state"], mapping={"score": score, "offset": offset})
             if not more and len(taken) < BATCH:
-                break
-        return added
+                return added, True
 
     def _reconcile(self, state: dict[str, str], deadline: float, status: IndexStatus) -> IndexStatus:
         now = time.time()
         phase = state.get("phase", "")
         if not phase:
-            if now - float(state.get("reconciled") or 0) < self.reconcile_seconds:
+            churning = state.get("clean") == "0"  # the last pass ended with the counts still apart
+            if churning and now - float(state.get("reconciled") or 0) < self.reconcile_seconds:
                 return status
             phase, state["cursor"], state["rank"] = "prune", "0", "0"
         pruned = 0
@@ -190,10 +196,10 @@ class FailureIndex:
             if not taken:
                 phase = ""
         fields: dict[Any, Any] = {"phase": phase, "cursor": state.get("cursor", "0"), "rank": rank}
-        if not phase:
-            fields["reconciled"] = now
-        self.client.hset(self._key["state"], mapping=fields)
         done = self._status(added=status.added, pruned=pruned)
+        if not phase:
+            fields.update(reconciled=now, clean=int(done.indexed == done.failed))
+        self.client.hset(self._key["state"], mapping=fields)
         if done.indexed != done.failed and not phase:
             log.info("queue=%s: failure index has %d jobs, failed set %d (still changing)", self.keys.queue,
                      done.indexed, done.failed)
@@ -251,7 +257,7 @@ class FailureIndex:
             reason = text(reply[4 * n + 1]) if reply[4 * n + 1] else ""
             fp = fingerprint_raw(reason, reply[4 * n + 2] or b"")
             again = "1" if _failed_after_redrive(reply[4 * n + 3], score) else "0"
-            entries.append([job_id, score, fp.id, again, _describe(fp)])
+            entries.append(_entry(job_id, score, fp, again))
         return entries
 
     def _step_lua(self, rank: int) -> tuple[bool, list[tuple[str, str]], int]:
@@ -271,7 +277,7 @@ class FailureIndex:
             trace = head if not tail else head + "\n" + tail.split("\n", 1)[-1]  # the tail's cut first line dropped
             fp = fingerprint(reason, trace)
             again = "1" if _failed_after_redrive(rows[i + 6], score) else "0"
-            entries.append([job_id, score, fp.id, again, _describe(fp)])
+            entries.append(_entry(job_id, score, fp, again))
         added = int(self.run.run(scripts.index_failures(self.keys, entries))) if entries else 0
         return more, taken, added
 
@@ -365,8 +371,19 @@ def _failed_after_redrive(mark: Any, score: str) -> bool:
         return False
 
 
-def _describe(fp: Fingerprint) -> str:
-    return json.dumps({"type": fp.type, "message": fp.message, "frame": fp.frame, "line": fp.line})
+_DESCRIBED: dict[Fingerprint, tuple[str, str]] = {}
+
+
+def _entry(job_id: str, score: str, fp: Fingerprint, again: str) -> list[scripts.Arg]:
+    """The five values ``index_failures`` takes for a job (id and description computed once per
+    fingerprint)."""
+    found = _DESCRIBED.get(fp)
+    if found is None:
+        if len(_DESCRIBED) >= 4096:
+            _DESCRIBED.clear()
+        found = _DESCRIBED[fp] = fp.id, json.dumps({"type": fp.type, "message": fp.message, "frame": fp.frame,
+                                                    "line": fp.line})
+    return [job_id, score, found[0], again, found[1]]
 
 
 def _cluster(cid: str, count: int, meta: Any, again: Any, first: Any, last: Any) -> Cluster:

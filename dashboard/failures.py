@@ -236,7 +236,9 @@ def _newest_element(raw: bytes) -> bytes:
     end = len(raw) - 2 if raw.endswith(b'"]') else len(raw)
     cut = end
     while True:
-        i = max(raw.rfind(b'","', 0, cut), raw.rfind(b'", "', 0, cut))
+        i = raw.rfind(b'","', 0, cut)
+        if i < 0:  # Python's json.dumps separates with ", "
+            i = raw.rfind(b'", "', 0, cut)
         if i < 0:
             return raw[2:end] if raw.startswith(b'["') else b""
         slashes = len(raw[:i]) - len(raw[:i].rstrip(b"\\"))
