@@ -43,9 +43,13 @@ CHECK_PER_TICK = 5000
 class RedriveStopped(Exception):
     """The brake: too many of the re-driven jobs failed again."""
 
+    for_user = True  # the task panel shows the message alone
+
 
 class RedriveCancelled(Exception):
     """Someone cancelled the re-drive."""
+
+    for_user = True
 
 
 @dataclass

@@ -56,7 +56,8 @@ def seed(r: redis.Redis) -> None:
 
 
 PAGES = ["/", "/queues/mail?state=failed", "/queues/mail?state=delayed", "/queues/mail?state=completed",
-         "/queues/mail/jobs/2", "/queues/mail/jobs/1", "/queues/sms", "/search?q=nothing-like-this", "/no/such/page"]
+         "/queues/mail/jobs/2", "/queues/mail/jobs/1", "/queues/sms", "/search?q=nothing-like-this", "/no/such/page",
+         "/queues/mail/failures", "/queues/mail/redrive"]
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

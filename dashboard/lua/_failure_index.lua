@@ -23,15 +23,6 @@ local function fiUnlink(jobsKey, countsKey, againKey, metaKey, stem, id)
   return true
 end
 
--- Put job `id` (failed at `score`) in cluster `fp`; `again` is '1' when it failed after a re-drive.
-local function fiLink(jobsKey, countsKey, againKey, metaKey, stem, id, score, fp, again, description)
-  redis.call('HSET', jobsKey, id, fp .. ' ' .. score .. ' ' .. again)
-  redis.call('ZADD', stem .. fp, score, id)
-  redis.call('ZINCRBY', countsKey, 1, fp)
-  if again == '1' then redis.call('ZINCRBY', againKey, 1, fp) end
-  redis.call('HSETNX', metaKey, fp, description)
-end
-
 -- The score the index recorded for `id`, or nil.
 local function fiScore(jobsKey, id)
   local entry = redis.call('HGET', jobsKey, id)

@@ -161,7 +161,8 @@ class TaskRegistry:
             task.done = work(progress)
         except Exception as exc:
             log.exception("queue=%s task=%s %s failed", task.queue, task.id, task.label)
-            task.error = f"{type(exc).__name__}: {exc}"
+            # an exception meant for the user (a re-drive's brake, a cancel) is shown as its message
+            task.error = str(exc) if getattr(exc, "for_user", False) else f"{type(exc).__name__}: {exc}"
         finally:
             task.ended = time.time()
             task.finished = True

@@ -1,0 +1,62 @@
+"""End-to-end, in Chromium: the failure clusters page of a queue, and a re-drive from it that
+its brake stops because the embedded worker fails the jobs again. Screenshots go to
+test-artifacts/ (failures-page.png, redrive-dialog.png, redrive-stopped.png)."""
+
+from __future__ import annotations
+
+import redis
+from playwright.sync_api import Page, expect
+
+from dashboard import Queue, Worker
+from dashboard.job import Job
+from tests.browserkit import BROWSER_MARKS, shot
+
+pytestmark = BROWSER_MARKS
+
+
+class DeliveryError(Exception):
+    pass
+
+
+def send(job: Job) -> None:
+    """Three causes: an SMTP refusal (per recipient), a missing template key, a timeout."""
+    i = job.data["i"]
+    if i % 7 == 0:
+        raise KeyError(f"template 'welcome-{i % 3}' has no 'link'")
+    if i % 5 == 0:
+        raise TimeoutError(f"provider did not answer within {2000 + i} ms")
+    raise DeliveryError(f"SMTP relay 10.0.0.{i % 250}:25 refused mail to user{i}@example.com")
+
+
+def test_failure_clusters_then_a_redrive_the_brake_stops(page: Page, serve, r: redis.Redis, watched) -> None:
+    q = Queue("outbox-clusters", connection=r)
+    q.add_bulk([("send", {"i": i}, {}) for i in range(1, 121)])
+    Worker("outbox-clusters", send, connection=r).run(burst=True)
+    live = serve({"outbox-clusters": send})  # the worker keeps failing them: re-driven jobs fail again
+    page.goto(live.url + "/queues/outbox-clusters?state=failed")
+    page.locator("#failures-link").click()
+    expect(page.locator("#failures-summary")).to_have_text("120 failed jobs in 3 clusters")
+    first = page.locator(".cluster").first
+    expect(first.locator("h2")).to_contain_text("DeliveryError")
+    expect(first.locator("h2")).to_contain_text("SMTP relay <n>:<n> refused mail to <email>")
+    expect(first.locator(".count")).to_have_text("82 jobs")
+    expect(first).to_contain_text("test_browser_failures.py in send")
+    expect(first.locator("svg.spark rect.spark-bar")).not_to_have_count(0)
+    first.locator("details.trace summary").click()
+    expect(first.locator("details.trace pre")).to_contain_text("Traceback (most recent call last)")
+    shot(page, "failures-page")
+
+    first.get_by_role("link", name="Retry 82").click()
+    expect(page.locator("#redrive-preview")).to_contain_text("82 jobs in 1 cluster")
+    page.locator("#redrive-rate").select_option("10")
+    page.locator("#redrive-share").select_option("50")
+    shot(page, "redrive-dialog")
+    page.locator("#redrive-go").click()
+    expect(page.locator("#task")).to_contain_text("failed again", timeout=20_000)
+    expect(page.locator("#task")).to_contain_text("stopped by itself", timeout=30_000)
+    shot(page, "redrive-stopped")
+    assert q.counts().failed >= 90  # most of the cluster was never re-driven: the brake stopped it
+    assert watched["errors"] == [] and watched["dialogs"] == []
+
+    page.goto(live.url + "/queues/outbox-clusters/failures")
+    expect(page.locator(".cluster .again").first).to_contain_text("failed again after a re-drive")
