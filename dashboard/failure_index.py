@@ -40,7 +40,7 @@ from .clients import Client
 from .codec import text
 from .failures import Fingerprint, fingerprint, fingerprint_raw, unescape
 from .job import Job
-from .keys import REDRIVE_FIELD, Keys, failure_index_key
+from .keys import REDRIVE_FIELD, Keys, failure_index_key, not_a_job
 
 log = logging.getLogger(__name__)
 
@@ -156,21 +156,27 @@ class FailureIndex:
         return IndexStatus(int(indexed), int(failed), reconciling=bool(phase), **extra)
 
     def _extend(self, state: dict[str, str], deadline: float) -> tuple[int, bool]:
-        """Index the jobs past the cursor: (how many, whether it caught up within the budget)."""
+        """Index the jobs past the cursor: (how many, whether it caught up within the budget).
+        The cursor is a score and an offset among jobs of that score, turned into a rank once per
+        refresh; each batch's writes go in one round trip with the next batch's sizes."""
         score, offset, added = state.get("score", "-inf"), int(state.get("offset") or 0), 0
-        while True:
-            if time.monotonic() >= deadline:
-                return added, False
-            more, taken, n = self._step("score", score, offset)
-            added += n
-            for _, s in taken:
-                if s == score:
-                    offset += 1
-                else:
-                    score, offset = s, 1
+        rank, sizes = self._rank(score, offset), None
+        try:
+            while True:
+                if time.monotonic() >= deadline:
+                    return added, False
+                more, taken, n, sizes = self._step(rank, sizes)
+                added += n
+                rank += len(taken)
+                for _, s in taken:
+                    if s == score:
+                        offset += 1
+                    else:
+                        score, offset = s, 1
+                if not more and len(taken) < BATCH:
+                    return added, True
+        finally:
             self.client.hset(self._key["state"], mapping={"score": score, "offset": offset})
-            if not more and len(taken) < BATCH:
-                return added, True
 
     def _reconcile(self, state: dict[str, str], deadline: float, status: IndexStatus) -> IndexStatus:
         now = time.time()
@@ -190,7 +196,7 @@ class FailureIndex:
                 phase = "" if after.indexed == after.failed else "walk"
         rank = int(state.get("rank") or 0)
         while phase == "walk" and time.monotonic() < deadline:
-            more, taken, n = self._step("rank", rank, 0)
+            more, taken, n, _ = self._step(rank)
             status.added += n
             rank += len(taken)
             if not taken:
@@ -205,29 +211,33 @@ class FailureIndex:
                      done.indexed, done.failed)
         return done
 
-    def _step(self, mode: str, start: Any, offset: int) -> tuple[bool, list[tuple[str, str]], int]:
-        """Read one batch (from a score and an offset among equal scores, or from a rank) and
-        index what the index lacks: (stopped early, [(id, score) taken], jobs indexed)."""
-        rank = int(start) if mode == "rank" else self._rank(str(start), offset)
-        sizes = self.run.run(scripts.read_failure_sizes(self.keys, rank, BATCH))
+    def _step(self, rank: int, sizes: Any = None) -> tuple[bool, list[tuple[str, str]], int, Any]:
+        """Read the batch at ``rank`` (its sizes given when prefetched) and index what the index
+        lacks: (stopped early, [(id, score) taken], jobs indexed, the next batch's sizes or None)."""
+        if sizes is None:
+            sizes = self.run.run(scripts.read_failure_sizes(self.keys, rank, BATCH))
         rows = [(text(sizes[i]), text(sizes[i + 1]), text(sizes[i + 2]) == "1", int(sizes[i + 3]))
                 for i in range(0, len(sizes), 4)]
-        if not rows:
-            return False, [], 0
-        unknown = [row for row in rows if not row[2]]
+        unknown = sum(1 for row in rows if not row[2])
         if not unknown:
-            return False, [(job_id, score) for job_id, score, _, _ in rows], 0
+            return False, [(job_id, score) for job_id, score, _, _ in rows], 0, None
         taken, total = 0, 0
         for _, _, known, size in rows:  # the prefix SORT may copy: small fields, bounded bytes in all
             if not known and (size < 0 or size > SORT_FIELD_LIMIT or (taken and total + size > SORT_BYTES)):
                 break
             total += max(size, 0)
             taken += 1
-        entries = self._sorted(rank, rows[:taken]) if taken and len(unknown) * 4 >= len(rows) else None
+        entries = self._sorted(rank, rows[:taken]) if taken and unknown * 4 >= len(rows) else None
         if entries is None:
-            return self._step_lua(rank)
-        added = int(self.run.run(scripts.index_failures(self.keys, entries))) if entries else 0
-        return taken < len(rows), [(job_id, score) for job_id, score, _, _ in rows[:taken]], added
+            more, done, added = self._step_lua(rank)
+            return more, done, added, None
+        calls = [scripts.index_failures(self.keys, entries)] if entries else []
+        replies = self.run.batch([*calls, scripts.read_failure_sizes(self.keys, rank + taken, BATCH)])
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        added = int(replies[0]) if entries else 0
+        return taken < len(rows), [(job_id, score) for job_id, score, _, _ in rows[:taken]], added, replies[-1]
 
     def _rank(self, score: str, offset: int) -> int:
         if score == "-inf":
@@ -377,6 +387,8 @@ _DESCRIBED: dict[Fingerprint, tuple[str, str]] = {}
 def _entry(job_id: str, score: str, fp: Fingerprint, again: str) -> list[scripts.Arg]:
     """The five values ``index_failures`` takes for a job (id and description computed once per
     fingerprint)."""
+    if not_a_job(job_id):  # e.g. 'meta' left in the failed set by another tool: never indexed
+        return []
     found = _DESCRIBED.get(fp)
     if found is None:
         if len(_DESCRIBED) >= 4096:

@@ -260,7 +260,7 @@ def read_failure_sizes(k: Keys, rank: int, count: int) -> Call:
 
 def index_failures(k: Keys, entries: Sequence[Sequence[Arg]]) -> Call:
     """Each entry: id, score, cluster id, again ('1'/'0'), description JSON."""
-    return Call("index_failures", [k.failed, *_index_keys(k)], [_stem(k), *(a for e in entries for a in e)])
+    return Call("index_failures", [k.failed, *_index_keys(k)], [_stem(k), *(a for e in entries if e for a in e)])
 
 
 def prune_failure_index(k: Keys, cursor: Arg, count: int) -> Call:

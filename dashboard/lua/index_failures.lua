@@ -1,6 +1,6 @@
 --[[ index_failures: add failed jobs to the failure index, each checked against the failed set
 (a job that left it, or failed again meanwhile, is skipped: the next refresh sees it as it is
-then). A job already indexed in another cluster or at another score moves.
+then; BullMQ's bookkeeping ids are never passed: the caller leaves them out). A job already indexed in another cluster or at another score moves.
 
 KEYS[1] failed zset  KEYS[2] index jobs hash  KEYS[3] index counts zset  KEYS[4] index again zset
 KEYS[5] index meta hash
@@ -10,26 +10,31 @@ ARGV[2..] five values per job: id, score, cluster id, again ('1' failed after a 
 Returns how many jobs were added or moved.
 ]]
 local stem, added = ARGV[1], 0
-local counts, again, descriptions = {}, {}, {}
+local fields, members, counts, again, descriptions = {}, {}, {}, {}, {}
 for i = 2, #ARGV, 5 do
   local id, score, fp, flag = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local now = redis.call('ZSCORE', KEYS[1], id)
-  if now and tonumber(now) == tonumber(score) and not notAJob(id) then
+  if now and tonumber(now) == tonumber(score) then
+    local value = fp .. ' ' .. score .. ' ' .. flag
     local entry = redis.call('HGET', KEYS[2], id)
-    if entry ~= fp .. ' ' .. score .. ' ' .. flag then
+    if entry ~= value then
       if entry then fiUnlink(KEYS[2], KEYS[3], KEYS[4], KEYS[5], stem, id) end
-      -- fiLink, with the counts and descriptions added once per cluster below
-      redis.call('HSET', KEYS[2], id, fp .. ' ' .. score .. ' ' .. flag)
-      redis.call('ZADD', stem .. fp, score, id)
-      counts[fp] = (counts[fp] or 0) + 1
+      fields[#fields + 1] = id; fields[#fields + 1] = value
+      local m = members[fp]
+      if not m then m = {}; members[fp] = m; counts[fp] = 0 end
+      m[#m + 1] = score; m[#m + 1] = id
+      counts[fp] = counts[fp] + 1
       if flag == '1' then again[fp] = (again[fp] or 0) + 1 end
       descriptions[fp] = ARGV[i + 4]
       added = added + 1
     end
   end
 end
-for fp, n in pairs(counts) do
-  redis.call('ZINCRBY', KEYS[3], n, fp)
+-- the writes, one command per cluster (and one for the jobs hash) rather than per job
+if #fields > 0 then redis.call('HSET', KEYS[2], unpack(fields)) end
+for fp, m in pairs(members) do
+  redis.call('ZADD', stem .. fp, unpack(m))
+  redis.call('ZINCRBY', KEYS[3], counts[fp], fp)
   redis.call('HSETNX', KEYS[5], fp, descriptions[fp])
 end
 for fp, n in pairs(again) do redis.call('ZINCRBY', KEYS[4], n, fp) end
