@@ -11,11 +11,17 @@ local rcall = redis.call
 local start = tonumber(ARGV[2])
 local found = rcall('ZRANGE', KEYS[1], start, start + tonumber(ARGV[3]) - 1, 'WITHSCORES')
 local out = {}
-for i = 1, #found, 2 do
-  local id, score = found[i], found[i + 1]
-  local known = fiScore(KEYS[2], id)
+if #found == 0 then return out end
+local ids = {}
+for i = 1, #found, 2 do ids[#ids + 1] = found[i] end
+local entries = rcall('HMGET', KEYS[2], unpack(ids))  -- what the index holds, in one call
+for n, id in ipairs(ids) do
+  local score = found[2 * n]
+  local entry = entries[n]
   out[#out + 1] = id; out[#out + 1] = score
-  if known and known == tonumber(score) then
+  local _, indexed = false, nil
+  if entry then _, indexed = string.match(entry, '^(%S+) (%S+) ') end
+  if indexed and tonumber(indexed) == tonumber(score) then
     out[#out + 1] = '1'; out[#out + 1] = 0
   else
     local jobKey = ARGV[1] .. id
