@@ -38,9 +38,9 @@ from redis.exceptions import ResponseError
 from . import reads, scripts
 from .clients import Client
 from .codec import text
-from .failures import Fingerprint, fingerprint, fingerprint_raw, unescape
+from .failures import failed_after_redrive, fingerprint, fingerprint_raw, index_entry, unescape
 from .job import Job
-from .keys import REDRIVE_FIELD, Keys, failure_index_key, not_a_job
+from .keys import REDRIVE_FIELD, Keys, failure_index_key
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +244,7 @@ class FailureIndex:
             return offset
         return int(self.client.zcount(self.keys.failed, "-inf", f"({score}")) + offset
 
-    def _sorted(self, rank: int, rows: list[tuple[str, str, bool, int]]) -> list[list[scripts.Arg]] | None:
+    def _sorted(self, rank: int, rows: list[tuple[str, str, bool, int]]) -> list[list[str]] | None:
         """Reason, traces and mark of ``rows`` (ranks ``rank``...) in one ``SORT ... BY nosort GET``
         (no Lua copy: 5 times cheaper in Redis); None when that cannot be used (a key prefix
         holding ``*`` or ``->``, Redis Cluster, or the failed set changed since the sizes)."""
@@ -260,14 +260,14 @@ class FailureIndex:
             return None
         if [text(reply[i]) for i in range(0, len(reply), 4)] != [row[0] for row in rows]:
             return None
-        entries: list[list[scripts.Arg]] = []
+        entries: list[list[str]] = []
         for n, (job_id, score, known, _) in enumerate(rows):
             if known:
                 continue
             reason = text(reply[4 * n + 1]) if reply[4 * n + 1] else ""
             fp = fingerprint_raw(reason, reply[4 * n + 2] or b"")
-            again = "1" if _failed_after_redrive(reply[4 * n + 3], score) else "0"
-            entries.append(_entry(job_id, score, fp, again))
+            again = "1" if failed_after_redrive(reply[4 * n + 3], score) else "0"
+            entries.append(index_entry(job_id, score, fp, again))
         return entries
 
     def _step_lua(self, rank: int) -> tuple[bool, list[tuple[str, str]], int]:
@@ -276,7 +276,7 @@ class FailureIndex:
                                                    TRACE_CAP, DECODE_LIMIT, REDRIVE_FIELD))
         more, rows = bool(int(reply[0])), reply[1:]
         taken: list[tuple[str, str]] = []
-        entries: list[list[scripts.Arg]] = []
+        entries: list[list[str]] = []
         for i in range(0, len(rows), 7):
             job_id, score, known = text(rows[i]), text(rows[i + 1]), text(rows[i + 2])
             taken.append((job_id, score))
@@ -286,8 +286,8 @@ class FailureIndex:
             head, tail = (unescape(text(x)) if x else "" for x in rows[i + 4:i + 6])
             trace = head if not tail else head + "\n" + tail.split("\n", 1)[-1]  # the tail's cut first line dropped
             fp = fingerprint(reason, trace)
-            again = "1" if _failed_after_redrive(rows[i + 6], score) else "0"
-            entries.append(_entry(job_id, score, fp, again))
+            again = "1" if failed_after_redrive(rows[i + 6], score) else "0"
+            entries.append(index_entry(job_id, score, fp, again))
         added = int(self.run.run(scripts.index_failures(self.keys, entries))) if entries else 0
         return more, taken, added
 
@@ -369,33 +369,6 @@ class FailureIndex:
             deleted, skipped = deleted + int(d), skipped + int(s)
             if progress:
                 progress(deleted)
-
-
-def _failed_after_redrive(mark: Any, score: str) -> bool:
-    """Whether a job's re-drive mark (JSON with ``at`` ms) is older than its failure."""
-    if not mark:
-        return False
-    try:
-        return float(json.loads(text(mark)).get("at", 0)) <= float(score)
-    except (ValueError, AttributeError, TypeError):
-        return False
-
-
-_DESCRIBED: dict[Fingerprint, tuple[str, str]] = {}
-
-
-def _entry(job_id: str, score: str, fp: Fingerprint, again: str) -> list[scripts.Arg]:
-    """The five values ``index_failures`` takes for a job (id and description computed once per
-    fingerprint)."""
-    if not_a_job(job_id):  # e.g. 'meta' left in the failed set by another tool: never indexed
-        return []
-    found = _DESCRIBED.get(fp)
-    if found is None:
-        if len(_DESCRIBED) >= 4096:
-            _DESCRIBED.clear()
-        found = _DESCRIBED[fp] = fp.id, json.dumps({"type": fp.type, "message": fp.message, "frame": fp.frame,
-                                                    "line": fp.line})
-    return [job_id, score, found[0], again, found[1]]
 
 
 def _cluster(cid: str, count: int, meta: Any, again: Any, first: Any, last: Any) -> Cluster:

@@ -6,7 +6,9 @@ summed up by :func:`fingerprint` from its ``failedReason`` and its newest stack 
 :func:`innermost_frame`). :func:`mask` replaces what changes from one failure to the next
 (numbers, ids, UUIDs, hex, paths, e-mail addresses, URLs; a bare hex string such
 as a hash counts as an id, so it groups with ids that hold other letters) by placeholders; it
-is idempotent and never leaves a digit behind. This module must not import redis or Flask.
+is idempotent and never leaves a digit behind. It also builds the failure index's per-job
+entries (:func:`index_entry`), so :mod:`dashboard.failure_index` keeps to Redis. This module
+must not import redis or Flask.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
+
+from .keys import not_a_job
 
 #: Characters of a message kept (after masking) for grouping and display.
 MESSAGE_CHARS = 300
@@ -259,3 +264,31 @@ def unescape(body: str) -> str:
     if any("\ud800" <= c <= "\udfff" for c in out):  # \ud83d\ude00 pairs: one character; lone halves: U+FFFD
         out = out.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return out
+
+
+def failed_after_redrive(mark: Any, score: str) -> bool:
+    """Whether a job's re-drive mark (JSON with ``at`` ms) is older than its failure."""
+    if not mark:
+        return False
+    try:
+        raw = mark.decode("utf-8", "replace") if isinstance(mark, bytes) else str(mark)
+        return float(json.loads(raw).get("at", 0)) <= float(score)
+    except (ValueError, AttributeError, TypeError):
+        return False
+
+
+_DESCRIBED: dict[Fingerprint, tuple[str, str]] = {}
+
+
+def index_entry(job_id: str, score: str, fp: Fingerprint, again: str) -> list[str]:
+    """The five values ``index_failures`` takes for a job (id and description computed once per
+    fingerprint)."""
+    if not_a_job(job_id):  # e.g. 'meta' left in the failed set by another tool: never indexed
+        return []
+    found = _DESCRIBED.get(fp)
+    if found is None:
+        if len(_DESCRIBED) >= 4096:
+            _DESCRIBED.clear()
+        found = _DESCRIBED[fp] = fp.id, json.dumps({"type": fp.type, "message": fp.message, "frame": fp.frame,
+                                                    "line": fp.line})
+    return [job_id, score, found[0], again, found[1]]
