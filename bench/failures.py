@@ -144,10 +144,20 @@ def main() -> None:
         probe.join()
         slow = r.slowlog_get(100_000)
         longest = max(slow, key=lambda e: e["duration"], default=None)
+        from dashboard import scripts as bp_scripts
+
+        names = {sha.encode(): name for name, sha in bp_scripts._SHAS.items()}
+        print("slowest commands (SLOWLOG, ≥ 1 ms):")
+        for e in sorted(slow, key=lambda e: -e["duration"])[:8]:
+            parts = e["command"].split(b" ") if isinstance(e["command"], bytes) else [b""]
+            what = names.get(parts[1], parts[1]) if parts[0].upper() == b"EVALSHA" and len(parts) > 1 else parts[0]
+            print(f"  {e['duration'] / 1000:7.1f} ms  {what!r}")
+        print(f"  {len(slow)} commands of 1 ms or more in all")
         rows.append(("longest PING round trip while loading", f"{probe.longest:.1f} ms ({probe.count:,} PINGs)"))
         if longest:
-            command = longest["command"][:60].decode(errors="replace") if isinstance(longest["command"], bytes) \
-                else str(longest["command"])[:60]
+            parts = longest["command"].split(b" ") if isinstance(longest["command"], bytes) else [b""]
+            command = (names.get(parts[1], "EVALSHA") if parts[0].upper() == b"EVALSHA" and len(parts) > 1
+                       else parts[0].decode(errors="replace"))
             rows.append(("longest Redis command (SLOWLOG ≥ 1 ms)", f"{longest['duration'] / 1000:.1f} ms: {command}"))
         else:
             rows.append(("longest Redis command (SLOWLOG ≥ 1 ms)", "none ≥ 1 ms"))
