@@ -365,8 +365,8 @@ class FailureIndex:
             ids = self.members(cluster_id, cutoff, skipped, batch)
             if not ids:
                 return deleted
-            d, s = self.run.run(scripts.remove_failed_jobs(self.keys, cutoff, ids))
-            deleted, skipped = deleted + int(d), skipped + int(s)
+            d, _, kept = self.run.run(scripts.remove_failed_jobs(self.keys, cutoff, ids))
+            deleted, skipped = deleted + int(d), skipped + int(kept)  # the others left the cluster's set
             if progress:
                 progress(deleted)
 

@@ -157,8 +157,8 @@ class Redrive:
                 mark = json.dumps({"at": self.queue.clock(), "by": self.plan.actor, "task": self.task_id})
                 reply = self.queue.scripts.run(scripts.redrive_jobs(self.queue.keys, self.plan.cutoff, REDRIVE_FIELD,
                                                                     mark, ids))
-                moved = [text(x) for x in reply[2:]]
-                skipped += int(reply[1])
+                moved = [text(x) for x in reply[3:]]
+                skipped += int(reply[1] if source is None else reply[2])  # a cluster's set lost the others
                 self.moved += len(moved)
                 self._pending.extend(moved)
                 if progress:

@@ -153,3 +153,15 @@ def wait_for(condition: Callable[[], bool], timeout: float = 15) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
+
+
+def test_a_cluster_redrive_with_a_stale_index_still_takes_every_job_left(r: redis.Redis) -> None:
+    q = failed_queue(r, "stale", 30)
+    index = FailureIndex.of(q, reconcile_seconds=0)
+    index.refresh()
+    (cluster,) = index.overview().clusters
+    for job_id in index.members(cluster.id, q.clock(), 0, 5):
+        q.remove(job_id)  # by another path: the index does not know yet
+    assert redrive(q, clusters=[cluster.id], rate=100).run() == 25  # in small batches
+    assert q.counts().waiting == 25 and q.counts().failed == 0
+    assert index.cluster(cluster.id) is None

@@ -8,12 +8,13 @@ KEYS[5] marker zset  KEYS[6] events stream  KEYS[7] meta hash
 KEYS[8] index jobs hash  KEYS[9] index counts zset  KEYS[10] index again zset  KEYS[11] index meta hash
 ARGV[1] base   ARGV[2] cluster key stem   ARGV[3] only jobs failed at or before this score
 ARGV[4] mark field   ARGV[5] mark value   ARGV[6..] job ids
-Returns {moved to waiting, skipped (no longer failed, failed after ARGV[3], or gone), then the ids moved}.
+Returns {moved to waiting, skipped (no longer failed, failed after ARGV[3], or gone), skipped ids
+still in the failed set (and so in the index), then the ids moved}.
 ]]
 local rcall = redis.call
 local base, stem, cutoff = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local maxEvents = rcall('HGET', KEYS[7], 'opts.maxLenEvents') or 10000
-local moved, skipped, ids = 0, 0, {}
+local moved, skipped, kept, ids = 0, 0, 0, {}
 for i = 6, #ARGV do
   local id = ARGV[i]
   local jobKey = base .. id
@@ -21,6 +22,7 @@ for i = 6, #ARGV do
   if not score then fiUnlink(KEYS[8], KEYS[9], KEYS[10], KEYS[11], stem, id) end
   if notAJob(id) or not score or tonumber(score) > cutoff or rcall('TYPE', jobKey)['ok'] ~= 'hash' then
     skipped = skipped + 1
+    if score then kept = kept + 1 end
   else
     rcall('ZREM', KEYS[1], id)
     fiUnlink(KEYS[8], KEYS[9], KEYS[10], KEYS[11], stem, id)
@@ -39,6 +41,6 @@ for i = 6, #ARGV do
   end
 end
 if moved > 0 and rcall('HEXISTS', KEYS[7], 'paused') == 0 then rcall('ZADD', KEYS[5], 0, '0') end
-local out = {moved, skipped}
+local out = {moved, skipped, kept}
 for _, id in ipairs(ids) do out[#out + 1] = id end
 return out

@@ -6,11 +6,11 @@ KEYS[1] failed zset  KEYS[2] events stream  KEYS[3] meta hash
 KEYS[4] index jobs hash  KEYS[5] index counts zset  KEYS[6] index again zset  KEYS[7] index meta hash
 ARGV[1] base   ARGV[2] cluster key stem   ARGV[3] only jobs failed at or before this score
 ARGV[4..] job ids
-Returns {deleted, skipped}.
+Returns {deleted, skipped, skipped ids still in the failed set (and so in the index)}.
 ]]
 local rcall = redis.call
 local base, stem, cutoff = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local deleted, skipped = 0, 0
+local deleted, skipped, kept = 0, 0, 0
 for i = 4, #ARGV do
   local id = ARGV[i]
   local jobKey = base .. id
@@ -18,6 +18,7 @@ for i = 4, #ARGV do
   if not score then fiUnlink(KEYS[4], KEYS[5], KEYS[6], KEYS[7], stem, id) end
   if notAJob(id) or not score or tonumber(score) > cutoff or rcall('EXISTS', jobKey .. ':lock') == 1 then
     skipped = skipped + 1
+    if score then kept = kept + 1 end
   else
     rcall('ZREM', KEYS[1], id)
     fiUnlink(KEYS[4], KEYS[5], KEYS[6], KEYS[7], stem, id)
@@ -34,4 +35,4 @@ if deleted > 0 then
   local maxEvents = rcall('HGET', KEYS[3], 'opts.maxLenEvents') or 10000
   rcall('XADD', KEYS[2], 'MAXLEN', '~', maxEvents, '*', 'event', 'cleaned', 'count', deleted)
 end
-return {deleted, skipped}
+return {deleted, skipped, kept}
