@@ -178,8 +178,9 @@ class Redrive:
             self._check_brake()
             if control == "pause":
                 self._save(state="paused", paused_by=by)
+                before = self.queue.clock()
                 self.sleep(TICK)
-                self._start += int(TICK * 1000)  # time paused earns no allowance
+                self._start += self.queue.clock() - before  # time paused earns no allowance
                 continue
             if self.plan.rate <= 0:
                 return BATCH
