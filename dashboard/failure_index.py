@@ -25,12 +25,12 @@ This module must not import Flask.
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import ResponseError
@@ -38,7 +38,16 @@ from redis.exceptions import ResponseError
 from . import reads, scripts
 from .clients import Client
 from .codec import text
-from .failures import failed_after_redrive, fingerprint, fingerprint_raw, index_entry, unescape
+from .failures import (
+    Cluster,
+    Overview,
+    cluster_from,
+    failed_after_redrive,
+    fingerprint,
+    fingerprint_raw,
+    index_entry,
+    unescape,
+)
 from .job import Job
 from .keys import REDRIVE_FIELD, Keys, failure_index_key
 
@@ -62,20 +71,14 @@ SAMPLE = reads.Caps({"failedReason": 1024, "stacktrace": 8192, "finishedOn": 64,
 
 
 @dataclass
-class Cluster:
-    """One cluster of failed jobs, as the failures page shows it."""
+class _Batch:
+    """One batch read ahead: its rows (id, score, known, bytes), how many of them ``reply`` (a
+    SORT's flat reply) covers, and whether every row was indexed already."""
 
-    id: str
-    type: str
-    message: str
-    frame: str
-    line: int | None
-    count: int
-    again: int = 0
-    first_ms: int | None = None
-    last_ms: int | None = None
-    sample_id: str | None = None
-    spark: list[int] = field(default_factory=list)
+    rows: list[tuple[str, str, bool, int]]
+    taken: int
+    reply: list[Any] | None
+    all_known: bool
 
 
 @dataclass
@@ -93,16 +96,6 @@ class IndexStatus:
     @property
     def complete(self) -> bool:
         return self.indexed == self.failed and not self.reconciling
-
-
-@dataclass
-class Overview:
-    """The top clusters, the sparkline window they share, and the totals."""
-
-    clusters: list[Cluster]
-    total_clusters: int
-    window: tuple[int, int]
-    buckets: int
 
 
 class FailureIndex:
@@ -158,25 +151,36 @@ class FailureIndex:
     def _extend(self, state: dict[str, str], deadline: float) -> tuple[int, bool]:
         """Index the jobs past the cursor: (how many, whether it caught up within the budget).
         The cursor is a score and an offset among jobs of that score, turned into a rank once per
-        refresh; each batch's writes go in one round trip with the next batch's sizes."""
+        refresh. While one batch is parsed and written, a thread reads the next one."""
         score, offset, added = state.get("score", "-inf"), int(state.get("offset") or 0), 0
-        rank, sizes = self._rank(score, offset), None
-        try:
-            while True:
-                if time.monotonic() >= deadline:
-                    return added, False
-                more, taken, n, sizes = self._step(rank, sizes)
-                added += n
-                rank += len(taken)
-                for _, s in taken:
-                    if s == score:
-                        offset += 1
+        rank = self._rank(score, offset)
+        with ThreadPoolExecutor(1, thread_name_prefix="failure-index") as pool:
+            try:
+                batch = self._fetch(rank)
+                while True:
+                    if time.monotonic() >= deadline:
+                        return added, False
+                    if batch.reply is None and not batch.all_known:  # read by script, in this thread
+                        more, taken, n = self._step_lua(rank)
+                        ahead = None
                     else:
-                        score, offset = s, 1
-                if not more and len(taken) < BATCH:
-                    return added, True
-        finally:
-            self.client.hset(self._key["state"], mapping={"score": score, "offset": offset})
+                        taken = [(row[0], row[1]) for row in batch.rows[:batch.taken]]
+                        more = batch.taken < len(batch.rows)
+                        done = not more and len(taken) < BATCH
+                        ahead = None if done else pool.submit(self._fetch, rank + len(taken))
+                        n = self._apply(batch)
+                    added += n
+                    rank += len(taken)
+                    for _, s in taken:
+                        if s == score:
+                            offset += 1
+                        else:
+                            score, offset = s, 1
+                    if not more and len(taken) < BATCH:
+                        return added, True
+                    batch = ahead.result() if ahead is not None else self._fetch(rank)
+            finally:
+                self.client.hset(self._key["state"], mapping={"score": score, "offset": offset})
 
     def _reconcile(self, state: dict[str, str], deadline: float, status: IndexStatus) -> IndexStatus:
         now = time.time()
@@ -196,7 +200,7 @@ class FailureIndex:
                 phase = "" if after.indexed == after.failed else "walk"
         rank = int(state.get("rank") or 0)
         while phase == "walk" and time.monotonic() < deadline:
-            more, taken, n, _ = self._step(rank)
+            more, taken, n = self._step(rank)
             status.added += n
             rank += len(taken)
             if not taken:
@@ -211,48 +215,61 @@ class FailureIndex:
                      done.indexed, done.failed)
         return done
 
-    def _step(self, rank: int, sizes: Any = None) -> tuple[bool, list[tuple[str, str]], int, Any]:
-        """Read the batch at ``rank`` (its sizes given when prefetched) and index what the index
-        lacks: (stopped early, [(id, score) taken], jobs indexed, the next batch's sizes or None)."""
-        if sizes is None:
-            sizes = self.run.run(scripts.read_failure_sizes(self.keys, rank, BATCH))
+    def _step(self, rank: int) -> tuple[bool, list[tuple[str, str]], int]:
+        """Read the batch at ``rank`` and index what the index lacks: (stopped early,
+        [(id, score) taken], jobs indexed)."""
+        batch = self._fetch(rank)
+        if batch.reply is None and not batch.all_known:
+            return self._step_lua(rank)
+        added = self._apply(batch)
+        return batch.taken < len(batch.rows), [(r[0], r[1]) for r in batch.rows[:batch.taken]], added
+
+    def _fetch(self, rank: int) -> _Batch:
+        """The sizes of the batch at ``rank`` and, when they are small, the values of its longest
+        prefix that fits :data:`SORT_BYTES`, read by one SORT (I/O only: runs in a thread)."""
+        sizes = self.run.run(scripts.read_failure_sizes(self.keys, rank, BATCH))
         rows = [(text(sizes[i]), text(sizes[i + 1]), text(sizes[i + 2]) == "1", int(sizes[i + 3]))
                 for i in range(0, len(sizes), 4)]
         unknown = sum(1 for row in rows if not row[2])
         if not unknown:
-            return False, [(job_id, score) for job_id, score, _, _ in rows], 0, None
+            return _Batch(rows, len(rows), None, True)
         taken, total = 0, 0
         for _, _, known, size in rows:  # the prefix SORT may copy: small fields, bounded bytes in all
             if not known and (size < 0 or size > SORT_FIELD_LIMIT or (taken and total + size > SORT_BYTES)):
                 break
             total += max(size, 0)
             taken += 1
-        entries = self._sorted(rank, rows[:taken]) if taken and unknown * 4 >= len(rows) else None
-        if entries is None:
-            more, done, added = self._step_lua(rank)
-            return more, done, added, None
-        calls = [scripts.index_failures(self.keys, entries)] if entries else []
-        replies = self.run.batch([*calls, scripts.read_failure_sizes(self.keys, rank + taken, BATCH)])
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
-        added = int(replies[0]) if entries else 0
-        return taken < len(rows), [(job_id, score) for job_id, score, _, _ in rows[:taken]], added, replies[-1]
+        reply = self._sort(rank, rows[:taken]) if taken and unknown * 4 >= len(rows) else None
+        return _Batch(rows, taken, reply, False)
+
+    def _apply(self, batch: _Batch) -> int:
+        """Fingerprint the unknown jobs of a fetched batch and write them: how many were indexed."""
+        if batch.reply is None:
+            return 0
+        reply, entries = batch.reply, []
+        for n, (job_id, score, known, _) in enumerate(batch.rows[:batch.taken]):
+            if known:
+                continue
+            reason = text(reply[4 * n + 1]) if reply[4 * n + 1] else ""
+            fp = fingerprint_raw(reason, reply[4 * n + 2] or b"")
+            again = "1" if failed_after_redrive(reply[4 * n + 3], score) else "0"
+            entries.append(index_entry(job_id, score, fp, again))
+        return int(self.run.run(scripts.index_failures(self.keys, entries))) if entries else 0
 
     def _rank(self, score: str, offset: int) -> int:
         if score == "-inf":
             return offset
         return int(self.client.zcount(self.keys.failed, "-inf", f"({score}")) + offset
 
-    def _sorted(self, rank: int, rows: list[tuple[str, str, bool, int]]) -> list[list[str]] | None:
-        """Reason, traces and mark of ``rows`` (ranks ``rank``...) in one ``SORT ... BY nosort GET``
-        (no Lua copy: 5 times cheaper in Redis); None when that cannot be used (a key prefix
+    def _sort(self, rank: int, rows: list[tuple[str, str, bool, int]]) -> list[Any] | None:
+        """Reason, traces and mark of ``rows`` (ranks ``rank``...) by one ``SORT ... BY nosort GET``
+        (no copy into Lua: 5 times cheaper in Redis); None when that cannot be used (a key prefix
         holding ``*`` or ``->``, Redis Cluster, or the failed set changed since the sizes)."""
         base = self.keys.base
         if "*" in base or "->" in base:
             return None
         try:
-            reply = self.client.execute_command(  # type: ignore[no-untyped-call]
+            reply: list[Any] = self.client.execute_command(  # type: ignore[no-untyped-call]
                 "SORT", self.keys.failed, "BY", "nosort", "LIMIT", rank, len(rows), "GET", "#",
                 "GET", f"{base}*->failedReason", "GET", f"{base}*->stacktrace", "GET", f"{base}*->{REDRIVE_FIELD}")
         except ResponseError as exc:
@@ -260,15 +277,7 @@ class FailureIndex:
             return None
         if [text(reply[i]) for i in range(0, len(reply), 4)] != [row[0] for row in rows]:
             return None
-        entries: list[list[str]] = []
-        for n, (job_id, score, known, _) in enumerate(rows):
-            if known:
-                continue
-            reason = text(reply[4 * n + 1]) if reply[4 * n + 1] else ""
-            fp = fingerprint_raw(reason, reply[4 * n + 2] or b"")
-            again = "1" if failed_after_redrive(reply[4 * n + 3], score) else "0"
-            entries.append(index_entry(job_id, score, fp, again))
-        return entries
+        return reply
 
     def _step_lua(self, rank: int) -> tuple[bool, list[tuple[str, str]], int]:
         """The same batch read by ``read_failures``, which cuts long values inside Redis."""
@@ -312,7 +321,7 @@ class FailureIndex:
         clusters = []
         for n, (cid, (_, count)) in enumerate(zip(ids, top)):
             meta, again, first, last = found[4 * n:4 * n + 4]
-            clusters.append(_cluster(cid, int(count), meta, again, first, last))
+            clusters.append(cluster_from(cid, int(count), meta, again, first, last))
         now = self.clock()
         oldest = min((c.first_ms for c in clusters if c.first_ms is not None), default=now)
         start = max(now - 7 * 86_400_000, min(oldest, now - 3_600_000))
@@ -336,7 +345,7 @@ class FailureIndex:
         pipe.zrange(self.cluster_key(cluster_id), 0, 0, withscores=True)
         pipe.zrevrange(self.cluster_key(cluster_id), 0, 0, withscores=True)
         count, meta, again, first, last = pipe.execute()
-        return None if not count else _cluster(cluster_id, int(count), meta, again, first, last)
+        return None if not count else cluster_from(cluster_id, int(count), meta, again, first, last)
 
     def samples(self, job_ids: list[str]) -> dict[str, Job]:
         """The sample jobs with their newest trace (cut inside Redis to 8 KB), by id."""
@@ -369,17 +378,3 @@ class FailureIndex:
             deleted, skipped = deleted + int(d), skipped + int(kept)  # the others left the cluster's set
             if progress:
                 progress(deleted)
-
-
-def _cluster(cid: str, count: int, meta: Any, again: Any, first: Any, last: Any) -> Cluster:
-    try:
-        d = json.loads(text(meta)) if meta else {}
-    except ValueError:
-        d = {}
-    if not isinstance(d, dict):
-        d = {}
-    line = d.get("line")
-    return Cluster(cid, str(d.get("type", "")), str(d.get("message", "")), str(d.get("frame", "")),
-                   line if isinstance(line, int) else None, count, int(float(again or 0)),
-                   int(first[0][1]) if first else None, int(last[0][1]) if last else None,
-                   text(last[0][0]) if last else None)

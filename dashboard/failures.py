@@ -7,7 +7,8 @@ summed up by :func:`fingerprint` from its ``failedReason`` and its newest stack 
 (numbers, ids, UUIDs, hex, paths, e-mail addresses, URLs; a bare hex string such
 as a hash counts as an id, so it groups with ids that hold other letters) by placeholders; it
 is idempotent and never leaves a digit behind. It also builds the failure index's per-job
-entries (:func:`index_entry`), so :mod:`dashboard.failure_index` keeps to Redis. This module
+entries (:func:`index_entry`) and holds what the failures page shows of a cluster
+(:class:`Cluster`, :class:`Overview`), so :mod:`dashboard.failure_index` keeps to Redis. This module
 must not import redis or Flask.
 """
 
@@ -16,9 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from .codec import text
 from .keys import not_a_job
 
 #: Characters of a message kept (after masking) for grouping and display.
@@ -292,3 +294,45 @@ def index_entry(job_id: str, score: str, fp: Fingerprint, again: str) -> list[st
         found = _DESCRIBED[fp] = fp.id, json.dumps({"type": fp.type, "message": fp.message, "frame": fp.frame,
                                                     "line": fp.line})
     return [job_id, score, found[0], again, found[1]]
+
+
+@dataclass
+class Cluster:
+    """One cluster of failed jobs, as the failures page shows it."""
+
+    id: str
+    type: str
+    message: str
+    frame: str
+    line: int | None
+    count: int
+    again: int = 0
+    first_ms: int | None = None
+    last_ms: int | None = None
+    sample_id: str | None = None
+    spark: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Overview:
+    """The top clusters, the sparkline window they share, and the totals."""
+
+    clusters: list[Cluster]
+    total_clusters: int
+    window: tuple[int, int]
+    buckets: int
+
+
+def cluster_from(cid: str, count: int, meta: Any, again: Any, first: Any, last: Any) -> Cluster:
+    """A cluster from what the index holds: its description JSON, counts and newest/oldest members."""
+    try:
+        d = json.loads(text(meta)) if meta else {}
+    except ValueError:
+        d = {}
+    if not isinstance(d, dict):
+        d = {}
+    line = d.get("line")
+    return Cluster(cid, str(d.get("type", "")), str(d.get("message", "")), str(d.get("frame", "")),
+                   line if isinstance(line, int) else None, count, int(float(again or 0)),
+                   int(first[0][1]) if first else None, int(last[0][1]) if last else None,
+                   text(last[0][0]) if last else None)
