@@ -163,8 +163,15 @@ def main() -> None:
             rows.append(("longest Redis command (SLOWLOG ≥ 1 ms)", "none ≥ 1 ms"))
         load_avg = Path("/proc/loadavg").read_text().split()[0]
         print(f"\n{args.failed:,} failed jobs; load average {load_avg} (shared 2-core machine)\n")
-        for label, value in rows:
-            print(f"| {label} | {value} |")
+        lines = [f"# Failure clusters: {args.failed:,} failed jobs", "",
+                 f"`python bench/failures.py --failed {args.failed}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+                 f", Redis {server.version}, load average {load_avg} (a shared 2-core machine: other engineers' "
+                 "tests ran meanwhile; times vary from run to run). Server time = the Flask app's own time "
+                 "for the request, in this process.", "", "| measurement | result |", "|---|---|"]
+        lines += [f"| {label} | {value} |" for label, value in rows]
+        print("\n".join(lines[4:]))
+        if args.failed == 50_000:
+            (HERE / "results" / "failures.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

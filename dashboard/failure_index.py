@@ -42,9 +42,9 @@ from .failures import (
     Cluster,
     Overview,
     cluster_from,
+    entry_raw,
     failed_after_redrive,
     fingerprint,
-    fingerprint_raw,
     index_entry,
     unescape,
 )
@@ -251,9 +251,8 @@ class FailureIndex:
             if known:
                 continue
             reason = text(reply[4 * n + 1]) if reply[4 * n + 1] else ""
-            fp = fingerprint_raw(reason, reply[4 * n + 2] or b"")
             again = "1" if failed_after_redrive(reply[4 * n + 3], score) else "0"
-            entries.append(index_entry(job_id, score, fp, again))
+            entries.append(entry_raw(job_id, score, reason, reply[4 * n + 2] or b"", again))
         return int(self.run.run(scripts.index_failures(self.keys, entries))) if entries else 0
 
     def _rank(self, score: str, offset: int) -> int:

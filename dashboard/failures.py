@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .codec import text
-from .keys import not_a_job
+from .keys import BOOKKEEPING, not_a_job
 
 #: Characters of a message kept (after masking) for grouping and display.
 MESSAGE_CHARS = 300
@@ -218,9 +218,15 @@ def fingerprint_raw(reason: str, raw: bytes) -> Fingerprint:
     its newest element is found by its separator, and decoded only when no job with the same
     trace (the message taken out) was seen before."""
     first = first_line(reason)
+    parts = _raw_parts(first, raw)[1]
+    return from_parts(parts[0], first, parts[1])
+
+
+def _raw_parts(first: str, raw: bytes) -> tuple[bytes, tuple[str, Frame | None]]:
+    """(the newest trace with the message taken out, (type, frame)) of a raw stacktrace field."""
     body = _newest_element(raw)
     if not body:
-        return from_parts("", first, None)
+        return b"", ("", None)
     plain = first.isascii() and '"' not in first and "\\" not in first
     escaped = (first if plain else json.dumps(first)[1:-1]).encode("utf-8", "replace")
     key = body.replace(escaped, b"\0") if len(escaped) >= 3 else body
@@ -230,10 +236,30 @@ def fingerprint_raw(reason: str, raw: bytes) -> Fingerprint:
             trace = json.loads(b'"' + body + b'"')
         except ValueError:
             trace = unescape(body.decode("utf-8", "replace"))
-        if len(_RAW_CACHE) >= 4096:
+        if len(_RAW_CACHE) >= _CACHE_SIZE:
             _RAW_CACHE.clear()
         parts = _RAW_CACHE[key] = trace_parts(first, trace)
-    return from_parts(parts[0], first, parts[1])
+    return key, parts
+
+
+_ENTRY_CACHE: dict[tuple[bytes, str], tuple[str, str]] = {}
+
+
+def entry_raw(job_id: str, score: str, reason: str, raw: bytes, again: str) -> list[str]:
+    """:func:`index_entry` from a reason and a raw ``stacktrace`` field, remembered per trace
+    (message taken out) and message shape, so most jobs of a cluster cost two dictionary looks."""
+    if ":" in job_id or job_id in BOOKKEEPING:
+        return index_entry(job_id, score, fingerprint_raw(reason, raw), again)
+    first = first_line(reason)
+    key, parts = _raw_parts(first, raw)
+    shape = (key, first[:REASON_CHARS].translate(_ZEROS))
+    found = _ENTRY_CACHE.get(shape)
+    if found is None:
+        if len(_ENTRY_CACHE) >= _CACHE_SIZE:
+            _ENTRY_CACHE.clear()
+        entry = index_entry(job_id, score, from_parts(parts[0], first, parts[1]), again)
+        found = _ENTRY_CACHE[shape] = entry[2], entry[4]
+    return [job_id, score, found[0], again, found[1]]
 
 
 def _newest_element(raw: bytes) -> bytes:

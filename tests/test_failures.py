@@ -294,11 +294,15 @@ def test_the_newest_trace_is_found_in_the_raw_field_without_decoding_it(traces: 
 
 
 def test_raw_and_decoded_traces_give_one_fingerprint() -> None:
-    from dashboard.failures import fingerprint_raw
+    from dashboard.failures import entry_raw, fingerprint_raw, index_entry
 
     for reason, trace in (("cannot send mail #3", python_trace()), ("Cannot read properties of undefined "
                                                                     "(reading 'id')", node_trace())):
         raw = json.dumps(["older", trace]).encode()
         assert fingerprint_raw(reason, raw) == fingerprint(reason, trace)
         assert fingerprint_raw(reason, raw) == fingerprint(reason, trace)  # the second time from the cache
+        expected = index_entry("7", "100", fingerprint(reason, trace), "0")
+        assert entry_raw("7", "100", reason, raw, "0") == expected
+        assert entry_raw("8", "100", reason, raw, "1") == ["8", "100", expected[2], "1", expected[4]]
+    assert entry_raw("meta", "1", "x", b"[]", "0") == []
     assert fingerprint_raw("x", b"not json").frame == ""
