@@ -164,7 +164,8 @@ def main() -> None:
         load_avg = Path("/proc/loadavg").read_text().split()[0]
         print(f"\n{args.failed:,} failed jobs; load average {load_avg} (shared 2-core machine)\n")
         lines = [f"# Failure clusters: {args.failed:,} failed jobs", "",
-                 f"`python bench/failures.py --failed {args.failed}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+                 f"`python bench/failures.py --failed {args.failed}` on "
+                 f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
                  f", Redis {server.version}, load average {load_avg} (a shared 2-core machine: other engineers' "
                  "tests ran meanwhile; times vary from run to run). Server time = the Flask app's own time "
                  "for the request, in this process.", "", "| measurement | result |", "|---|---|"]
