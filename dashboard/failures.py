@@ -274,8 +274,10 @@ def _newest_element(raw: bytes) -> bytes:
             i = raw.rfind(b'", "', 0, cut)
         if i < 0:
             return raw[2:end] if raw.startswith(b'["') else b""
-        slashes = len(raw[:i]) - len(raw[:i].rstrip(b"\\"))
-        if slashes % 2 == 0:
+        j = i - 1
+        while j >= 0 and raw[j] == 92:  # backslashes before the quote: an odd count escapes it
+            j -= 1
+        if (i - 1 - j) % 2 == 0:
             return raw[i + (3 if raw[i + 2:i + 3] == b'"' else 4):end]
         cut = i
 

@@ -13,6 +13,7 @@ run several calls in one round trip (:meth:`Scripts.batch`). It must not decide 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,9 +259,11 @@ def read_failure_sizes(k: Keys, rank: int, count: int) -> Call:
     return Call("read_failure_sizes", [k.failed, failure_index_key(k.prefix, k.queue, "jobs")], [k.base, rank, count])
 
 
-def index_failures(k: Keys, entries: Sequence[Sequence[Arg]]) -> Call:
-    """Each entry: id, score, cluster id, again ('1'/'0'), description JSON."""
-    return Call("index_failures", [k.failed, *_index_keys(k)], [_stem(k), *(a for e in entries if e for a in e)])
+def index_failures(k: Keys, entries: Sequence[Sequence[str]]) -> Call:
+    """Each entry: id, score, cluster id, again ('1'/'0'), description JSON (empty entries are skipped)."""
+    jobs = [e[:4] for e in entries if e]
+    descriptions = {e[2]: e[4] for e in entries if e}
+    return Call("index_failures", [k.failed, *_index_keys(k)], [_stem(k), json.dumps({"j": jobs, "d": descriptions})])
 
 
 def prune_failure_index(k: Keys, cursor: Arg, count: int) -> Call:

@@ -5,14 +5,17 @@ then; BullMQ's bookkeeping ids are never passed: the caller leaves them out). A 
 KEYS[1] failed zset  KEYS[2] index jobs hash  KEYS[3] index counts zset  KEYS[4] index again zset
 KEYS[5] index meta hash
 ARGV[1] cluster key stem (<prefix>::failures:<queue>:c:)
-ARGV[2..] five values per job: id, score, cluster id, again ('1' failed after a re-drive, else '0'),
-  cluster description (JSON, kept for the first job of a cluster)
+ARGV[2] JSON {"j": [[id, score, cluster id, again ('1' failed after a re-drive, else '0')], ...],
+  "d": {cluster id: description JSON, kept for the first job of a cluster}} (one argument: cheaper
+  to send than five per job)
 Returns how many jobs were added or moved.
 ]]
 local stem, added = ARGV[1], 0
-local fields, members, counts, again, descriptions = {}, {}, {}, {}, {}
-for i = 2, #ARGV, 5 do
-  local id, score, fp, flag = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+local fields, members, counts, again = {}, {}, {}, {}
+local batch = cjson.decode(ARGV[2])
+local descriptions = batch['d']
+for _, job in ipairs(batch['j']) do
+  local id, score, fp, flag = job[1], job[2], job[3], job[4]
   local now = redis.call('ZSCORE', KEYS[1], id)
   if now and tonumber(now) == tonumber(score) then
     local value = fp .. ' ' .. score .. ' ' .. flag
@@ -25,7 +28,6 @@ for i = 2, #ARGV, 5 do
       m[#m + 1] = score; m[#m + 1] = id
       counts[fp] = counts[fp] + 1
       if flag == '1' then again[fp] = (again[fp] or 0) + 1 end
-      descriptions[fp] = ARGV[i + 4]
       added = added + 1
     end
   end
