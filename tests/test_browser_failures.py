@@ -1,8 +1,12 @@
 """End-to-end, in Chromium: the failure clusters page of a queue, and a re-drive from it that
 its brake stops because the embedded worker fails the jobs again. Screenshots go to
-test-artifacts/ (failures-page.png, redrive-dialog.png, redrive-stopped.png)."""
+test-artifacts/ (failures-page.png, redrive-dialog.png, redrive-stopped.png); with
+BULLPEN_DOCS_SHOTS=1 the failures page also goes to docs/failure-clusters.png (the README's)."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import redis
 from playwright.sync_api import Page, expect
@@ -32,6 +36,11 @@ def test_failure_clusters_then_a_redrive_the_brake_stops(page: Page, serve, r: r
     q = Queue("outbox-clusters", connection=r)
     q.add_bulk([("send", {"i": i}, {}) for i in range(1, 121)])
     Worker("outbox-clusters", send, connection=r).run(burst=True)
+    now = q.clock()
+    for i in range(1, 121):  # as if they had failed over the last hour, more of them lately
+        at = now - int(3_600_000 * (1 - (i / 120) ** 0.5))
+        r.zadd("bull:outbox-clusters:failed", {str(i): at})
+        r.hset(f"bull:outbox-clusters:{i}", "finishedOn", at)
     live = serve({"outbox-clusters": send})  # the worker keeps failing them: re-driven jobs fail again
     page.goto(live.url + "/queues/outbox-clusters?state=failed")
     page.locator("#failures-link").click()
@@ -45,6 +54,8 @@ def test_failure_clusters_then_a_redrive_the_brake_stops(page: Page, serve, r: r
     first.locator("details.trace summary").click()
     expect(first.locator("details.trace pre")).to_contain_text("Traceback (most recent call last)")
     shot(page, "failures-page")
+    if os.environ.get("BULLPEN_DOCS_SHOTS") == "1":
+        page.screenshot(path=str(Path(__file__).resolve().parent.parent / "docs" / "failure-clusters.png"))
 
     first.get_by_role("link", name="Retry 82").click()
     expect(page.locator("#redrive-preview")).to_contain_text("82 jobs in 1 cluster")
