@@ -92,10 +92,11 @@ class IndexStatus:
     busy: bool = False  # another request was refreshing it
     reconciling: bool = False
     extending: bool = False  # the budget ran out before every new failure was indexed
+    problem: str = ""  # why it could not be brought up to date
 
     @property
     def complete(self) -> bool:
-        return self.indexed == self.failed and not self.reconciling
+        return self.indexed == self.failed and not self.reconciling and not self.problem
 
 
 class FailureIndex:

@@ -306,3 +306,17 @@ def test_raw_and_decoded_traces_give_one_fingerprint() -> None:
         assert entry_raw("8", "100", reason, raw, "1") == ["8", "100", expected[2], "1", expected[4]]
     assert entry_raw("meta", "1", "x", b"[]", "0") == []
     assert fingerprint_raw("x", b"not json").frame == ""
+
+
+def test_failures_page_with_a_redis_user_that_cannot_write(make_app, redis_url: str, r: redis.Redis) -> None:
+    make_failures(r, "mail", {"mail": 3})
+    r.execute_command("ACL", "SETUSER", "reader", "on", ">secret-pw", "~*", "&*", "+@all", "-@write")
+    try:
+        url = redis_url.replace("redis://", "redis://reader:secret-pw@", 1)
+        client = make_app(redis_url=url, read_only=True).test_client()
+        resp = client.get("/queues/mail/failures")
+        html = resp.get_data(as_text=True)
+        assert resp.status_code == 200 and "The failure index cannot be updated here" in html
+        assert "secret-pw" not in html
+    finally:
+        r.execute_command("ACL", "DELUSER", "reader")

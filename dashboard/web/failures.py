@@ -11,15 +11,19 @@ Removing a cluster runs as a task too. Talks to Redis only through the runtime.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Response, abort, make_response, render_template, request, url_for
+from redis.exceptions import NoPermissionError, ReadOnlyError
 
-from ..failure_index import FailureIndex
+from ..failure_index import FailureIndex, IndexStatus
 from ..redrive import RedriveControl, preview
 from . import audit, htmx, redrives
 from .extension import current
 from .views import _queue_or_404, _start, bp
+
+log = logging.getLogger(__name__)
 
 #: Seconds of index work a failures page may do before it answers with what it has.
 REFRESH_BUDGET = 0.8
@@ -51,7 +55,11 @@ def spark_bars(values: list[int]) -> list[tuple[float, float, float, float, int]
 def failures_view(name: str) -> Response:
     queue = _queue_or_404(name)
     index = FailureIndex.of(queue)
-    status = index.refresh(REFRESH_BUDGET)
+    try:
+        status = index.refresh(REFRESH_BUDGET)
+    except (NoPermissionError, ReadOnlyError) as exc:  # a read-only user or replica: what the index holds
+        log.warning("queue=%s: the failure index cannot be updated: %s", name, exc)
+        status = IndexStatus(0, queue.counts().failed, problem=f"The failure index cannot be updated here ({exc}).")
     top = index.overview(SHOWN)
     samples = index.samples([c.sample_id for c in top.clusters if c.sample_id])
     return htmx.render_page_or_partial("bullpen/failures.html", "bullpen/partials/_failures.html", queue=queue,
