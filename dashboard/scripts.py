@@ -38,7 +38,8 @@ HELPERS = {"add_job": ("_enqueue", "_dedup"), "finish_deduplicated": ("_enqueue"
            "read_failures": ("_head", "_failure_index"),
            "read_failure_sizes": ("_failure_index",), "index_failures": ("_failure_index",),
            "prune_failure_index": ("_failure_index",), "redrive_jobs": ("_failure_index",),
-           "remove_failed_jobs": ("_failure_index",)}
+           "remove_failed_jobs": ("_failure_index",), "move_to_finished": ("_attempts",),
+           "retry_job": ("_attempts",)}
 
 
 def _load_sources() -> dict[str, str]:

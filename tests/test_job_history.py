@@ -42,3 +42,15 @@ def test_a_redriven_job_that_failed_again(client, app, r: redis.Redis) -> None:
     page = client.get("/queues/mail/jobs/1").get_data(as_text=True)
     assert "re-driven by anonymous" in page and "failed again after the re-drive" in page
     assert "Failure 2 (latest)" in page
+
+
+def test_attempts_recorded_by_our_worker(client, r: redis.Redis) -> None:
+    q = Queue("mail", connection=r)
+    job = q.add("welcome", {"healed": False}, attempts=2)
+    Worker("mail", flaky, connection=r).run(burst=True)  # fails, is retried at once, fails for good
+    raw: dict[bytes, bytes] = r.hgetall(f"bull:mail:{job.id}")  # type: ignore[assignment]
+    outcomes = sorted(v.decode().split()[1] for k, v in raw.items() if k.startswith(b"bpAttempt:"))
+    assert outcomes == ["failed", "retried"]
+    page = client.get(f"/queues/mail/jobs/{job.id}").get_data(as_text=True)
+    assert 'id="attempts"' in page and "failed, retried" in page and "failed (latest)" in page
+    assert page.count("ConnectionResetError: Connection reset by peer") >= 2

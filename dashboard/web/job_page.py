@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..history import attempts
 from ..job import Job, JobState
 from ..queue import Queue
 from ..redrive import mark_of
@@ -48,6 +49,7 @@ def context(queue: Queue, job: Job, log_start: int | None) -> dict[str, Any]:
         reason_len=job.truncated.get("failedReason"),
         log=page, log_start=log_start, log_end=end, redrive=mark_of(queue, job.id),
         retried_by_hand=_retried_by_hand(queue, job.id),
+        attempts=attempts(queue.client, queue.keys, job.id, job.stacktrace),
         log_older=max(0, page.start - LOG_PAGE) if page.start > 0 else None,
         log_newer=end if end < page.total else None)
 
