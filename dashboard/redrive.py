@@ -37,7 +37,7 @@ CONTROL_TTL = 3600
 #: Seconds between two looks at the control hash and the re-driven jobs.
 TICK = 0.2
 #: At most this many re-driven jobs are looked up per tick for the brake.
-CHECK_PER_TICK = 5000
+CHECK_PER_TICK = 2000
 
 
 class RedriveStopped(Exception):

@@ -82,9 +82,14 @@ def redrive_preview(name: str) -> Response:
     """The re-drive dialog: what it would take, and the pace and brake to choose."""
     queue = _queue_or_404(name)
     clusters = redrives.cluster_args(request.args.getlist("cluster"))
+    index = FailureIndex.of(queue)
+    if not clusters:  # "in N clusters" needs the index up to date (a short budget: it is a dialog)
+        try:
+            index.refresh(REFRESH_BUDGET / 2)
+        except (NoPermissionError, ReadOnlyError) as exc:
+            log.warning("queue=%s: the failure index cannot be updated: %s", name, exc)
     cutoff = queue.clock()
     found = preview(queue, clusters, cutoff)
-    index = FailureIndex.of(queue)
     chosen = [c for c in (index.cluster(cid) for cid in clusters) if c is not None]
     return make_response(render_template("bullpen/redrive.html", queue=queue, clusters=chosen, preview=found,
                                          cutoff=cutoff, rates=redrives.RATES, default_rate=redrives.DEFAULT_RATE,
