@@ -71,3 +71,8 @@ def test_failure_clusters_then_a_redrive_the_brake_stops(page: Page, serve, r: r
 
     page.goto(live.url + "/queues/outbox-clusters/failures")
     expect(page.locator(".cluster .again").first).to_contain_text("failed again after a re-drive")
+    page.set_viewport_size({"width": 390, "height": 800})  # a phone: no page-wide horizontal scroll
+    page.reload()
+    expect(page.locator("#failures-summary")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    shot(page, "failures-page-390")
