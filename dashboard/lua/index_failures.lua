@@ -5,7 +5,7 @@ then; BullMQ's bookkeeping ids are never passed: the caller leaves them out). A 
 KEYS[1] failed zset  KEYS[2] index jobs hash  KEYS[3] index counts zset  KEYS[4] index again zset
 KEYS[5] index meta hash
 ARGV[1] cluster key stem (<prefix>::failures:<queue>:c:)
-ARGV[2] JSON {"j": [[id, score, cluster id, again ('1' failed after a re-drive, else '0')], ...],
+ARGV[2] JSON {"j": [ [id, score, cluster id, again ('1' failed after a re-drive, else '0')], ...],
   "d": {cluster id: description JSON, kept for the first job of a cluster}} (one argument: cheaper
   to send than five per job)
 Returns how many jobs were added or moved.
