@@ -76,3 +76,28 @@ def test_failure_clusters_then_a_redrive_the_brake_stops(page: Page, serve, r: r
     expect(page.locator("#failures-summary")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     shot(page, "failures-page-390")
+
+
+def test_a_redrive_paused_resumed_and_cancelled_from_its_panel(page: Page, serve, r: redis.Redis, watched) -> None:
+    q = Queue("outbox-slow", connection=r)
+    q.add_bulk([("send", {"i": i}, {}) for i in range(1, 61)])
+    Worker("outbox-slow", send, connection=r).run(burst=True)
+    live = serve()  # no workers: re-driven jobs wait
+    page.goto(live.url + "/queues/outbox-slow?state=failed")
+    page.locator("#redrive-all").click()  # more than a handful: the dialog, not a confirm
+    expect(page.locator("#redrive-preview")).to_contain_text("60 jobs in 3 clusters")
+    page.locator("#redrive-rate").select_option("10")
+    page.locator("#redrive-go").click()
+    expect(page.locator("#redrive-status")).to_contain_text("re-driven of 60")
+    page.locator("#redrive-toggle").click()  # Pause
+    expect(page.locator("#redrive-status")).to_contain_text("paused by anonymous")
+    paused_at = q.counts().waiting
+    expect(page.get_by_role("button", name="Resume the re-drive")).to_be_focused()  # focus follows the swap
+    shot(page, "redrive-paused")
+    assert q.counts().waiting == paused_at < 60
+    page.get_by_role("button", name="Resume the re-drive").click()
+    expect(page.locator("#redrive-status")).not_to_contain_text("paused")
+    page.get_by_role("button", name="Cancel the re-drive").click()
+    expect(page.locator("#task")).to_contain_text("cancelled by anonymous")
+    assert 0 < q.counts().waiting < 60 and q.counts().failed == 60 - q.counts().waiting
+    assert watched["errors"] == []
