@@ -33,8 +33,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import ResponseError
-
 from . import reads, scripts
 from .clients import Client
 from .codec import text
@@ -73,13 +71,13 @@ SAMPLE = reads.Caps({"failedReason": 1024, "stacktrace": 8192, "finishedOn": 64,
 @dataclass
 class _Batch:
     """One batch read ahead: its rows (id, score, known, bytes), how many of them ``reply`` (a
-    SORT's flat reply) covers, and whether every row was indexed already."""
+    SORT's flat reply) covers, whether every row was indexed already, and the next sizes."""
 
     rows: list[tuple[str, str, bool, int]]
     taken: int
     reply: list[Any] | None
     all_known: bool
-
+    ahead: Any = None  # the sizes of the batch after ``taken`` rows, read with the SORT
 
 @dataclass
 class IndexStatus:
@@ -168,7 +166,7 @@ class FailureIndex:
                         taken = [(row[0], row[1]) for row in batch.rows[:batch.taken]]
                         more = batch.taken < len(batch.rows)
                         done = not more and len(taken) < BATCH
-                        ahead = None if done else pool.submit(self._fetch, rank + len(taken))
+                        ahead = None if done else pool.submit(self._fetch, rank + len(taken), batch.ahead)
                         n = self._apply(batch)
                     added += n
                     rank += len(taken)
@@ -225,10 +223,12 @@ class FailureIndex:
         added = self._apply(batch)
         return batch.taken < len(batch.rows), [(r[0], r[1]) for r in batch.rows[:batch.taken]], added
 
-    def _fetch(self, rank: int) -> _Batch:
-        """The sizes of the batch at ``rank`` and, when they are small, the values of its longest
-        prefix that fits :data:`SORT_BYTES`, read by one SORT (I/O only: runs in a thread)."""
-        sizes = self.run.run(scripts.read_failure_sizes(self.keys, rank, BATCH))
+    def _fetch(self, rank: int, sizes: Any = None) -> _Batch:
+        """The sizes of the batch at ``rank`` (unless read ahead) and, when they are small, the
+        values of its longest prefix that fits :data:`SORT_BYTES`, by one SORT sent with the next
+        batch's sizes (I/O only: runs in a thread)."""
+        if sizes is None:
+            sizes = self.run.run(scripts.read_failure_sizes(self.keys, rank, BATCH))
         rows = [(text(sizes[i]), text(sizes[i + 1]), text(sizes[i + 2]) == "1", int(sizes[i + 3]))
                 for i in range(0, len(sizes), 4)]
         unknown = sum(1 for row in rows if not row[2])
@@ -240,8 +240,10 @@ class FailureIndex:
                 break
             total += max(size, 0)
             taken += 1
-        reply = self._sort(rank, rows[:taken]) if taken and unknown * 4 >= len(rows) else None
-        return _Batch(rows, taken, reply, False)
+        if not taken or unknown * 4 < len(rows):
+            return _Batch(rows, taken, None, False)
+        reply, ahead = self._sort(rank, rows[:taken])
+        return _Batch(rows, taken, reply, False, ahead)
 
     def _apply(self, batch: _Batch) -> int:
         """Fingerprint the unknown jobs of a fetched batch and write them: how many were indexed."""
@@ -261,23 +263,27 @@ class FailureIndex:
             return offset
         return int(self.client.zcount(self.keys.failed, "-inf", f"({score}")) + offset
 
-    def _sort(self, rank: int, rows: list[tuple[str, str, bool, int]]) -> list[Any] | None:
+    def _sort(self, rank: int, rows: list[tuple[str, str, bool, int]]) -> tuple[list[Any] | None, Any]:
         """Reason, traces and mark of ``rows`` (ranks ``rank``...) by one ``SORT ... BY nosort GET``
-        (no copy into Lua: 5 times cheaper in Redis); None when that cannot be used (a key prefix
-        holding ``*`` or ``->``, Redis Cluster, or the failed set changed since the sizes)."""
+        (no copy into Lua: 5 times cheaper in Redis), or None when that cannot be used (a key
+        prefix holding ``*`` or ``->``, Redis Cluster, or the failed set changed since the sizes);
+        and the sizes of the batch after these rows, read in the same round trip (or None)."""
         base = self.keys.base
         if "*" in base or "->" in base:
-            return None
-        try:
-            reply: list[Any] = self.client.execute_command(  # type: ignore[no-untyped-call]
-                "SORT", self.keys.failed, "BY", "nosort", "LIMIT", rank, len(rows), "GET", "#",
-                "GET", f"{base}*->failedReason", "GET", f"{base}*->stacktrace", "GET", f"{base}*->{REDRIVE_FIELD}")
-        except ResponseError as exc:
-            log.info("queue=%s: failure index reads jobs by script (%s)", self.keys.queue, exc)
-            return None
+            return None, None
+        pipe = self.client.pipeline(transaction=False)
+        pipe.execute_command("SORT", self.keys.failed, "BY", "nosort", "LIMIT", rank, len(rows), "GET", "#",
+                             "GET", f"{base}*->failedReason", "GET", f"{base}*->stacktrace",
+                             "GET", f"{base}*->{REDRIVE_FIELD}")
+        self.run.add_to(pipe, scripts.read_failure_sizes(self.keys, rank + len(rows), BATCH))
+        reply, ahead = pipe.execute(raise_on_error=False)
+        ahead = None if isinstance(ahead, Exception) else ahead  # NOSCRIPT ...: the next fetch reads them
+        if isinstance(reply, Exception):
+            log.info("queue=%s: failure index reads jobs by script (%s)", self.keys.queue, reply)
+            return None, ahead
         if [text(reply[i]) for i in range(0, len(reply), 4)] != [row[0] for row in rows]:
-            return None
-        return reply
+            return None, ahead
+        return reply, ahead
 
     def _step_lua(self, rank: int) -> tuple[bool, list[tuple[str, str]], int]:
         """The same batch read by ``read_failures``, which cuts long values inside Redis."""

@@ -100,6 +100,11 @@ class Scripts:
                 results[i] = r
         return results
 
+    def add_to(self, pipe: Any, call: Call) -> None:
+        """Queue ``call`` on a caller's pipeline (with other commands); a NOSCRIPT error comes
+        back in its place, for the caller to retry with :meth:`run`."""
+        pipe.execute_command("EVALSHA", _SHAS[call.name], len(call.keys), *call.keys, *call.args)
+
     def _pipeline(self, calls: Sequence[Call]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
         for c in calls:
