@@ -52,6 +52,27 @@ def heartbeat_key(prefix: str, worker_id: str) -> str:
     return f"{prefix}::worker:{worker_id}"
 
 
+def failure_index_key(prefix: str, queue: str, part: str) -> str:
+    """One key of a queue's failure index (:mod:`dashboard.failure_index`): ``jobs``, ``counts``,
+    ``again``, ``meta``, ``state``, ``lock``, or ``c:`` (the stem of each cluster's set, to which
+    the cluster id is appended). Outside every queue's namespace (empty queue name), where BullMQ
+    never looks; a queue name has no ``:``, so no two queues share a key."""
+    if part not in ("jobs", "counts", "again", "meta", "state", "lock", "c:"):
+        raise ValueError(f"no failure index key {part!r}")
+    return f"{prefix}::failures:{queue}:{part}"
+
+
+def redrive_key(prefix: str, task_id: str) -> str:
+    """A re-drive's control and progress (a hash with a TTL: pause/cancel requests, jobs moved,
+    jobs failed again), readable by every dashboard process. Outside every queue's namespace."""
+    return f"{prefix}::redrive:{task_id}"
+
+
+#: The job hash field a re-drive writes (JSON: at, by, task): BullMQ's Job.fromJSON and our
+#: reads ignore fields they do not know, and it goes away with the job.
+REDRIVE_FIELD = "bpRedrive"
+
+
 def validate_queue_name(name: object) -> str:
     """The one naming rule for queues, shared by the runtime and the dashboard: any non-empty
     text without ``:`` (BullMQ's own rule; ``:`` would split the key layout). ``ValueError``

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any
 from redis.exceptions import NoScriptError
 
 from .clients import Client
-from .keys import Keys
+from .keys import Keys, failure_index_key
 
 LUA_DIR = Path(__file__).with_name("lua")
 
@@ -33,11 +34,15 @@ Key = str | bytes
 
 
 #: Helper files (besides ``_guards.lua``, which every script gets) put in front of a script.
-HELPERS = {"add_job": ("_enqueue", "_dedup"), "move_to_finished": ("_enqueue", "_dedup", "_parent"),
+HELPERS = {"add_job": ("_enqueue", "_dedup"), "move_to_finished": ("_enqueue", "_dedup", "_parent", "_attempts"),
            "add_job_scheduler": ("_enqueue",), "add_next_scheduled": ("_enqueue",), "move_to_delayed": ("_enqueue",),
            "read_job_fields": ("_head",), "read_log": ("_head",),
            "add_flow": ("_enqueue", "_parent"), "remove_job": ("_parent",),
-           "delete_jobs": ("_parent",), "reprocess_jobs": ("_parent",),
+           "delete_jobs": ("_parent",), "reprocess_jobs": ("_parent",), "retry_job": ("_attempts",),
+           "read_failures": ("_head", "_failure_index"),
+           "read_failure_sizes": ("_failure_index",), "index_failures": ("_failure_index",),
+           "prune_failure_index": ("_failure_index",), "redrive_jobs": ("_failure_index",),
+           "remove_failed_jobs": ("_failure_index",),
            **{f"bull_{name}": ("_bull",) for name in ("promote", "retry", "remove", "clean")}}
 
 
@@ -98,6 +103,11 @@ class Scripts:
             for i, r in zip(missing, again):
                 results[i] = r
         return results
+
+    def add_to(self, pipe: Any, call: Call) -> None:
+        """Queue ``call`` on a caller's pipeline (with other commands); a NOSCRIPT error comes
+        back in its place, for the caller to retry with :meth:`run`."""
+        pipe.execute_command("EVALSHA", _SHAS[call.name], len(call.keys), *call.keys, *call.args)
 
     def _pipeline(self, calls: Sequence[Call]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
@@ -293,3 +303,45 @@ def bull_remove(k: Keys, job_id: str) -> Call:
 
 def bull_clean(k: Keys, state: str, cutoff: int, limit: int) -> Call:
     return Call("bull_clean", [k.state(state), k.priority, k.limiter], [k.base, cutoff, limit])
+
+
+# --- the failure index (dashboard/failure_index.py) and what acts on its clusters ------------
+
+
+def _index_keys(k: Keys) -> list[Key]:
+    """The index's jobs, counts, again and meta keys, in the order the scripts take them."""
+    return [failure_index_key(k.prefix, k.queue, part) for part in ("jobs", "counts", "again", "meta")]
+
+
+def _stem(k: Keys) -> str:
+    return failure_index_key(k.prefix, k.queue, "c:")
+
+
+def read_failures(k: Keys, mode: str, start: Arg, offset: int, limit: int, budget: int, reason_cap: int,
+                  trace_cap: int, decode_limit: int, mark_field: str) -> Call:
+    return Call("read_failures", [k.failed, failure_index_key(k.prefix, k.queue, "jobs")],
+                [k.base, mode, start, offset, limit, budget, reason_cap, trace_cap, decode_limit, mark_field])
+
+
+def read_failure_sizes(k: Keys, rank: int, count: int) -> Call:
+    return Call("read_failure_sizes", [k.failed, failure_index_key(k.prefix, k.queue, "jobs")], [k.base, rank, count])
+
+
+def index_failures(k: Keys, entries: Sequence[Sequence[str]]) -> Call:
+    """Each entry: id, score, cluster id, again ('1'/'0'), description JSON (empty entries are skipped)."""
+    jobs = [e[:4] for e in entries if e]
+    descriptions = {e[2]: e[4] for e in entries if e}
+    return Call("index_failures", [k.failed, *_index_keys(k)], [_stem(k), json.dumps({"j": jobs, "d": descriptions})])
+
+
+def prune_failure_index(k: Keys, cursor: Arg, count: int) -> Call:
+    return Call("prune_failure_index", [k.failed, *_index_keys(k)], [_stem(k), cursor, count])
+
+
+def redrive_jobs(k: Keys, cutoff: int, mark_field: str, mark: str, ids: Sequence[Arg]) -> Call:
+    keys = [k.failed, k.wait, k.prioritized, k.pc, k.marker, k.events, k.meta, *_index_keys(k)]
+    return Call("redrive_jobs", keys, [k.base, _stem(k), cutoff, mark_field, mark, *ids])
+
+
+def remove_failed_jobs(k: Keys, cutoff: int, ids: Sequence[Arg]) -> Call:
+    return Call("remove_failed_jobs", [k.failed, k.events, k.meta, *_index_keys(k)], [k.base, _stem(k), cutoff, *ids])

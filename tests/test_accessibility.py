@@ -64,7 +64,7 @@ def seed(r: redis.Redis) -> None:
 PAGES = ["/", "/?range=24h", "/workers", "/queues/mail?state=failed", "/queues/mail?state=delayed",
          "/queues/mail?state=completed", "/queues/mail/jobs/2", "/queues/mail/jobs/1", "/queues/sms",
          "/search?q=nothing-like-this", "/no/such/page", "/queues/reports/jobs/flow-parent",
-         "/queues/reports/jobs/flow-child"]
+         "/queues/reports/jobs/flow-child", "/queues/mail/failures", "/queues/mail/redrive"]
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

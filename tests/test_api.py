@@ -25,7 +25,7 @@ from dashboard.redis_server import EmbeddedRedis, free_port
 from dashboard.web import init_dashboard
 from dashboard.web.openapi import document
 from dashboard.web.urls import segment
-from tests.webkit import digest, queue, seed, state, token
+from tests.webkit import digest, queue, run_burst, seed, state, token
 
 READ, WRITE, METRICS = "s3cret", "t0ken", "m3trics"
 TOKENS = (ApiToken("ci", READ, "read"), ApiToken("ops", WRITE, "write"), ApiToken("prom", METRICS, "metrics"))
@@ -95,7 +95,7 @@ def test_every_page_action_has_its_api_route(app: Flask) -> None:
     rules = {(r.rule, m) for r in app.url_map.iter_rules() for m in r.methods or ()}
     page_posts = {rule for rule, m in rules if m == "POST" and not rule.startswith("/api/")}
     assert page_posts and {f"/api/v1{rule}" for rule in page_posts} <= {rule for rule, m in rules if m == "POST"}
-    documented = {re.sub(r"<[^>]*:([a-z_]+)>", r"{\1}", rule) for rule in page_posts}
+    documented = {re.sub(r"<(?:[^>:]*:)?([a-z_]+)>", r"{\1}", rule) for rule in page_posts}
     documented = {p.replace("{action}", a) for p in documented for a in ("retry", "promote", "remove")}
     assert documented <= set(SPEC["paths"])
 
@@ -421,11 +421,8 @@ def test_keys_of_another_type_are_a_409_or_a_problem_never_a_500(app: Flask, cli
     listed = call(client, "GET", "/api/v1/queues/mail/jobs?state=failed", READ)
     assert listed.status_code == 409 and "another tool" in listed.get_json()["error"]["message"]
     assert call(client, "POST", "/api/v1/queues/mail/jobs/1/retry").status_code == 200  # the completed one
-    started = call(client, "POST", "/api/v1/queues/mail/retry-all")
-    task = started.get_json()["task"]
-    assert started.status_code == 202 and state(app).tasks.get(task["id"]).wait(30)
-    done = call(client, "GET", task["url"], READ).get_json()
-    assert done["finished"] and done["done"] == 0
+    refused = call(client, "POST", "/api/v1/queues/mail/retry-all")  # the re-drive's preview counts failed
+    assert refused.status_code == 409 and "another tool" in refused.get_json()["error"]["message"]
 
 
 def test_unknown_routes_and_methods(client: FlaskClient, r: redis.Redis) -> None:
@@ -484,3 +481,35 @@ def test_malformed_api_tokens_fail_at_start_without_showing_the_token(raw: str) 
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({"DASHBOARD_API_TOKENS": raw})
     assert "DASHBOARD_API_TOKENS" in str(caught.value) and "s3cret" not in str(caught.value)
+
+
+# --- failure clusters and safe re-drive ---------------------------------------------------
+
+def test_failure_clusters_and_a_throttled_redrive_through_the_api(app: Flask, client: FlaskClient,
+                                                                  r: redis.Redis) -> None:
+    q = seed(r, "mail", 10)  # five failed: "cannot send mail #<n>", one cluster
+    found = call(client, "GET", "/api/v1/queues/mail/failures", READ).get_json()
+    assert found["failed"] == 5 and found["complete"] and found["totalClusters"] == 1
+    (cluster,) = found["clusters"]
+    assert cluster["count"] == 5 and cluster["sample"].startswith("/api/v1/queues/mail/jobs/")
+    assert call(client, "POST", "/api/v1/queues/mail/redrive", READ, json={}).status_code == 403  # read token
+    bad = call(client, "POST", "/api/v1/queues/mail/redrive", json={"cluster": "nothex", "rate": 10})
+    assert bad.status_code == 400 and "cluster" in bad.get_json()["error"]["message"]
+    started = call(client, "POST", "/api/v1/queues/mail/redrive", json={"cluster": cluster["id"]})  # no pace: at once
+    assert started.status_code == 202
+    task = started.get_json()["task"]
+    assert state(app).tasks.get(task["id"]).wait(30)
+    assert (q.counts().failed, q.counts().waiting) == (0, 5)
+    assert all(r.hexists(f"bull:mail:{job.id}", "bpRedrive") for job in q.jobs("waiting", 0, 9))
+    paused = call(client, "POST", f"/api/v1/tasks/{task['id']}/redrive/pause")
+    assert paused.status_code == 200 and paused.get_json()["message"] == "Paused the re-drive."
+    assert call(client, "POST", f"/api/v1/tasks/{task['id']}/redrive/explode").status_code == 404
+    assert call(client, "POST", "/api/v1/tasks/0123456789abcdef/redrive/pause").status_code == 404
+    run_burst(r, "mail", lambda job: 1 / 0)  # every re-driven job fails again: a new cluster
+    again = call(client, "GET", "/api/v1/queues/mail/failures", READ).get_json()
+    (div,) = [c for c in again["clusters"] if c["type"] == "ZeroDivisionError"]
+    assert div["count"] == 5 and div["failedAgain"] == 5
+    assert call(client, "POST", f"/api/v1/queues/mail/failures/{cluster['id']}/remove").status_code == 404  # empty
+    removed = call(client, "POST", f"/api/v1/queues/mail/failures/{div['id']}/remove")
+    assert removed.status_code == 202 and state(app).tasks.get(removed.get_json()["task"]["id"]).wait(30)
+    assert q.counts().failed == 0

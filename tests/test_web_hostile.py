@@ -181,7 +181,8 @@ def test_content_security_policy_directive_by_directive(client: FlaskClient, r: 
 
 def post_routes(app: Flask) -> list[tuple[str, str]]:
     """(endpoint, url) of every state-changing route of the blueprint, with sample arguments."""
-    samples = {"name": "mail", "job_id": "2", "action": "retry", "scheduler_id": "every-2s", "rest": "no/such/route"}
+    samples = {"name": "mail", "job_id": "2", "action": "retry", "scheduler_id": "every-2s", "rest": "no/such/route",
+               "cluster": "0123456789abcdef", "task_id": "0123456789abcdef", "what": "pause"}
     found = []
     with app.test_request_context():
         from flask import url_for

@@ -94,7 +94,7 @@ local function finish(id, token, status, value, trace, traceLimit, keep, age, at
     deleteJob(id)
   else
     if trace ~= '' then rcall('HSET', jobKey, 'stacktrace', appendTrace(got[3], trace, traceLimit)) end
-    rcall('HSET', jobKey, field, value, 'finishedOn', now)
+    rcall('HSET', jobKey, field, value, 'finishedOn', now, attemptFields(got[2], now, status))  -- _attempts.lua
     if not completed then rcall('HDEL', jobKey, 'defa') end
     rcall('ZADD', target, now, id)
     trim(target, keep, age)

@@ -40,7 +40,8 @@ if not try('SREM', KEYS[9], id) then return refuse() end  -- the first write: wh
 rcall('DEL', jobKey .. ':lock')
 if rcall('LREM', KEYS[1], -1, id) == 0 then return -3 end
 
-rcall('HSET', jobKey, 'failedReason', ARGV[6], 'stacktrace', appendTrace(job[2], ARGV[7], traceLimitOf(ARGV[8])))
+rcall('HSET', jobKey, 'failedReason', ARGV[6], 'stacktrace', appendTrace(job[2], ARGV[7], traceLimitOf(ARGV[8])),
+      attemptFields(job[1], now, 'retried'))  -- _attempts.lua
 local atm = bump(jobKey, 'atm') or 1
 local maxEvents = maxEventsFrom(flags[1])
 

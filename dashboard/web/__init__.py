@@ -21,7 +21,10 @@ from ..catalog import Catalog
 from ..clients import web_client
 from ..config import Settings
 from ..task_store import TaskStore
-from . import cockpit  # noqa: F401 - adds the workers page and the strip to the blueprint
+from . import (
+    cockpit,  # noqa: F401 - adds the workers page and the strip to the blueprint
+    failures,  # noqa: F401  (registers the failure-cluster and re-drive routes on bp)
+)
 from .api import api
 from .extension import EXTENSION, DashboardState, current
 from .metrics import metrics

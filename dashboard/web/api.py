@@ -26,7 +26,8 @@ from .. import reads
 from ..clients import UNAVAILABLE
 from ..errors import BullpenError, JobNotFound
 from ..job import JobState
-from . import api_json, audit, bulk, job_page, lookup, openapi, queue_page, tokens
+from . import api_json, audit, bulk, job_page, lookup, openapi, queue_page, redrives, tokens
+from . import failures as failures_page
 from .extension import current
 from .lookup import shown
 from .params import list_args, pause_args, whole
@@ -167,7 +168,33 @@ def remove_scheduler(name: str, scheduler_id: str) -> Response:
 
 @api.post(Q + "/retry-all")
 def retry_all(name: str) -> Response:
-    return _start(bulk.retry_all(lookup.queue_or_404(name)))
+    return _start(redrives.bulk(lookup.queue_or_404(name), "Retry all failed"))
+
+
+@api.get(Q + "/failures")
+def failures(name: str) -> Response:
+    """Failed jobs grouped by cause (the failures page), the biggest clusters first."""
+    queue, status, top = failures_page.read_clusters(name)
+    return api_json.respond({"queue": name, "failed": status.failed, "indexed": status.indexed,
+                             "complete": status.indexed >= status.failed and not status.problem,
+                             "problem": status.problem or None, "totalClusters": top.total_clusters,
+                             "clusters": [api_json.cluster(name, c) for c in top.clusters]})
+
+
+@api.post(Q + "/redrive")
+def redrive(name: str) -> Response:
+    return _start(redrives.bulk(lookup.queue_or_404(name)))
+
+
+@api.post(Q + "/failures/<bullpen_segment:cluster>/remove")
+def remove_cluster(name: str, cluster: str) -> Response:
+    return _start(redrives.remove_cluster(lookup.queue_or_404(name), cluster))
+
+
+@api.post("/tasks/<task_id>/redrive/<bullpen_segment:what>")
+def redrive_control(task_id: str, what: str) -> Response:
+    message = redrives.control(task_id, what)
+    return api_json.respond({"message": message, "redrive": redrives.status(task_id)})
 
 
 @api.post(Q + "/promote-all")

@@ -17,6 +17,7 @@ from typing import Any
 from flask import Response, url_for
 
 from ..audit import AuditEntry
+from ..failures import Cluster
 from ..job import Job
 from ..pausing import PauseInfo
 from .bulk import summary
@@ -101,3 +102,10 @@ def task(found: Task) -> dict[str, Any]:
             "finished": found.finished, "error": found.error, "startedAt": int(found.started * 1000),
             "endedAt": int(found.ended * 1000) if found.ended else None,
             "summary": summary(found) if found.finished else None}
+
+
+def cluster(queue: str, found: Cluster) -> dict[str, Any]:
+    """One failure cluster: what groups its jobs, how many, when, and a sample job."""
+    return {"id": found.id, "type": found.type, "message": found.message, "frame": found.frame, "line": found.line,
+            "count": found.count, "failedAgain": found.again, "firstSeen": found.first_ms,
+            "lastSeen": found.last_ms, "sample": job_url(queue, found.sample_id) if found.sample_id else None}

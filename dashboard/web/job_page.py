@@ -12,9 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from ..family import ChildRef
+from ..history import attempts
 from ..job import Job, JobState
 from ..queue import Queue
+from ..redrive import mark_of
 from . import formatting
+from .extension import current
 
 #: Log lines per page of the job page.
 LOG_PAGE = 100
@@ -47,7 +50,9 @@ def context(queue: Queue, job: Job, log_start: int | None) -> dict[str, Any]:
         returnvalue=returnvalue, return_cut=return_cut, return_len=return_len,
         opts=formatting.full_json(job.opts), traces=traces, traces_len=job.truncated.get("stacktrace"),
         reason_len=job.truncated.get("failedReason"),
-        log=page, log_start=log_start, log_end=end,
+        log=page, log_start=log_start, log_end=end, redrive=mark_of(queue, job.id),
+        retried_by_hand=_retried_by_hand(queue, job.id),
+        attempts=attempts(queue.client, queue.keys, job.id, job.stacktrace),
         log_older=max(0, page.start - LOG_PAGE) if page.start > 0 else None,
         log_newer=end if end < page.total else None, **family(queue, job))
 
@@ -62,6 +67,16 @@ def family(queue: Queue, job: Job) -> dict[str, Any]:
         by_queue.setdefault(child.queue if child.prefix == queue.prefix and child.queue else "", []).append(child)
     return dict(parent=parent, parent_here=parent is not None and parent.prefix == queue.prefix,
                 children=children, children_by_queue=sorted(by_queue.items()), children_shown=CHILDREN_SHOWN)
+
+
+#: How many of the queue's newest audit entries the job page looks through for retries by hand.
+AUDIT_LOOKBACK = 200
+
+
+def _retried_by_hand(queue: Queue, job_id: str) -> list[tuple[int, str]]:
+    """(when ms, who) of each "retry job" on this job in the queue's newest audit entries, newest first."""
+    entries = current().audit.entries(queue.name, count=AUDIT_LOOKBACK)
+    return [(e.at_ms, e.actor) for e in entries if e.target == job_id and e.action == "retry job" and e.ok]
 
 
 def _shown(job: Job, name: str, value: Any) -> tuple[str, bool, int]:

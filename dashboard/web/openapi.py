@@ -74,6 +74,11 @@ SCHEMAS: S = {
                  percent={"type": "integer", "minimum": 0, "maximum": 100}, finished=BOOL, error=_null(STR),
                  startedAt=MS, endedAt=_null(MS), summary=_null(STR)),
     "TaskStarted": _obj(message=STR, task=_ref("Task")),
+    "Cluster": _obj(id=STR, type=STR, message=STR, frame=STR, line=_null(INT), count=INT, failedAgain=INT,
+                    firstSeen=_null(MS), lastSeen=_null(MS), sample=_null(STR)),
+    "Failures": _obj(queue=STR, failed=INT, indexed=INT, complete=BOOL, problem=_null(STR), totalClusters=INT,
+                     clusters={"type": "array", "items": _ref("Cluster")}),
+    "RedriveControl": _obj(message=STR, redrive={"type": ["object", "null"]}),
     "Done": _obj(False, message=STR, queue=STR, paused=BOOL, pause=_ref("Pause"), count=INT, found=STRINGS,
                  job=_null(_ref("Job"))) | {"required": ["message"]},
 }
@@ -160,6 +165,20 @@ PATHS: S = {
     "/queues/{name}/jobs/{job_id}/promote": _action("Move one delayed job to waiting now", [NAME, JOB_ID]),
     "/queues/{name}/jobs/{job_id}/remove": _action("Delete one job (refused while it is active and locked)",
                                                    [NAME, JOB_ID]),
+    "/queues/{name}/failures": {"get": _op("Failed jobs grouped by cause (exception type, masked message, innermost "
+                                           "application frame), the biggest clusters first; the index catches up "
+                                           "within a time budget (`complete` false: ask again)", "200", "Failures",
+                                           [NAME])},
+    "/queues/{name}/redrive": _action("Retry failed jobs (all, or the comma-separated `cluster` ids) failed by "
+                                      "`cutoff`, at `rate` jobs/s (0: as fast as batches go), stopping when more "
+                                      "than `share` % of them fail again (background task)", [NAME],
+                                      dict(cluster=STR, rate=_WHOLE, share=_WHOLE, cutoff=_WHOLE), bulk=True),
+    "/queues/{name}/failures/{cluster}/remove": _action("Delete the failed jobs of one cluster (background task)", [
+        NAME, _param("cluster", "path", STR, "Failure cluster id (16 hex digits).")], bulk=True),
+    "/tasks/{task_id}/redrive/{what}": {"post": _op("Pause, resume (`run`) or cancel a re-drive", "200",
+                                                    "RedriveControl", [
+        _param("task_id", "path", STR, "the re-drive's task id"),
+        _param("what", "path", {"enum": ["pause", "run", "cancel"]}, "what to do")])},
     "/queues/{name}/schedulers/{scheduler_id}/remove": _action("Remove a job scheduler", [
         NAME, _param("scheduler_id", "path", STR, "Job scheduler id. " + SEGMENT)]),
 }

@@ -33,6 +33,14 @@ KEEP = 100
 
 Progress = Callable[[int], None]
 
+_running = threading.local()
+
+
+def current_task_id() -> str | None:
+    """Inside a task's ``work``: the id of that task (e.g. to name its control record)."""
+    task_id: str | None = getattr(_running, "task_id", None)
+    return task_id
+
 
 @dataclass
 class Task:
@@ -147,13 +155,14 @@ class TaskRegistry:
             self._save(task)
 
         self._save(task)
-
+        _running.task_id = task.id
         log.info("queue=%s task=%s %s: started (about %d jobs)", task.queue, task.id, task.label, task.expected)
         try:
             task.done = work(progress)
         except Exception as exc:
             log.exception("queue=%s task=%s %s failed", task.queue, task.id, task.label)
-            task.error = f"{type(exc).__name__}: {exc}"
+            # an exception meant for the user (a re-drive's brake, a cancel) is shown as its message
+            task.error = str(exc) if getattr(exc, "for_user", False) else f"{type(exc).__name__}: {exc}"
         finally:
             task.ended = time.time()
             task.finished = True

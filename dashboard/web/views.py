@@ -25,7 +25,7 @@ from ..clients import UNAVAILABLE
 from ..errors import BullpenError, JobNotFound
 from ..job import JobState
 from ..queue import Queue
-from . import audit, bulk, formatting, htmx, job_page, queue_page, security, strip, urls
+from . import audit, bulk, formatting, htmx, job_page, queue_page, redrives, security, strip, urls
 from .bulk import summary as _task_summary
 from .extension import current
 from .lookup import job_or_404 as _job_or_404
@@ -229,7 +229,8 @@ def remove_scheduler(name: str, scheduler_id: str) -> Response:
 
 @bp.post("/queues/<bullpen_segment:name>/retry-all")
 def retry_all(name: str) -> Response:
-    return _start(bulk.retry_all(_queue_or_404(name)))
+    """Through a safe re-drive (marked jobs, the brake); the dialog also sets pace and brake."""
+    return _start(redrives.bulk(_queue_or_404(name), "Retry all failed"))
 
 
 @bp.post("/queues/<bullpen_segment:name>/promote-all")

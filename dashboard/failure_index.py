@@ -1,0 +1,386 @@
+"""The failure index: a queue's failed jobs grouped by cause, kept incrementally in Redis.
+
+A cluster is the set of failed jobs with one :class:`~dashboard.failures.Fingerprint`. The
+index lives in keys BullMQ never reads (:func:`~dashboard.keys.failure_index_key`): each indexed
+job with its cluster and failed-at score, each cluster's jobs as a sorted set (by failed-at
+time: count, first and last seen, sparkline and a sample are O(log n) reads), the clusters by
+job count, and a description per cluster. :meth:`FailureIndex.refresh` brings it up to date in
+bounded batches within a time budget:
+
+1. *extend*: failed jobs newer than the last indexed one (by score, then offset among equal
+   scores) are read by ``read_failures`` (reason head, newest trace's head and tail, cut inside
+   Redis, at most :data:`BYTE_BUDGET` copied per call), fingerprinted here, and written by
+   ``index_failures``, which skips any job that left the failed set meanwhile;
+2. *reconcile*, only when the index's job count differs from the failed set's: an HSCAN pass
+   takes out jobs no longer failed (retried, removed, cleaned, trimmed by any tool), then a
+   walk by rank adds failed jobs the extend step missed (e.g. failed with an older timestamp).
+   Only once the extend step has caught up; right away unless the last pass ended with the
+   counts still apart (jobs churning), then at most once per :data:`RECONCILE_SECONDS`;
+   resumable across requests.
+
+Our own retries and removals of a cluster's jobs (``redrive_jobs``, ``remove_failed_jobs``) take
+them out of the index in the same script. One refresh at a time per queue (a short lock).
+This module must not import Flask.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from . import reads, scripts
+from .clients import Client
+from .codec import text
+from .failures import (
+    Cluster,
+    Overview,
+    cluster_from,
+    entry_raw,
+    failed_after_redrive,
+    fingerprint,
+    index_entry,
+    unescape,
+)
+from .job import Job
+from .keys import REDRIVE_FIELD, Keys, failure_index_key
+
+log = logging.getLogger(__name__)
+
+#: Jobs read per ``read_failures`` call, and bytes it may copy (reasons and traces) per call.
+BATCH = 250
+BYTE_BUDGET = 512 * 1024
+#: Caps of what is read per job: reason head, newest trace's head and tail, longest trace field read.
+REASON_CAP, TRACE_CAP, DECODE_LIMIT = 1024, 2048, 256 * 1024
+#: The values of a batch are read with one SORT ... GET when each job's reason and traces are at
+#: most SORT_FIELD_LIMIT bytes, SORT_BYTES in all (a few milliseconds of Redis); else by script.
+SORT_FIELD_LIMIT, SORT_BYTES = 64 * 1024, 1024 * 1024
+#: A full reconcile pass starts at most this often while the counts disagree.
+RECONCILE_SECONDS = 10.0
+#: Index entries checked per prune step.
+PRUNE_COUNT = 250
+LOCK_MS = 10_000
+#: What the failures page reads of each cluster's sample job: its newest trace, 8 KB of it.
+SAMPLE = reads.Caps({"failedReason": 1024, "stacktrace": 8192, "finishedOn": 64, "atm": 64}, traces=1)
+
+
+@dataclass
+class _Batch:
+    """One batch read ahead: its rows (id, score, known, bytes), how many of them ``reply`` (a
+    SORT's flat reply) covers, whether every row was indexed already, and the next sizes."""
+
+    rows: list[tuple[str, str, bool, int]]
+    taken: int
+    reply: list[Any] | None
+    all_known: bool
+    ahead: Any = None  # the sizes of the batch after ``taken`` rows, read with the SORT
+
+@dataclass
+class IndexStatus:
+    """How up to date the index is after a refresh."""
+
+    indexed: int
+    failed: int
+    added: int = 0
+    pruned: int = 0
+    busy: bool = False  # another request was refreshing it
+    reconciling: bool = False
+    extending: bool = False  # the budget ran out before every new failure was indexed
+    problem: str = ""  # why it could not be brought up to date
+
+    @property
+    def complete(self) -> bool:
+        return self.indexed == self.failed and not self.reconciling and not self.problem
+
+
+class FailureIndex:
+    """The failure index of one queue."""
+
+    def __init__(self, client: Client, run: scripts.Scripts, keys: Keys, clock: Callable[[], int],
+                 reconcile_seconds: float = RECONCILE_SECONDS) -> None:
+        self.client, self.run, self.keys, self.clock = client, run, keys, clock
+        self.reconcile_seconds = reconcile_seconds
+        self._key = {p: failure_index_key(keys.prefix, keys.queue, p)
+                     for p in ("jobs", "counts", "again", "meta", "state", "lock", "c:")}
+
+    @classmethod
+    def of(cls, queue: Any, reconcile_seconds: float = RECONCILE_SECONDS) -> FailureIndex:
+        """The index of a :class:`~dashboard.queue.Queue` (its client, scripts and clock)."""
+        return cls(queue.client, queue.scripts, queue.keys, queue.clock, reconcile_seconds)
+
+    def cluster_key(self, cluster_id: str) -> str:
+        return self._key["c:"] + cluster_id
+
+    @property
+    def counts_key(self) -> str:
+        """The zset of clusters by job count (its ZCARD: how many clusters there are)."""
+        return self._key["counts"]
+
+    # --- keeping it up to date -----------------------------------------------------------
+
+    def refresh(self, budget: float = 0.8) -> IndexStatus:
+        """Extend (and if needed reconcile) the index for at most about ``budget`` seconds."""
+        deadline = time.monotonic() + budget
+        token = secrets.token_hex(8)
+        if not self.client.set(self._key["lock"], token, nx=True, px=LOCK_MS):
+            return self._status(busy=True)
+        try:
+            state = {text(k): text(v) for k, v in self.client.hgetall(self._key["state"]).items()}
+            added, caught_up = self._extend(state, deadline)
+            status = self._status(added=added, extending=not caught_up)
+            if caught_up and (status.indexed != status.failed or state.get("phase")):
+                status = self._reconcile(state, deadline, status)
+            return status
+        finally:
+            if self.client.get(self._key["lock"]) in (token, token.encode()):
+                self.client.delete(self._key["lock"])
+
+    def _status(self, **extra: Any) -> IndexStatus:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hlen(self._key["jobs"])
+        pipe.zcard(self.keys.failed)
+        pipe.hget(self._key["state"], "phase")
+        indexed, failed, phase = pipe.execute()
+        return IndexStatus(int(indexed), int(failed), reconciling=bool(phase), **extra)
+
+    def _extend(self, state: dict[str, str], deadline: float) -> tuple[int, bool]:
+        """Index the jobs past the cursor: (how many, whether it caught up within the budget).
+        The cursor is a score and an offset among jobs of that score, turned into a rank once per
+        refresh. While one batch is parsed and written, a thread reads the next one."""
+        score, offset, added = state.get("score", "-inf"), int(state.get("offset") or 0), 0
+        rank = self._rank(score, offset)
+        with ThreadPoolExecutor(1, thread_name_prefix="failure-index") as pool:
+            try:
+                batch = self._fetch(rank)
+                while True:
+                    if time.monotonic() >= deadline:
+                        return added, False
+                    if batch.reply is None and not batch.all_known:  # read by script, in this thread
+                        more, taken, n = self._step_lua(rank)
+                        ahead = None
+                    else:
+                        taken = [(row[0], row[1]) for row in batch.rows[:batch.taken]]
+                        more = batch.taken < len(batch.rows)
+                        done = not more and len(taken) < BATCH
+                        ahead = None if done else pool.submit(self._fetch, rank + len(taken), batch.ahead)
+                        n = self._apply(batch)
+                    added += n
+                    rank += len(taken)
+                    for _, s in taken:
+                        if s == score:
+                            offset += 1
+                        else:
+                            score, offset = s, 1
+                    if not more and len(taken) < BATCH:
+                        return added, True
+                    batch = ahead.result() if ahead is not None else self._fetch(rank)
+            finally:
+                self.client.hset(self._key["state"], mapping={"score": score, "offset": offset})
+
+    def _reconcile(self, state: dict[str, str], deadline: float, status: IndexStatus) -> IndexStatus:
+        now = time.time()
+        phase = state.get("phase", "")
+        if not phase:
+            churning = state.get("clean") == "0"  # the last pass ended with the counts still apart
+            if churning and now - float(state.get("reconciled") or 0) < self.reconcile_seconds:
+                return status
+            phase, state["cursor"], state["rank"] = "prune", "0", "0"
+        pruned = 0
+        while phase == "prune" and time.monotonic() < deadline:
+            cursor, n = self.run.run(scripts.prune_failure_index(self.keys, state.get("cursor", "0"), PRUNE_COUNT))
+            pruned += int(n)
+            state["cursor"] = text(cursor)
+            if state["cursor"] == "0":
+                after = self._status()  # as many indexed as failed: nothing is missing, no walk
+                phase = "" if after.indexed == after.failed else "walk"
+        rank = int(state.get("rank") or 0)
+        while phase == "walk" and time.monotonic() < deadline:
+            more, taken, n = self._step(rank)
+            status.added += n
+            rank += len(taken)
+            if not taken:
+                phase = ""
+        fields: dict[Any, Any] = {"phase": phase, "cursor": state.get("cursor", "0"), "rank": rank}
+        done = self._status(added=status.added, pruned=pruned)
+        if not phase:
+            fields.update(reconciled=now, clean=int(done.indexed == done.failed))
+        self.client.hset(self._key["state"], mapping=fields)
+        if done.indexed != done.failed and not phase:
+            log.info("queue=%s: failure index has %d jobs, failed set %d (still changing)", self.keys.queue,
+                     done.indexed, done.failed)
+        return done
+
+    def _step(self, rank: int) -> tuple[bool, list[tuple[str, str]], int]:
+        """Read the batch at ``rank`` and index what the index lacks: (stopped early,
+        [(id, score) taken], jobs indexed)."""
+        batch = self._fetch(rank)
+        if batch.reply is None and not batch.all_known:
+            return self._step_lua(rank)
+        added = self._apply(batch)
+        return batch.taken < len(batch.rows), [(r[0], r[1]) for r in batch.rows[:batch.taken]], added
+
+    def _fetch(self, rank: int, sizes: Any = None) -> _Batch:
+        """The sizes of the batch at ``rank`` (unless read ahead) and, when they are small, the
+        values of its longest prefix that fits :data:`SORT_BYTES`, by one SORT sent with the next
+        batch's sizes (I/O only: runs in a thread)."""
+        if sizes is None:
+            sizes = self.run.run(scripts.read_failure_sizes(self.keys, rank, BATCH))
+        rows = [(text(sizes[i]), text(sizes[i + 1]), text(sizes[i + 2]) == "1", int(sizes[i + 3]))
+                for i in range(0, len(sizes), 4)]
+        unknown = sum(1 for row in rows if not row[2])
+        if not unknown:
+            return _Batch(rows, len(rows), None, True)
+        taken, total = 0, 0
+        for _, _, known, size in rows:  # the prefix SORT may copy: small fields, bounded bytes in all
+            if not known and (size < 0 or size > SORT_FIELD_LIMIT or (taken and total + size > SORT_BYTES)):
+                break
+            total += max(size, 0)
+            taken += 1
+        if not taken or unknown * 4 < len(rows):
+            return _Batch(rows, taken, None, False)
+        reply, ahead = self._sort(rank, rows[:taken])
+        return _Batch(rows, taken, reply, False, ahead)
+
+    def _apply(self, batch: _Batch) -> int:
+        """Fingerprint the unknown jobs of a fetched batch and write them: how many were indexed."""
+        if batch.reply is None:
+            return 0
+        reply, entries = batch.reply, []
+        for n, (job_id, score, known, _) in enumerate(batch.rows[:batch.taken]):
+            if known:
+                continue
+            reason = text(reply[4 * n + 1]) if reply[4 * n + 1] else ""
+            again = "1" if failed_after_redrive(reply[4 * n + 3], score) else "0"
+            entries.append(entry_raw(job_id, score, reason, reply[4 * n + 2] or b"", again))
+        return int(self.run.run(scripts.index_failures(self.keys, entries))) if entries else 0
+
+    def _rank(self, score: str, offset: int) -> int:
+        if score == "-inf":
+            return offset
+        return int(self.client.zcount(self.keys.failed, "-inf", f"({score}")) + offset
+
+    def _sort(self, rank: int, rows: list[tuple[str, str, bool, int]]) -> tuple[list[Any] | None, Any]:
+        """Reason, traces and mark of ``rows`` (ranks ``rank``...) by one ``SORT ... BY nosort GET``
+        (no copy into Lua: 5 times cheaper in Redis), or None when that cannot be used (a key
+        prefix holding ``*`` or ``->``, Redis Cluster, or the failed set changed since the sizes);
+        and the sizes of the batch after these rows, read in the same round trip (or None)."""
+        base = self.keys.base
+        if "*" in base or "->" in base:
+            return None, None
+        pipe = self.client.pipeline(transaction=False)
+        pipe.execute_command("SORT", self.keys.failed, "BY", "nosort", "LIMIT", rank, len(rows), "GET", "#",
+                             "GET", f"{base}*->failedReason", "GET", f"{base}*->stacktrace",
+                             "GET", f"{base}*->{REDRIVE_FIELD}")
+        self.run.add_to(pipe, scripts.read_failure_sizes(self.keys, rank + len(rows), BATCH))
+        reply, ahead = pipe.execute(raise_on_error=False)
+        ahead = None if isinstance(ahead, Exception) else ahead  # NOSCRIPT ...: the next fetch reads them
+        if isinstance(reply, Exception):
+            log.info("queue=%s: failure index reads jobs by script (%s)", self.keys.queue, reply)
+            return None, ahead
+        if [text(reply[i]) for i in range(0, len(reply), 4)] != [row[0] for row in rows]:
+            return None, ahead
+        return reply, ahead
+
+    def _step_lua(self, rank: int) -> tuple[bool, list[tuple[str, str]], int]:
+        """The same batch read by ``read_failures``, which cuts long values inside Redis."""
+        reply = self.run.run(scripts.read_failures(self.keys, "rank", rank, 0, BATCH, BYTE_BUDGET, REASON_CAP,
+                                                   TRACE_CAP, DECODE_LIMIT, REDRIVE_FIELD))
+        more, rows = bool(int(reply[0])), reply[1:]
+        taken: list[tuple[str, str]] = []
+        entries: list[list[str]] = []
+        for i in range(0, len(rows), 7):
+            job_id, score, known = text(rows[i]), text(rows[i + 1]), text(rows[i + 2])
+            taken.append((job_id, score))
+            if known == "1":
+                continue
+            reason = text(rows[i + 3]) if rows[i + 3] else ""
+            head, tail = (unescape(text(x)) if x else "" for x in rows[i + 4:i + 6])
+            trace = head if not tail else head + "\n" + tail.split("\n", 1)[-1]  # the tail's cut first line dropped
+            fp = fingerprint(reason, trace)
+            again = "1" if failed_after_redrive(rows[i + 6], score) else "0"
+            entries.append(index_entry(job_id, score, fp, again))
+        added = int(self.run.run(scripts.index_failures(self.keys, entries))) if entries else 0
+        return more, taken, added
+
+    # --- reading -------------------------------------------------------------------------
+
+    def overview(self, limit: int = 50, buckets: int = 30) -> Overview:
+        """The ``limit`` biggest clusters with count, first/last seen, sample job and a sparkline
+        of ``buckets`` bars over a window shared by all of them (first failure to now, 1 hour
+        to 7 days). Three round trips, O(limit * buckets * log n) in Redis."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zrevrange(self._key["counts"], 0, limit - 1, withscores=True)
+        pipe.zcard(self._key["counts"])
+        top, total = pipe.execute()
+        ids = [text(member) for member, _ in top]
+        pipe = self.client.pipeline(transaction=False)
+        for cid in ids:
+            pipe.hget(self._key["meta"], cid)
+            pipe.zscore(self._key["again"], cid)
+            pipe.zrange(self.cluster_key(cid), 0, 0, withscores=True)
+            pipe.zrevrange(self.cluster_key(cid), 0, 0, withscores=True)
+        found = pipe.execute()
+        clusters = []
+        for n, (cid, (_, count)) in enumerate(zip(ids, top)):
+            meta, again, first, last = found[4 * n:4 * n + 4]
+            clusters.append(cluster_from(cid, int(count), meta, again, first, last))
+        now = self.clock()
+        oldest = min((c.first_ms for c in clusters if c.first_ms is not None), default=now)
+        start = max(now - 7 * 86_400_000, min(oldest, now - 3_600_000))
+        step = max(1, (now - start) // buckets + 1)
+        pipe = self.client.pipeline(transaction=False)
+        for c in clusters:
+            for b in range(buckets):
+                low = start + b * step
+                pipe.zcount(self.cluster_key(c.id), low, f"({low + step}")
+        counts = pipe.execute()
+        for n, c in enumerate(clusters):
+            c.spark = [int(x) for x in counts[n * buckets:(n + 1) * buckets]]
+        return Overview(clusters, int(total), (start, start + step * buckets), buckets)
+
+    def cluster(self, cluster_id: str) -> Cluster | None:
+        """One cluster (no sparkline), or None when it has no jobs."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zscore(self._key["counts"], cluster_id)
+        pipe.hget(self._key["meta"], cluster_id)
+        pipe.zscore(self._key["again"], cluster_id)
+        pipe.zrange(self.cluster_key(cluster_id), 0, 0, withscores=True)
+        pipe.zrevrange(self.cluster_key(cluster_id), 0, 0, withscores=True)
+        count, meta, again, first, last = pipe.execute()
+        return None if not count else cluster_from(cluster_id, int(count), meta, again, first, last)
+
+    def samples(self, job_ids: list[str]) -> dict[str, Job]:
+        """The sample jobs with their newest trace (cut inside Redis to 8 KB), by id."""
+        jobs = reads.load_jobs(self.run, self.keys, job_ids, SAMPLE)
+        return {job.id: job for job in jobs if job is not None}
+
+    def count_upto(self, cluster_ids: list[str], cutoff: int) -> int:
+        """Jobs of these clusters that failed at or before ``cutoff`` (one ZCOUNT each)."""
+        pipe = self.client.pipeline(transaction=False)
+        for cid in cluster_ids:
+            pipe.zcount(self.cluster_key(cid), "-inf", cutoff)
+        return sum(int(n) for n in pipe.execute())
+
+    def members(self, cluster_id: str, cutoff: int, skip: int, count: int) -> list[str]:
+        """Up to ``count`` ids of a cluster that failed at or before ``cutoff``, oldest first,
+        after the first ``skip`` of them."""
+        found = self.client.zrangebyscore(self.cluster_key(cluster_id), "-inf", cutoff, start=skip, num=count)
+        return [text(x) for x in found]
+
+    def remove(self, cluster_id: str, cutoff: int, progress: Callable[[int], None] | None = None,
+               batch: int = 200) -> int:
+        """Delete the cluster's jobs that are still failed (failed at or before ``cutoff``), in
+        batches; returns how many were deleted."""
+        deleted, skipped = 0, 0
+        while True:
+            ids = self.members(cluster_id, cutoff, skipped, batch)
+            if not ids:
+                return deleted
+            d, _, kept = self.run.run(scripts.remove_failed_jobs(self.keys, cutoff, ids))
+            deleted, skipped = deleted + int(d), skipped + int(kept)  # the others left the cluster's set
+            if progress:
+                progress(deleted)
