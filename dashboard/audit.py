@@ -66,6 +66,12 @@ class AuditLog:
         except RedisError as exc:
             log.warning("audit: could not record %s on %s: %s", action, queue or "-", exc)
 
+    def auto_resumed(self, queue: str, by: str) -> None:
+        """Record that ``by`` (a dashboard process or a worker) resumed ``queue`` because its
+        pause reached the end time it was given."""
+        self.record(actor=by, remote="", action="resume", queue=queue,
+                    result=f"Resumed {queue} automatically: its pause reached its end time.")
+
     def entries(self, queue: str | None = None, count: int = 50) -> list[AuditEntry]:
         """The newest ``count`` entries, newest first (of one queue, or of all)."""
         try:

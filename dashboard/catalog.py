@@ -21,6 +21,7 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from . import bull, heartbeat, registry, series
+from .audit import AuditLog
 from .clients import Client, is_cluster, ping_all
 from .counts import Counts, summarize
 from .heartbeat import WorkerBeat
@@ -125,6 +126,8 @@ class Catalog:
                    if counts.paused and self.cluster_problem(n) is None
                    and self.queue(n).resume_if_due()]  # a pause that reached its end
         if resumed:
+            for name in resumed:
+                AuditLog(self.client, self.prefix).auto_resumed(name, "automatic")
             summaries = self.summaries(names)
         rows = [QueueSummary(name, counts, len(workers[name]), oldest)
                 for name, (counts, oldest) in zip(names, summaries)]

@@ -22,6 +22,7 @@ from typing import Any
 import redis
 
 from . import scripts
+from .audit import AuditLog
 from .clients import UNAVAILABLE, disconnect
 from .codec import shown_id, text
 from .heartbeat import BEAT_SECONDS, Heartbeat
@@ -146,6 +147,8 @@ class WorkerThreads:
         try:
             if self.queue.resume_if_due():
                 log.warning("queue=%s: resumed by itself: its pause had reached its end time", self.queue_name)
+                who = f"automatic (worker {self.id[:8]})"
+                AuditLog(self.queue.client, self.queue.prefix).auto_resumed(self.queue_name, who)
         except redis.RedisError as exc:
             log.debug("queue=%s: could not check the pause's end time: %s", self.queue_name, exc)
 

@@ -9,6 +9,7 @@ import time
 import redis
 
 from dashboard import Queue, Worker
+from dashboard.audit import AuditLog
 
 
 def test_a_worker_resumes_a_pause_that_reached_its_end(r: redis.Redis) -> None:
@@ -31,6 +32,8 @@ def test_a_worker_resumes_a_pause_that_reached_its_end(r: redis.Redis) -> None:
         worker.close()
         thread.join(10)
     assert q.pause_info() is None and not q.is_paused()
+    (entry,) = AuditLog(r, "bull").entries("mail")  # the resume is in the audit trail, once
+    assert entry.action == "resume" and entry.actor.startswith("automatic (worker ") and "automatically" in entry.result
 
 
 def test_a_pause_without_end_time_stays_and_resume_forgets_the_record(r: redis.Redis) -> None:
