@@ -26,7 +26,7 @@ from dashboard.errors import JobLocked, NotSupportedOnBull
 from dashboard.job import JobState
 from dashboard.keys import Keys
 from dashboard.queue import Queue as BaseQueue
-from tests.webkit import post
+from tests.webkit import digest, post
 
 NOW = 1_770_000_000_000
 #: Keys and job hash fields only BullMQ writes: none may appear in a Bull queue.
@@ -366,3 +366,28 @@ def test_a_key_of_the_wrong_type_stops_an_action_before_it_writes(r: redis.Redis
     r.set(f"bull:legacy:{jid}", "not a hash")
     assert bull_queue(catalog).counts().failed == 1 and q.clean("failed") == 0  # a stray: out of the set, key kept
     assert r.get(f"bull:legacy:{jid}") == b"not a hash" and r.zcard("bull:legacy:failed") == 0
+
+
+def test_retry_all_on_a_bull_queue_is_bulls_retry_and_clusters_are_refused(client: FlaskClient,
+                                                                           r: redis.Redis) -> None:
+    """The dashboard's re-drive marks jobs and moves them with BullMQ's script: on a Bull queue
+    "Retry all" is Bull's own retry instead, and re-driving or removing a cluster is refused."""
+    ids = [bull_add(r, "legacy") for _ in range(3)]
+    for jid in ids:
+        bull_fail(r, "legacy", jid)
+    Catalog(r).discover()
+    before = digest(r)
+    refused = post(client, "/queues/legacy/redrive", {"cluster": "0123456789abcdef"}, target="task")
+    assert refused.status_code == 409 and "Bull" in refused.get_data(as_text=True)
+    gone = post(client, "/queues/legacy/failures/0123456789abcdef/remove", target="task")
+    assert gone.status_code == 409
+    assert digest(r) == before
+    started = post(client, "/queues/legacy/retry-all", target="task")
+    assert started.status_code == 200
+    deadline = time.monotonic() + 30
+    while r.llen("bull:legacy:wait") < 3:
+        assert time.monotonic() < deadline, "retry all did not finish"
+        time.sleep(0.02)
+    assert r.zcard("bull:legacy:failed") == 0
+    assert not any(r.hexists(f"bull:legacy:{jid}", "bpRedrive") for jid in ids)
+    assert_no_bullmq_keys(r, "legacy")

@@ -17,11 +17,12 @@ from typing import Any
 from flask import abort
 from werkzeug.datastructures import MultiDict
 
+from ..errors import NotSupportedOnBull
 from ..failure_index import FailureIndex
 from ..queue import Queue
 from ..redrive import Redrive, RedriveControl, RedrivePlan, preview
 from . import audit
-from .bulk import Bulk
+from .bulk import Bulk, retry_all
 from .extension import current
 from .params import form
 from .tasks import Progress, current_task_id
@@ -72,6 +73,12 @@ def bulk(queue: Queue, label: str | None = None) -> Bulk:
     preview was shown) or by now are taken."""
     values = form()
     clusters = _clusters(values)
+    if queue.kind != Queue.kind:  # a legacy Bull queue: Bull's own retry, no marks, no clusters
+        if clusters:
+            raise NotSupportedOnBull(f"Re-drive of failure clusters: queue {queue.name!r} is a legacy {queue.kind} "
+                                     "queue (npm 'bull'), whose jobs Bullpen retries only the way Bull does. "
+                                     "Use Retry all on its failed tab. Nothing was changed.")
+        return retry_all(queue)
     raw_cutoff = values.get("cutoff", "")
     now = queue.clock()
     cutoff = min(int(raw_cutoff), now) if raw_cutoff.isdigit() and len(raw_cutoff) < 16 else now
@@ -94,6 +101,9 @@ def bulk(queue: Queue, label: str | None = None) -> Bulk:
 def remove_cluster(queue: Queue, cluster: str) -> Bulk:
     """Delete the failed jobs of one cluster (failed by now), as a bulk task; 404 when it has none."""
     (cluster,) = cluster_args([cluster])
+    if queue.kind != Queue.kind:
+        raise NotSupportedOnBull(f"Removing a failure cluster: queue {queue.name!r} is a legacy {queue.kind} queue "
+                                 "(npm 'bull'). Remove its jobs one by one or use Clean. Nothing was changed.")
     index, cutoff = FailureIndex.of(queue), queue.clock()
     expected = index.count_upto([cluster], cutoff)
     if not expected:
