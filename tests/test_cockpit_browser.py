@@ -70,7 +70,7 @@ def test_overview_charts_attention_and_the_workers_page(page: Page, serve: Any, 
         expect(resize).to_have_class("attention")
         expect(resize.locator(".reasons")).to_contain_text("failing now")
         expect(page.locator('tr[data-queue="reports"] .reasons')).to_contain_text("12 waiting, no worker")
-        expect(page.locator('tr[data-queue="exports"] .reasons')).to_contain_text("paused")
+        expect(page.locator('tr[data-queue="exports"] .badge.paused')).to_have_text("paused")
         expect(page.locator("#strip h2")).to_have_text("Jobs finished, all queues, the last hour")
         shot(page, "cockpit-overview")
 
