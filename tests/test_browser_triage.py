@@ -197,6 +197,8 @@ def test_clean_previews_what_matches_then_cleans(page: Page, serve: Any, r: redi
     page.locator("#confirm-ok").click()
     expect(page.locator("#task")).to_contain_text("done, 20 jobs")
     expect(tab(page, "completed")).to_have_text("10")
+    expect(preview).to_have_text("0 completed jobs match")  # counted again; the chosen values stay
+    expect(grace).to_have_value("90m")
     assert q.counts().completed == 10
     shot(page, "triage-clean-done")  # last: a screenshot may leave style="" on inputs, which a swap would copy
     assert watched["dialogs"] == []
