@@ -22,7 +22,8 @@ from redis.exceptions import ResponseError
 
 from . import reads
 from .cli import EXIT_ERROR, EXIT_NOT_FOUND, Env, NotFound, common, failure, operator
-from .cli_output import cell, duration, emit, parse_duration, when
+from .cli_output import cell, duration, emit, when
+from .codec import parse_duration
 from .errors import BullpenError
 from .queue import Queue
 

@@ -5,14 +5,14 @@ made safe for a terminal (:func:`cell`: control characters from Redis, such as a
 in a job name, are shown escaped, never sent to the terminal). Scripts get ``--json``: one
 JSON document on stdout, built by the ``*_shape`` functions below, whose keys are part of the
 interface (``docs/cli.md`` lists them). Times are integer milliseconds since the epoch;
-durations are milliseconds unless a key says otherwise. This module parses durations given
-on the command line too. It does no I/O but writing to stdout, and never talks to Redis.
+durations are milliseconds unless a key says otherwise (durations given on the command line
+are read by :func:`dashboard.codec.parse_duration`). It does no I/O but writing to stdout, and
+never talks to Redis.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -29,23 +29,6 @@ from .reads import LogPage
 #: Characters of a cell in a table (job data, reasons): the rest is shown as "...".
 CELL_LIMIT = 60
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_DURATION = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>ms|s|m|min|h|d)?")
-_UNITS = {"ms": 0.001, "s": 1, "": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
-
-
-# --- input ---------------------------------------------------------------------------
-
-def parse_duration(raw: str) -> float:
-    """``"90"`` or ``"90s"``, ``"500ms"``, ``"15m"``, ``"2h"``, ``"7d"`` as seconds (a float
-    >= 0). ``ValueError`` with a message for anything else."""
-    match = _DURATION.fullmatch(raw.strip())
-    if match is None:
-        raise ValueError(f"{raw[:40]!r} is not a duration: use seconds, or a number with ms, s, m, h or d "
-                         "(e.g. 90, 15m, 2h, 7d)")
-    seconds = float(match["number"]) * _UNITS[match["unit"] or ""]
-    if not math.isfinite(seconds) or seconds > 10**10:
-        raise ValueError(f"{raw[:40]!r} is too long a duration")
-    return seconds
 
 
 # --- text for people ---------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""Values to and from Redis: reply bytes as text, JSON for fields, seconds as milliseconds.
+"""Values to and from Redis: reply bytes as text, JSON for fields, seconds as milliseconds,
+and durations people type ("90", "15m", "1h30m") as seconds, read the same way by the command
+line and the dashboard.
 
 Every module that reads a reply or writes a JSON field uses these, so decoding and
 serialization behave the same everywhere. This module performs no I/O and imports nothing
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -61,6 +64,32 @@ def to_ms(value: float | int | timedelta | None, what: str) -> int:
     if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
         raise ValueError(f"{what} must be a finite number of seconds >= 0, got {value!r}")
     return int(round(seconds * 1000))
+
+
+_DURATION_PART = re.compile(r"\s*([0-9]{1,12}(?:\.[0-9]{1,9})?)\s*(ms|min|s|m|h|d)?")
+_DURATION_UNITS = {"d": 86400, "h": 3600, "min": 60, "m": 60, "s": 1, "ms": 0.001}
+#: Longest duration :func:`parse_duration` takes (about 317 years).
+MAX_DURATION = 10**10
+
+
+def parse_duration(raw: str) -> float:
+    """``"90"`` (seconds), ``"90s"``, ``"500ms"``, ``"15m"`` (or ``"15min"``), ``"2h"``, ``"7d"``,
+    or parts from the largest unit down (``"1h30m"``, ``"1d 12h"``) as seconds, a float >= 0.
+    ``ValueError`` with a message for anything else (a bare number only alone, each unit once)."""
+    text, seconds, pos, last = raw.strip(), 0.0, 0, math.inf
+    while pos < len(text):
+        match = _DURATION_PART.match(text, pos)
+        unit = match[2] if match else None
+        size = _DURATION_UNITS[unit] if unit else 1
+        if match is None or (unit is None and pos > 0) or (unit is None and match.end() < len(text)) or size >= last:
+            raise ValueError(f"{raw[:40]!r} is not a duration: use seconds, or numbers with ms, s, m, h or d "
+                             "(e.g. 90, 15m, 2h, 7d, 1h30m)")
+        seconds, pos, last = seconds + float(match[1]) * size, match.end(), size
+    if not text:
+        raise ValueError("an empty text is not a duration: use seconds, or numbers with ms, s, m, h or d")
+    if not math.isfinite(seconds) or seconds > MAX_DURATION:
+        raise ValueError(f"{raw[:40]!r} is too long a duration")
+    return seconds
 
 
 def now_ms() -> int:

@@ -2,16 +2,19 @@
 
 Plain pipelined reads (LLEN/ZCARD/HEXISTS), O(1) per queue; a key of the wrong type, written
 by another tool, is reported in :attr:`Counts.problems` and counted as 0. This module makes
-no state change.
+no state change. :class:`QueueCleanCount` (mixed into :class:`~dashboard.queue.Queue`) counts
+what a clean would delete, with one ZCOUNT.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from .clients import Client
-from .codec import text
+from .codec import text, to_ms
 from .keys import Keys
 
 
@@ -123,3 +126,20 @@ def summarize(client: Client, queues: list[Keys], oldest: bool = True,
             except ValueError:
                 stamps[i] = None
     return list(zip(counts, stamps))
+
+
+class QueueCleanCount:
+    """How many jobs a clean would delete, for :class:`~dashboard.queue.Queue`."""
+
+    client: Any
+    keys: Keys
+    clock: Callable[[], int]
+
+    def clean_count(self, state: str, grace: float | timedelta = 0, limit: int | None = None) -> int:
+        """Completed or failed jobs that finished more than ``grace`` seconds ago (the ones
+        ``clean`` would delete), at most ``limit`` (None: all): one ZCOUNT, O(log n)."""
+        if state not in ("completed", "failed"):
+            raise ValueError(f"clean takes 'completed' or 'failed', not {state!r}")
+        key = self.keys.completed if state == "completed" else self.keys.failed
+        found = int(self.client.zcount(key, "-inf", self.clock() - to_ms(grace, "grace")))
+        return found if limit is None else min(found, limit)

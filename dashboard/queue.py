@@ -16,7 +16,7 @@ import redis
 from . import reads, registry, scripts
 from .clients import Client, connect
 from .codec import dumps, now_ms, safe_text, shown_id, text, to_ms
-from .counts import Counts, summarize
+from .counts import Counts, QueueCleanCount, summarize
 from .dedup import QueueDeduplication, dedup_opts
 from .errors import JobNotFound, JobNotInState, QueueHasActiveJobs, script_error
 from .family import QueueFamily
@@ -40,7 +40,7 @@ Progress = Callable[[int], None]
 SUMMARY_FIELDS = tuple(reads.LISTING.fields)
 
 
-class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication, QueueFamily, QueueJobEdits):
+class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication, QueueFamily, QueueJobEdits, QueueCleanCount):
     """A named queue under a key prefix (BullMQ's default prefix is ``bull``)."""
 
     kind = "BullMQ"  #: whose layout the queue keeps (a legacy Bull queue is a :class:`~dashboard.bull.BullQueue`)

@@ -18,21 +18,35 @@
   }
 
   function fillQuestion(question, form) {
-    // Clean forms ask about the values chosen in the form itself.
+    // Clean forms ask about the values chosen in the form itself, and name how many jobs its
+    // preview counted for exactly those values (else "up to N" / "all").
     if (!form || form.tagName !== "FORM") return question;
-    var grace = form.querySelector("select[name=grace]");
+    var grace = form.querySelector("[name=grace]");
     var limit = form.querySelector("input[name=limit]");
+    var preview = form.querySelector("output.clean-match > span[data-match]");
+    var n = limit ? parseInt(limit.value, 10) : 0;
+    var limitText = n > 0 ? "up to " + n.toLocaleString("en-US") : "all";
     if (grace) {
-      var option = grace.options[grace.selectedIndex];
-      var graceText = grace.value === "0" ? "at any time" : "more than " + option.text + " ago";
+      var value = grace.value.trim();
+      var option = grace.list ? grace.list.querySelector("option[value=\"" + CSS.escape(value) + "\"]") : null;
+      var graceText = value === "" || value === "0" ? "at any time"
+        : "more than " + (option ? option.textContent : value) + " ago";
       question = question.replace("{grace}", graceText);
     }
-    if (limit) {
-      var n = parseInt(limit.value, 10);
-      var limitText = n > 0 ? "up to " + n.toLocaleString("en-US") : "all";
-      question = question.replace("{limit}", limitText);
+    if (preview && grace && limit
+        && preview.getAttribute("data-grace") === grace.value && preview.getAttribute("data-limit") === limit.value) {
+      question = question.replace("{match}", "the " + parseInt(preview.getAttribute("data-match"), 10).toLocaleString("en-US"));
     }
-    return question;
+    return question.replace("{match}", limitText).replace("{limit}", limitText);
+  }
+
+  function swapPreviewProblem(evt) {
+    // A preview answered 400 (a grace that is not a duration): show its message in place.
+    var target = evt.detail.target;
+    if (evt.detail.xhr.status === 400 && target && target.classList && target.classList.contains("clean-match")) {
+      evt.detail.shouldSwap = true;
+      evt.detail.isError = false;
+    }
   }
 
   function askConfirmation(evt) {
@@ -143,6 +157,7 @@
     document.body.addEventListener("htmx:responseError", onResponseError);
     document.body.addEventListener("htmx:sendError", function () { banner("The dashboard server is unreachable. Retrying…"); });
     document.body.addEventListener("htmx:afterRequest", onAfterRequest);
+    document.body.addEventListener("htmx:beforeSwap", swapPreviewProblem);
     document.body.addEventListener("htmx:beforeSwap", rememberFocus);
     document.body.addEventListener("htmx:afterSettle", restoreFocus);
     document.addEventListener("keydown", onKey);

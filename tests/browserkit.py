@@ -1,8 +1,14 @@
 """Shared pieces of the Chromium tests: the app served in a thread, dialog and console
-watching, screenshots. Loaded as a pytest plugin (tests/conftest.py)."""
+watching, screenshots. Loaded as a pytest plugin (tests/conftest.py).
+
+Screenshots go to ``test-artifacts/``. The README's pictures in ``docs/`` are made by the same
+tests: ``BULLPEN_SCREENSHOTS=docs bash tests/run.sh tests/test_cockpit_browser.py
+tests/test_browser_failures.py tests/test_browser_triage.py`` writes each ``shot(..., doc=...)``
+there too."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +25,7 @@ from dashboard.web import DashboardState
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -86,6 +93,10 @@ def watched(page: Page) -> Iterator[dict[str, list[str]]]:
     yield seen
 
 
-def shot(page: Page, name: str) -> None:
+def shot(page: Page, name: str, doc: str | None = None) -> None:
+    """The whole page as ``test-artifacts/<name>.png``; with ``doc`` and the environment variable
+    ``BULLPEN_SCREENSHOTS=docs``, what the window shows as ``docs/<doc>.png`` too (the README's)."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    if doc is not None and os.environ.get("BULLPEN_SCREENSHOTS") == "docs":
+        page.screenshot(path=str(DOCS / f"{doc}.png"))

@@ -7,6 +7,7 @@ import base64
 import json
 import logging
 import re
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -513,3 +514,17 @@ def test_failure_clusters_and_a_throttled_redrive_through_the_api(app: Flask, cl
     removed = call(client, "POST", f"/api/v1/queues/mail/failures/{div['id']}/remove")
     assert removed.status_code == 202 and state(app).tasks.get(removed.get_json()["task"]["id"]).wait(30)
     assert q.counts().failed == 0
+
+
+@pytest.mark.parametrize("grace, kind", [("5400", "data"), (5400, "json"), ("1h30m", "data"), ("90m", "json")])
+def test_clean_takes_seconds_or_a_duration(app: Flask, client: FlaskClient, r: redis.Redis, grace: Any,
+                                           kind: str) -> None:
+    q = seed(r, "mail", 10)
+    ids = [i for i in r.zrange("bull:mail:completed", 0, -1) if isinstance(i, bytes)]
+    now = int(time.time() * 1000)
+    r.zadd("bull:mail:completed", {job_id: now - age * 1000 for job_id, age in zip(ids, [60, 60, 3600, 7200, 9000])})
+    body: dict[str, Any] = {kind: {"state": "completed", "grace": grace}}
+    cleaned = _finish(client, app, call(client, "POST", "/api/v1/queues/mail/clean", **body))
+    assert cleaned["done"] == 2 and q.counts().completed == 3
+    resp = call(client, "POST", "/api/v1/queues/mail/clean", data={"state": "completed", "grace": "1 fortnight"})
+    assert resp.status_code == 400 and "grace" in resp.get_json()["error"]["message"]

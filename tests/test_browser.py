@@ -108,12 +108,14 @@ def test_clean_completed_after_confirming(page: Page, serve, r: redis.Redis) -> 
     live = serve()
     page.goto(live.url + "/queues/mail?state=completed")
     expect(tab(page, "completed")).to_have_text("30")
-    page.select_option("#clean-grace", "0")
+    expect(page.locator("#clean-match-completed")).to_have_text("0 completed jobs match")  # none older than 1h
+    page.fill("#clean-grace", "0")
     page.fill("#clean-limit", "0")
+    expect(page.locator("#clean-match-completed")).to_have_text("30 completed jobs match")
     page.get_by_role("button", name="Clean completed jobs in mail").click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_contain_text(
-        "Delete all completed jobs finished at any time from queue “mail” (30 completed now)")
+        "Delete the 30 completed jobs finished at any time from queue “mail” (30 completed now)")
     expect(page.locator("#confirm-cancel")).to_be_focused()
     page.keyboard.press("Escape")  # cancel first: nothing happens
     expect(dialog).to_be_hidden()

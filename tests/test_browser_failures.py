@@ -1,12 +1,9 @@
 """End-to-end, in Chromium: the failure clusters page of a queue, and a re-drive from it that
 its brake stops because the embedded worker fails the jobs again. Screenshots go to
 test-artifacts/ (failures-page.png, redrive-dialog.png, redrive-stopped.png); with
-BULLPEN_DOCS_SHOTS=1 the failures page also goes to docs/failure-clusters.png (the README's)."""
+BULLPEN_SCREENSHOTS=docs the failures page also goes to docs/failure-clusters.png (the README's)."""
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import redis
 from playwright.sync_api import Page, expect
@@ -53,9 +50,7 @@ def test_failure_clusters_then_a_redrive_the_brake_stops(page: Page, serve, r: r
     expect(first.locator("svg.spark rect.spark-bar")).not_to_have_count(0)
     first.locator("details.trace summary").click()
     expect(first.locator("details.trace pre")).to_contain_text("Traceback (most recent call last)")
-    shot(page, "failures-page")
-    if os.environ.get("BULLPEN_DOCS_SHOTS") == "1":
-        page.screenshot(path=str(Path(__file__).resolve().parent.parent / "docs" / "failure-clusters.png"))
+    shot(page, "failures-page", doc="failure-clusters")
 
     first.get_by_role("link", name="Retry 82").click()
     expect(page.locator("#redrive-preview")).to_contain_text("82 jobs in 1 cluster")

@@ -1,6 +1,7 @@
 """The cockpit in real Chromium: the overview's charts, the rows that need attention, the strip's
 range toggle, and the workers page with a Bullpen worker (and a Node BullMQ one when Node is
-here). Screenshots go to ``test-artifacts/`` (cockpit-*.png) for a person to look at.
+here). Screenshots go to ``test-artifacts/`` (cockpit-*.png) for a person to look at; with
+``BULLPEN_SCREENSHOTS=docs`` the overview and the workers page go to ``docs/`` too (the README's).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def test_overview_charts_attention_and_the_workers_page(page: Page, serve: Any, 
         expect(page.locator('tr[data-queue="reports"] .reasons')).to_contain_text("12 waiting, no worker")
         expect(page.locator('tr[data-queue="exports"] .badge.paused')).to_have_text("paused")
         expect(page.locator("#strip h2")).to_have_text("Jobs finished, all queues, the last hour")
-        shot(page, "cockpit-overview")
+        shot(page, "cockpit-overview", doc="cockpit-overview")
 
         page.locator("#range-24h").focus()
         page.keyboard.press("Enter")
@@ -88,7 +89,7 @@ def test_overview_charts_attention_and_the_workers_page(page: Page, serve: Any, 
         if NODE is not None and NODE_MODULES.exists():
             expect(page.locator('tr[data-worker-queue="node-orders"][data-kind="BullMQ"]')).to_contain_text(
                 "not published")
-        shot(page, "cockpit-workers")
+        shot(page, "cockpit-workers", doc="cockpit-workers")
         ours.locator(".running a").first.click()
         expect(page.locator("h1")).to_contain_text("send")
     finally:

@@ -54,3 +54,13 @@ def test_attempts_recorded_by_our_worker(client, r: redis.Redis) -> None:
     page = client.get(f"/queues/mail/jobs/{job.id}").get_data(as_text=True)
     assert 'id="attempts"' in page and "failed, retried" in page and "failed (latest)" in page
     assert page.count("ConnectionResetError: Connection reset by peer") >= 2
+
+
+def test_the_retry_answer_already_says_who_retried(client, r: redis.Redis) -> None:
+    q = Queue("mail", connection=r)
+    job = q.add("welcome", {"healed": False})
+    Worker("mail", flaky, connection=r).run(burst=True)
+    resp = post(client, f"/queues/mail/jobs/{job.id}/retry", target="job")  # the job part htmx swaps in
+    assert resp.status_code == 200 and 'id="job-redrive"' in resp.get_data(as_text=True)
+    assert "retried by anonymous" in resp.get_data(as_text=True)
+    assert client.get(f"/queues/mail/jobs/{job.id}").get_data(as_text=True).count("retried by anonymous") == 1

@@ -274,3 +274,55 @@ def test_the_overview_resumes_a_pause_that_has_reached_its_end(client: FlaskClie
     r.hset("bull::pause:mail", "until", 1)
     html = client.get("/").get_data(as_text=True)
     assert not q.is_paused() and "badge paused" not in html
+
+
+def _age_completed(r: redis.Redis, name: str, ages: list[float]) -> None:
+    """Make the queue's completed jobs look finished ``ages`` seconds ago (one per job, oldest id first)."""
+    ids = [i for i in r.zrange(f"bull:{name}:completed", 0, -1) if isinstance(i, bytes)]
+    now = int(time.time() * 1000)
+    r.zadd(f"bull:{name}:completed", {job_id: now - int(age * 1000) for job_id, age in zip(ids, ages)})
+
+
+def test_clean_grace_takes_any_duration(client: FlaskClient, app: Flask, r: redis.Redis) -> None:
+    q = seed(r, "mail", 10)
+    _age_completed(r, "mail", [10, 120, 2 * 3600, 3 * 86400, 8 * 86400])
+    _task(app, post(client, "/queues/mail/clean", {"state": "completed", "grace": "7d"}, target="task"))
+    assert q.counts().completed == 4
+    _task(app, post(client, "/queues/mail/clean", {"state": "completed", "grace": "1h30m"}, target="task"))
+    assert q.counts().completed == 2
+    _task(app, post(client, "/queues/mail/clean", {"state": "completed", "grace": "90s", "limit": "5"}, target="task"))
+    assert q.counts().completed == 1
+    for garbage in ("soon", "1h30", "30m1h", "-5", "1e3", "²", "9" * 20):
+        resp = post(client, "/queues/mail/clean", {"state": "completed", "grace": garbage}, target="task")
+        assert resp.status_code == 400 and "grace" in resp.get_data(as_text=True), garbage
+    assert q.counts().completed == 1
+
+
+def test_clean_preview_counts_what_the_form_matches(client: FlaskClient, r: redis.Redis) -> None:
+    seed(r, "mail", 10)
+    _age_completed(r, "mail", [10, 120, 2 * 3600, 3 * 86400, 8 * 86400])
+
+    def preview(**query: str) -> tuple[int, str]:
+        resp = client.get("/queues/mail/clean-preview", query_string=query, headers=HX)
+        return resp.status_code, resp.get_data(as_text=True)
+
+    assert preview(state="completed", grace="0", limit="0") == (
+        200, '<span data-match="5" data-grace="0" data-limit="0">5 completed jobs match</span>')
+    assert "3 completed jobs match" in preview(state="completed", grace="1h", limit="")[1]
+    assert "2 completed jobs match" in preview(state="completed", grace="1h", limit="2")[1]
+    assert "1 completed job matches" in preview(state="completed", grace="7d")[1]
+    assert "0 failed jobs match" in preview(state="failed", grace="2h")[1]
+    code, html = preview(state="completed", grace="1 fortnight")
+    assert code == 400 and "grace: &#39;1 fortnight&#39; is not a duration" in html
+    assert preview(state="completed", limit="-1")[0] == 400
+    assert preview(state="waiting")[0] == 400
+    assert client.get("/queues/nope/clean-preview?state=completed").status_code == 404
+
+
+def test_the_clean_form_offers_durations_and_its_preview(client: FlaskClient, r: redis.Redis) -> None:
+    seed(r, "mail", 10)
+    html = client.get("/queues/mail?state=completed").get_data(as_text=True)
+    assert 'id="clean-grace" name="grace" type="text" value="1h" list="grace-choices"' in html
+    assert '<option value="1h">1 hour</option>' in html and '<option value="7d">7 days</option>' in html
+    assert 'id="clean-match-completed"' in html and "/queues/mail/clean-preview?state=completed" in html
+    assert "Delete {match} completed jobs finished {grace}" in html

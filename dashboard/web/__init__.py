@@ -22,6 +22,7 @@ from ..clients import web_client
 from ..config import Settings
 from ..task_store import TaskStore
 from . import (
+    cleaning,  # noqa: F401 - adds the clean form's preview to the blueprint
     cockpit,  # noqa: F401 - adds the workers page and the strip to the blueprint
     failures,  # noqa: F401  (registers the failure-cluster and re-drive routes on bp)
 )

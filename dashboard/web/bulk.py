@@ -10,7 +10,6 @@ the runtime's ``Queue`` and the dashboard state.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -47,8 +46,8 @@ def promote_all(queue: Queue) -> Bulk:
 def clean(queue: Queue) -> Bulk:
     """Delete completed or failed jobs as the request's ``state``, ``grace`` and ``limit`` say."""
     state, grace, limit = clean_args()
-    expected = min(queue.counts().as_dict()[state], limit or math.inf)
-    return Bulk(queue, f"Clean {state}", int(expected), lambda p: queue.clean(state, grace, limit, progress=p))
+    expected = queue.clean_count(state, grace, limit)
+    return Bulk(queue, f"Clean {state}", expected, lambda p: queue.clean(state, grace, limit, progress=p))
 
 
 def start(bulk: Bulk) -> Task:

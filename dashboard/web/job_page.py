@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import request
+
+from ..codec import now_ms
 from ..family import ChildRef
 from ..history import attempts
 from ..job import Job, JobState
 from ..queue import Queue
 from ..redrive import mark_of
-from . import formatting
+from . import audit, formatting
 from .extension import current
 
 #: Log lines per page of the job page.
@@ -76,7 +79,13 @@ AUDIT_LOOKBACK = 200
 def _retried_by_hand(queue: Queue, job_id: str) -> list[tuple[int, str]]:
     """(when ms, who) of each "retry job" on this job in the queue's newest audit entries, newest first."""
     entries = current().audit.entries(queue.name, count=AUDIT_LOOKBACK)
-    return [(e.at_ms, e.actor) for e in entries if e.target == job_id and e.action == "retry job" and e.ok]
+    found = [(e.at_ms, e.actor) for e in entries if e.target == job_id and e.action == "retry job" and e.ok]
+    args = request.view_args or {}
+    if (request.method == "POST" and request.endpoint == "bullpen.job_action" and args.get("action") == "retry"
+            and args.get("name") == queue.name and args.get("job_id") == job_id):
+        # this request is that retry: its audit entry is written after the answer is rendered
+        found.insert(0, (now_ms(), audit.actor()))
+    return found
 
 
 def _shown(job: Job, name: str, value: Any) -> tuple[str, bool, int]:

@@ -130,6 +130,10 @@ def _action(summary: str, params: list[S] | None = None, body: S | None = None, 
 _UNTIL = {"type": "string", "enum": [str(s) for s, _ in PAUSE_FOR],
           "description": "resume by itself after this many seconds (0: stay paused); a number is also accepted"}
 _WHOLE = {"type": "string", "pattern": "^[0-9]{1,12}$"}
+_DURATION = {"type": "string", "examples": ["0", "3600", "90s", "15m", "2h", "7d", "1h30m"],
+             "pattern": r"^\s*(?:[0-9]+(?:\.[0-9]+)?|(?:\s*[0-9]+(?:\.[0-9]+)?\s*(?:ms|min|s|m|h|d))+)\s*$",
+             "description": "plain seconds, or a duration: numbers with ms, s, m (min), h or d, largest unit first, "
+                            "each unit once (`15m`, `2h`, `7d`, `1h30m`); a whole number is also accepted"}
 PATHS: S = {
     "/": {"get": _op("Where to start: the URLs of this document and of the queues", "200", "Root",
                      errors=("401", "403", "503"))},
@@ -157,9 +161,10 @@ PATHS: S = {
     "/queues/{name}/retry-all": _action("Retry every failed job (background task)", [NAME], bulk=True),
     "/queues/{name}/promote-all": _action("Move every delayed job to waiting now (background task)", [NAME],
                                           bulk=True),
-    "/queues/{name}/clean": _action("Delete completed or failed jobs older than `grace` seconds, at most `limit` "
-                                    "(0: all), oldest first (background task)", [NAME],
-                                    dict(state={"enum": ["completed", "failed"]}, grace=_WHOLE, limit=_WHOLE),
+    "/queues/{name}/clean": _action("Delete completed or failed jobs that finished more than `grace` ago (seconds "
+                                    "or a duration such as `15m`), at most `limit` (0: all), oldest first "
+                                    "(background task)", [NAME],
+                                    dict(state={"enum": ["completed", "failed"]}, grace=_DURATION, limit=_WHOLE),
                                     bulk=True),
     "/queues/{name}/jobs/{job_id}/retry": _action("Retry one failed or completed job", [NAME, JOB_ID]),
     "/queues/{name}/jobs/{job_id}/promote": _action("Move one delayed job to waiting now", [NAME, JOB_ID]),

@@ -13,11 +13,16 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from flask import abort, request
 
+from ..codec import parse_duration
 from ..job import JobState
 
-#: How long a pause form can pause for (seconds, 0: until resumed), and clean's grace choices.
+#: How long a pause form can pause for (seconds, 0: until resumed), and the durations a clean
+#: form suggests for its grace (it takes any duration: "90s", "1h30m" ...).
 PAUSE_FOR = [(0, "until resumed"), (900, "15 minutes"), (3600, "1 hour"), (14400, "4 hours")]
-GRACE_CHOICES = [(0, "any age"), (60, "1 minute"), (3600, "1 hour"), (86400, "1 day"), (604800, "7 days")]
+GRACE_CHOICES = [("0", "any age"), ("1m", "1 minute"), ("15m", "15 minutes"), ("1h", "1 hour"), ("1d", "1 day"),
+                 ("7d", "7 days")]
+#: The grace a clean form starts with.
+GRACE_DEFAULT = "1h"
 #: Rows per page a queue page offers.
 PER_PAGE = (20, 50, 100)
 MAX_PAGE = 1_000_000
@@ -63,13 +68,23 @@ def pause_args() -> tuple[str, int]:
     return values.get("reason", "").strip()[:500], int(until)
 
 
-def clean_args() -> tuple[str, int, int | None]:
-    """A clean form's ``state`` (completed or failed), ``grace`` (seconds) and ``limit`` (None: all)."""
-    values = form()
+def clean_args(values: Mapping[str, str] | None = None) -> tuple[str, float, int | None]:
+    """A clean form's ``state`` (completed or failed), ``grace`` (seconds: plain seconds or a
+    duration such as ``15m`` or ``1h30m``) and ``limit`` (None: all), from ``values`` (default:
+    the POST's fields)."""
+    values = form() if values is None else values
     state = choice(values.get("state", ""), ("completed", "failed"), "state")
-    grace = whole(values.get("grace") or "0", "grace", 0, 10**9)
+    grace = duration(values.get("grace") or "0", "grace")
     limit = whole(values.get("limit") or "0", "limit", 0, 10**8) or None
     return state, grace, limit
+
+
+def duration(raw: str, what: str) -> float:
+    """``raw`` as seconds: ``90``, ``90s``, ``15m``, ``2h``, ``7d``, ``1h30m`` ..., or 400."""
+    try:
+        return parse_duration(raw)
+    except ValueError as exc:
+        abort(400, f"{what}: {exc}.")
 
 
 def whole(raw: str, what: str, low: int, high: int) -> int:
