@@ -283,6 +283,27 @@ def seed_queues(total: int) -> int:
     return len(Queue.names(R, PREFIX))
 
 
+def seed_charts(total: int) -> int:
+    """Add queues until ``total`` are registered, each with a waiting job or two and an hour of
+    BullMQ's per-minute metrics as a recording worker leaves them (``metrics:<status>`` hash
+    with ``count``/``prevCount``/``prevTS``, ``metrics:<status>:data`` newest first, one entry
+    per minute, 24 h kept = 1,440 entries as BullMQ's ``maxDataPoints`` default): the
+    overview then draws a chart on every row. Returns how many queues there are."""
+    have = len(Queue.names(R, PREFIX))
+    now = int(time.time() * 1000)
+    for i in range(max(0, total - have)):
+        q = Queue(f"chart-queue-{i:03d}", connection=R, prefix=PREFIX)
+        q.add_bulk(("tick", {"i": j}, {}) for j in range(1 + i % 3))
+        pipe = R.pipeline(transaction=False)
+        for status, scale in (("completed", 40 + i), ("failed", 1 + i % 7)):
+            per_minute = [scale + (m * 7 + i) % (scale + 1) for m in range(1440)]
+            pipe.hset(q.keys.metrics(status), mapping={"count": sum(per_minute) + scale, "prevCount": sum(per_minute),
+                                                       "prevTS": now - 20_000})
+            pipe.rpush(q.keys.metrics(status, data=True), *per_minute)
+        pipe.execute()
+    return len(Queue.names(R, PREFIX))
+
+
 # ------------------------------------------------------------------------------- probe
 def probe_main(port: int, out: str) -> None:
     """PING every ~5 ms; one line per PING: wall time, round trip ms. Ends on SIGTERM."""

@@ -75,20 +75,19 @@ def _line_up(meta: list[Any], data: list[Any], minutes: int, now_ms: int) -> tup
     if not prev_ts:
         return out, False
     first = now_ms // MINUTE_MS - minutes + 1  # the minute out[0] stands for
-    prev_minute = prev_ts // MINUTE_MS
-
-    def put(minute: int, value: int) -> None:
-        if 0 <= minute - first < minutes:
-            out[minute - first] += value
-
-    put(prev_minute, max(0, count - prev_count))
-    for i, value in enumerate(data):
-        put(prev_minute - 1 - i, _count(value))
+    at = prev_ts // MINUTE_MS - first  # where the minute of prevTS goes in out
+    if 0 <= at < minutes:
+        out[at] = max(0, count - prev_count)
+    # data[i] is the minute before that one, i + 1 minutes back: out[at - 1 - i], when in range
+    for i in range(max(0, at - minutes), min(len(data), at)):
+        out[at - 1 - i] = _count(data[i])
     return out, True
 
 
 def _count(raw: Any) -> int:
     """A count as a worker wrote it; anything else another tool left there counts as 0."""
+    if isinstance(raw, bytes) and len(raw) < 19 and raw.isdigit():  # the usual case at full speed
+        return int(raw)
     try:
         value = float(text(raw)) if raw is not None else 0.0
     except ValueError:

@@ -9,6 +9,7 @@ arithmetic: this module reads nothing and renders no HTML.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 #: The ranges the overview's strip offers: (minutes shown, minutes per bar, words).
@@ -48,14 +49,22 @@ def bars(completed: list[int], failed: list[int], width: int, height: int, *, wh
     step = width / n
     gap = 0.2 * step if step >= 3 else 0.0
     paths: list[tuple[str, str]] = []
-    for cls, values, below in (("completed", done, [0] * n), ("failed", bad, done)):
+    # What is the same for every bar is formatted once (its left edge, width and way back), and
+    # heights come from a table of tenths of a pixel: 50 charts of 60 bars are 6,000 bars a snapshot.
+    lefts = [f"M{_n(i * step)} " for i in range(n)]
+    across, back = f"h{_n(step - gap)}v", f"h{_n(gap - step)}z"
+    tenths = _tenths(height)
+    for cls, values, below in (("completed", done, None), ("failed", bad, done)):
         parts = []
         for i, value in enumerate(values):
             if value <= 0:
                 continue
-            bottom = height - below[i] * scale
-            tall = max(value * scale, 1.0)
-            parts.append(f"M{_n(i * step)} {_n(bottom - tall)}h{_n(step - gap)}v{_n(tall)}h{_n(gap - step)}z")
+            tall = value * scale
+            if tall < 1.0:
+                tall = 1.0
+            top = (height - below[i] * scale if below else height) - tall
+            parts.append(f"{lefts[i]}{tenths[round(top * 10)] if top >= 0 else _n(top)}{across}"
+                         f"{tenths[round(tall * 10)]}{back}")
         if parts:
             paths.append((cls, "".join(parts)))
     total_done, total_bad = sum(done), sum(bad)
@@ -64,7 +73,16 @@ def bars(completed: list[int], failed: list[int], width: int, height: int, *, wh
     return Chart(width, height, paths, peak, label)
 
 
+@functools.lru_cache(maxsize=16)
+def _tenths(height: int) -> list[str]:
+    """``_n(k / 10)`` for k = 0 .. 10 * height (+1 for a value that rounds up past it)."""
+    return [_n(k / 10) for k in range(10 * height + 2)]
+
+
 def _n(value: float) -> str:
-    """A coordinate, short: integers without a decimal point."""
-    rounded = round(value, 1)
-    return str(int(rounded)) if rounded == int(rounded) else str(rounded)
+    """A coordinate, short: one decimal, integers without a decimal point."""
+    text = f"{value:.1f}"
+    if text.endswith(".0"):
+        text = text[:-2]
+        return "0" if text == "-0" else text
+    return text
