@@ -22,7 +22,7 @@ from redis.exceptions import ResponseError
 
 from . import bull, heartbeat, registry, series
 from .clients import Client, is_cluster, ping_all
-from .counts import Counts, summarize
+from .counts import Counts, Reading, read_many
 from .heartbeat import WorkerBeat
 from .keys import Keys, cluster_slot_problem
 from .queue import Queue
@@ -106,10 +106,16 @@ class Catalog:
         return ping_all(self.client)
 
     def summaries(self, names: list[str]) -> list[tuple[Counts, int | None]]:
-        """Each queue's counts and its oldest waiting job's creation time (ms), in two round
-        trips whatever the number of queues (plain reads: a queue without a hash tag on Redis
-        Cluster is counted too)."""
-        return summarize(self.client, [Keys(self.prefix, n) for n in names], bull=self.bull_flags(names))
+        """Each queue's counts and its oldest waiting job's creation time (ms), in one round
+        trip whatever the number of queues (see :meth:`readings`)."""
+        return [(r.counts, r.oldest) for r in self.readings(names)]
+
+    def readings(self, names: list[str]) -> list[Reading]:
+        """Each queue's counts, oldest waiting job and metrics totals: one script call per queue,
+        all in one round trip (plus one for queues whose kind is not known yet). On Redis
+        Cluster a queue without a hash tag is read with plain commands (counted too)."""
+        return read_many(self.client, [Keys(self.prefix, n) for n in names], self.bull_flags(names),
+                         [self.cluster_problem(n) is None for n in names])
 
     def overview(self, names: list[str] | None = None) -> tuple[list[QueueSummary], list[str]]:
         """A :class:`QueueSummary` of each queue in ``names`` (None: every known queue), and what

@@ -255,6 +255,12 @@ def add_flow(route: str, nodes: Sequence[Sequence[Arg]]) -> Call:
 # --- legacy Bull 3/4 queues (npm ``bull``): see dashboard/bull.py ---------------------------
 
 
+def read_queue_counts(k: Keys, bull: bool) -> Call:
+    keys = [k.wait, k.paused, k.priority if bull else k.prioritized, k.delayed, k.active, k.completed, k.failed,
+            k.meta_paused if bull else k.waiting_children, k.meta, k.metrics("completed"), k.metrics("failed")]
+    return Call("read_queue_counts", keys, [k.base, "1" if bull else "0"])
+
+
 def read_queue_kind(k: Keys) -> Call:
     keys = [k.meta, k.meta_paused, k.priority, k.wait, k.paused, k.active, k.delayed, k.completed, k.failed,
             k.events, k.marker, k.prioritized, k.pc, k.id]
