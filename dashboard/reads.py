@@ -40,7 +40,7 @@ COPY_BUDGET = 1024 * 1024
 LOG_LINE_CAP = 2048
 #: Jobs one ``read_job_fields`` call reads in the first pass (a page of 100 is one call: with the
 #: listing's caps it copies at most about 1.5 MB inside Redis).
-JOBS_PER_CALL = 100
+JOBS_PER_CALL = 25
 #: Bytes of whole log lines one log page reads at most inside Redis (at least one line):
 #: 100 lines of up to 10 KB fit; of 50 KB lines a page holds about 20.
 LOG_PAGE_BUDGET = 1024 * 1024

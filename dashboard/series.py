@@ -79,9 +79,21 @@ def _line_up(meta: list[Any], data: list[Any], minutes: int, now_ms: int) -> tup
     if 0 <= at < minutes:
         out[at] = max(0, count - prev_count)
     # data[i] is the minute before that one, i + 1 minutes back: out[at - 1 - i], when in range
-    for i in range(max(0, at - minutes), min(len(data), at)):
-        out[at - 1 - i] = _count(data[i])
+    first_i, last_i = max(0, at - minutes), min(len(data), at)
+    if first_i < last_i:
+        out[at - last_i:at - first_i] = _counts(data[first_i:last_i])[::-1]
     return out, True
+
+
+def _counts(raw: list[Any]) -> list[int]:
+    """:func:`_count` of each value; whole numbers as workers write them at full speed."""
+    try:
+        values = list(map(int, raw))
+    except (TypeError, ValueError):
+        return [_count(v) for v in raw]
+    if values and (min(values) < 0 or max(values) >= 2**53):  # not a count a worker wrote
+        return [_count(v) for v in raw]
+    return values
 
 
 def _count(raw: Any) -> int:

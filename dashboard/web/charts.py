@@ -10,7 +10,7 @@ arithmetic: this module reads nothing and renders no HTML.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: The ranges the overview's strip offers: (minutes shown, minutes per bar, words).
 RANGES = {"1h": (60, 1, "the last hour"), "24h": (1440, 15, "the last 24 hours")}
@@ -25,6 +25,10 @@ class Chart:
     paths: list[tuple[str, str]]  # (CSS class, SVG path data), drawn in this order
     peak: int  # the tallest bar, in jobs
     label: str  # the chart in words
+    #: What the bars were drawn from, and each bar's path data ("" for none), per series: a
+    #: later chart of the same box and scale reuses the bars whose values did not change.
+    drawn: tuple[float, list[int], list[int], list[str], list[str]] | None = field(
+        default=None, repr=False, compare=False)
 
 
 def bucket(values: list[int], size: int) -> list[int]:
@@ -37,10 +41,12 @@ def bucket(values: list[int], size: int) -> list[int]:
 
 
 def bars(completed: list[int], failed: list[int], width: int, height: int, *, what: str, per: str = "minute",
-         floor: int = 1) -> Chart:
+         floor: int = 1, previous: Chart | None = None) -> Chart:
     """Stacked bars, one per entry (oldest first), in a ``width`` x ``height`` box. The scale
     is the tallest bar, at least ``floor`` jobs, so a quiet queue does not look busy. ``what``
-    and ``per`` go into the label ("the last hour", "minute")."""
+    and ``per`` go into the label ("the last hour", "minute"). With ``previous`` (the same
+    series drawn earlier: the overview redraws each queue's chart every snapshot), bars whose
+    values, place and scale did not change are taken from it instead of being drawn again."""
     n = max(len(completed), len(failed), 1)
     done = list(completed) + [0] * (n - len(completed))
     bad = list(failed) + [0] * (n - len(failed))
@@ -54,10 +60,19 @@ def bars(completed: list[int], failed: list[int], width: int, height: int, *, wh
     lefts = [f"M{_n(i * step)} " for i in range(n)]
     across, back = f"h{_n(step - gap)}v", f"h{_n(gap - step)}z"
     tenths = _tenths(height)
-    for cls, values, below in (("completed", done, None), ("failed", bad, done)):
+    old = previous.drawn if previous is not None and (previous.width, previous.height) == (width, height) else None
+    if old is not None and (old[0] != scale or len(old[1]) != n):
+        old = None
+    drawn: list[list[str]] = []
+    for s, (cls, values, below) in enumerate((("completed", done, None), ("failed", bad, done))):
         parts = []
+        kept = None if old is None else (old[3] if s == 0 else old[4])
         for i, value in enumerate(values):
             if value <= 0:
+                parts.append("")
+                continue
+            if old is not None and kept is not None and old[1][i] == done[i] and old[2][i] == bad[i]:
+                parts.append(kept[i])  # same values at the same place and scale: the same bar
                 continue
             tall = value * scale
             if tall < 1.0:
@@ -65,12 +80,14 @@ def bars(completed: list[int], failed: list[int], width: int, height: int, *, wh
             top = (height - below[i] * scale if below else height) - tall
             parts.append(f"{lefts[i]}{tenths[round(top * 10)] if top >= 0 else _n(top)}{across}"
                          f"{tenths[round(tall * 10)]}{back}")
-        if parts:
-            paths.append((cls, "".join(parts)))
+        drawn.append(parts)
+        d = "".join(parts)
+        if d:
+            paths.append((cls, d))
     total_done, total_bad = sum(done), sum(bad)
     label = (f"{what}: {total_done:,} completed, {total_bad:,} failed; at most {peak:,} a {per}"
              if total_done or total_bad else f"{what}: no job finished")
-    return Chart(width, height, paths, peak, label)
+    return Chart(width, height, paths, peak, label, (scale, done, bad, drawn[0], drawn[1]))
 
 
 @functools.lru_cache(maxsize=16)
