@@ -76,10 +76,13 @@ class Overview:
             return rows
 
     def row(self, name: str) -> QueueSummary:
-        """One queue's summary: from the snapshot, or read now for a queue not registered."""
-        for row in self.snapshot():
-            if row.name == name:
-                return row
+        """One queue's summary: from the snapshot while it is fresh, else read now for this
+        queue alone (a queue page costs the same whatever the number of queues)."""
+        cached = self._cached
+        if cached is not None and time.monotonic() - cached[0] < self.ttl:
+            for row in cached[1]:
+                if row.name == name:
+                    return row
         return self._read([name])[0]
 
     def _read(self, names: list[str] | None = None) -> list[QueueSummary]:
