@@ -932,12 +932,15 @@ def main() -> None:
                     hx_target="summary", spacing=1.1, warmup=1)
             measure(c, "charts_poll", f"{label}: htmx fragment back to back (1 s snapshot)", "/", n,
                     hx_target="summary")
+            if args.profile:
+                profiles.append(profile_pages(app, c, [
+                    (f"{label}: full page, uncached", "/", None, 1.1),
+                    (f"{label}: htmx fragment, uncached", "/", "summary", 1.1)], 100, header=False))
             queues = seed_queues(METRICS_QUEUES)
             measure(c, "metrics", f"Prometheus /metrics scrape, {queues} queues", "/metrics", n)
             if args.profile:
-                profiles.append(profile_pages(app, c, [
-                    ("overview with charts, full page, uncached", "/", None, 1.1),
-                    ("/metrics", "/metrics", None, 0)], 100, header=False))
+                profiles.append(profile_pages(app, c, [(f"/metrics, {queues} queues", "/metrics", None, 0)], 100,
+                                              header=False))
                 (out_dir / "profile-dashboard.txt").write_text("".join(profiles))
                 print("".join(profiles), flush=True)
             bulk(c, "retry", f"Retry all {args.failed:,} failed (POST -> task done)", f"{q}?state=failed&per={per}",

@@ -140,11 +140,11 @@ def _call(keys: Keys, job_ids: Sequence[str], copy_limit: int, caps: Caps, spec:
 
 
 def _parse(reply: list[Any], names: Sequence[str]) -> _Read | ResponseError:
-    """One job's entry of the script's reply: {0}, {-1, error} or {1, [value, length]...}."""
+    """One job's entry of the script's reply: {0}, {-1, error} or {1, value, length, ...}."""
     if int(reply[0]) < 0:
         return ResponseError(text(reply[1]))
     read = _Read(exists=bool(reply[0]))
-    for name, (value, length) in zip(names, reply[1:]):
+    for name, value, length in zip(names, reply[1::2], reply[2::2]):
         read.values[name] = value
         read.lengths[name] = int(length)
     return read

@@ -3,8 +3,11 @@
 One call reads a whole page of jobs (one EVALSHA instead of one per job: the per-call cost
 of EVALSHA and of packing the field list 100 times was most of a 100-row page's time).
 
-Redis has no HGETRANGE. HSTRLEN (O(1)) comes first for every field: the fields within their
-cap are then read with one HMGET as they are. A longer field of at most ARGV[1] bytes is
+Redis has no HGETRANGE. A small job (at most 64 fields and 16 KB in all, by HLEN and MEMORY
+USAGE) is read with one HMGET of the fields asked for, and each is measured in Lua: copying
+16 KB costs less than a command per field. For a larger one, HSTRLEN (O(1)) comes first for
+every field: the fields within their cap are then read with one HMGET as they are. Both give
+the same answer. A longer field of at most ARGV[1] bytes is
 copied whole into Lua by HGET (the server copies it into the call's reply buffer, joins
 that, then makes the Lua string: 0.06 ms per MB on Redis 6.2 with glibc malloc, 1.1 to 2.4
 ms per MB on Debian's Redis 7.0, whose jemalloc returns the memory so that every copy
@@ -26,7 +29,7 @@ ARGV[5+3F ..] optional, one per key: which triples to read for that key, as a st
   1-based triple numbers separated by commas (absent: all of them)
 Returns one entry per key:
   {0} no such key; {-1, 'WRONGTYPE ...'} the key is not a hash;
-  {1, then one entry per field read: {value or nil, full length in bytes}}.
+  {1, then for each field read: value or nil, full length in bytes} (flat: no table per field).
   For a split kind 'a' field the value is {element count, e1, len1, e2, len2, ...} (the newest
   elements, oldest of them first). A field not read (longer than its cap and than ARGV[1]) has
   value nil and length > 0; a missing field has value nil and length 0 (HSTRLEN cannot tell
@@ -53,6 +56,15 @@ local function split(raw, cap)
   return out
 end
 
+local SMALL_FIELDS, SMALL_BYTES = 64, 16384
+
+local function cut(raw, cap, fkind)
+  local value = false
+  if fkind == 'a' and #raw <= decodeLimit then value = split(raw, cap) end
+  if not value then value = head(raw, cap) end
+  return value
+end
+
 local all = {}
 for t = 1, nfields do all[t] = t end
 
@@ -61,6 +73,24 @@ local function readOne(key, picks)
   if kind == 'none' then return {0} end
   if kind ~= 'hash' then return {-1, 'WRONGTYPE ' .. key .. ' holds a ' .. kind .. ', not a hash'} end
   local out = {1}
+  if rcall('HLEN', key) <= SMALL_FIELDS and rcall('MEMORY', 'USAGE', key, 'SAMPLES', '0') <= SMALL_BYTES then
+    local names = {}
+    for p = 1, #picks do names[p] = ARGV[2 + 3 * picks[p]] end
+    local values = rcall('HMGET', key, unpack(names))
+    for p = 1, #picks do
+      local i = 2 + 3 * picks[p]
+      local cap, fkind, raw = tonumber(ARGV[i + 1]), ARGV[i + 2], values[p]
+      local len = raw and #raw or 0
+      local value = false
+      if cap < 0 or len <= cap then
+        value = raw
+      elseif len <= copyLimit then
+        value = cut(raw, cap, fkind)
+      end
+      out[2 * p], out[2 * p + 1] = value, len
+    end
+    return out
+  end
   local whole, wholeAt = {}, {}
   for p = 1, #picks do
     local i = 2 + 3 * picks[p]  -- ARGV index of the triple's field name
@@ -69,18 +99,17 @@ local function readOne(key, picks)
     local value = false
     if cap < 0 or len <= cap then
       whole[#whole + 1] = field
-      wholeAt[#wholeAt + 1] = p + 1
+      wholeAt[#wholeAt + 1] = 2 * p
     elseif len <= copyLimit then
       local raw = rcall('HGET', key, field) or ''
       len = #raw
-      if fkind == 'a' and len <= decodeLimit then value = split(raw, cap) end
-      if not value then value = head(raw, cap) end
+      value = cut(raw, cap, fkind)
     end
-    out[p + 1] = {value, len}
+    out[2 * p], out[2 * p + 1] = value, len
   end
   if #whole > 0 then
     local values = rcall('HMGET', key, unpack(whole))
-    for w = 1, #whole do out[wholeAt[w]][1] = values[w] end
+    for w = 1, #whole do out[wholeAt[w]] = values[w] end
   end
   return out
 end
