@@ -425,6 +425,74 @@ class App:
         self._logf.close()
 
 
+class Board:
+    """bull-board 9.10.2's Express server (node_board/serve.js) on the same Redis, mounted at /board."""
+
+    PINS = {"@bull-board/api": "9.10.2", "@bull-board/express": "9.10.1", "bullmq": "6.7.0", "express": "5.3.0"}
+
+    def __init__(self, redis_port: int, queues: list[str]) -> None:
+        modules = self.install()
+        self.port = free_port()
+        self.log = WORK / "dashboard-board.log"
+        self._logf = open(self.log, "w")  # noqa: SIM115
+        env = dict(os.environ, QB_REDIS_PORT=str(redis_port), NODE_PATH=str(modules))
+        self.proc = subprocess.Popen(["node", str(HERE / "node_board" / "serve.js"), str(self.port), *queues],
+                                     env=env, stdout=self._logf, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while "READY" not in self.log.read_text():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"bull-board did not start; see {self.log}")
+            time.sleep(0.05)
+
+    @classmethod
+    def install(cls) -> Path:
+        dest = WORK / "board"
+        modules = dest / "node_modules"
+        try:
+            if all(json.loads((modules / p / "package.json").read_text())["version"] == v for p, v in cls.PINS.items()):
+                return modules
+        except (OSError, ValueError, KeyError):
+            pass
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in ("package.json", "package-lock.json"):
+            (dest / f).write_bytes((HERE / "node_board" / f).read_bytes())
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=dest, check=True)
+        return modules
+
+    def server_times(self) -> dict[int, tuple[str, int, float]]:
+        out = {}
+        for line in self.log.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == "SEQ" and parts[1].isdigit():
+                out[int(parts[1])] = ("/board", 200, float(parts[2]))
+        return out
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._logf.close()
+
+
+def board_rows(c: Client, n: int, deep_page: int, per: int) -> None:
+    """bull-board's JSON for the same rows as our pages (its own page size: jobsPerPage)."""
+    api = f"/board/api/queues?activeQueue={QUEUE}&jobsPerPage={per}"
+    for key, label, query in (
+            ("board_page1", f"bull-board JSON: waiting page 1, {per} rows", "status=waiting&page=1"),
+            ("board_deep", f"bull-board JSON: waiting page {deep_page:,}, {per} rows",
+             f"status=waiting&page={deep_page}"),
+            ("board_failed1", f"bull-board JSON: failed page 1, {per} rows", "status=failed&page=1")):
+        body = c.request("GET", f"{api}&{query}")["body"]
+        got = [q for q in json.loads(body)["queues"] if q["name"] == QUEUE][0]["jobs"]
+        if len(got) != per:
+            raise SystemExit(f"{label}: bull-board answered {len(got)} jobs")
+        measure(c, key, label, f"{api}&{query}", n)
+
+
 class Client:
     """One keep-alive connection, a cookie jar of one, and the headers browsers/htmx send."""
 
@@ -731,6 +799,8 @@ def report(meta: dict, server: dict[int, tuple[str, int, float]], probe: list[tu
     http_row("charts_hx", TARGET_CHARTS_MS, "–", on_server=True)
     http_row("charts_poll", TARGET_CHARTS_MS, "–", on_server=True)
     http_row("metrics", TARGET_METRICS_MS, "–", on_server=True)
+    for key in ("board_page1", "board_deep", "board_failed1"):
+        http_row(key, None, "same data, same run (`node_board/serve.js`)")
     http_row("healthz", None, "–")
     http_row("healthz_idle", None, "–")
     for key, target, peers in (("retry", TARGET_RETRY_S, PEER_RETRY), ("clean", None, "–")):
@@ -756,6 +826,21 @@ def report(meta: dict, server: dict[int, tuple[str, int, float]], probe: list[tu
     out.append(f"| App RSS after the run (peak) | {rss_after['worker_VmRSS_mb']:.1f} MB | – | "
                f"peak {rss_after['worker_VmHWM_mb']:.1f} MB | – | – | | |")
     out.append("")
+    pairs = [(ours, theirs) for ours, theirs in (("page1", "board_page1"), ("page1_hx", "board_page1"),
+                                                 ("deep", "board_deep"), ("deep_hx", "board_deep"),
+                                                 ("failed1", "board_failed1")) if ours in by and theirs in by]
+    if pairs:
+        out += ["### Against bull-board's JSON for the same rows (issue 11: no page slower)", "",
+                "Server time: gunicorn's for our HTML page, bull-board's Express middleware's (arrival to "
+                "`finish`) for its JSON; medians.", "",
+                "| our page | server | bull-board JSON | server | ours / theirs | |", "|---|---|---|---|---|---|"]
+        for ours, theirs in pairs:
+            a, b = srv(by[ours]), srv(by[theirs])
+            if a is None or b is None:
+                continue
+            out.append(f"| {by[ours]['label']} | {a:.2f} ms | {by[theirs]['label']} | {b:.2f} ms | {a / b:.2f}× "
+                       f"| {'not slower' if a <= b else '**slower**'} |")
+        out.append("")
 
     out += ["## Where the time goes (per request, Redis side)", "",
             "| measurement | request | KiB | rows | Redis cmds/req | Redis ms/req (commandstats) "
@@ -819,6 +904,8 @@ def parse_args():
     ap.add_argument("--seed", choices=("node", "python"), default="node",
                     help="who makes the big queue: Node BullMQ 6.7.0 itself, adding and running the jobs (default; "
                          "issue 11), or Queue.add_bulk plus Python tracebacks written in place (issue 3's runs)")
+    ap.add_argument("--no-board", dest="board", action="store_false",
+                    help="skip the bull-board rows (its JSON for the same pages, node_board/; npm ci on first use)")
     ap.add_argument("--charts", type=int, default=CHART_QUEUES,
                     help=f"queues with an hour of metrics for the overview-with-charts rows (default {CHART_QUEUES})")
     ap.add_argument("--metrics-only", action="store_true", help="only time the /metrics scrape at "
@@ -914,6 +1001,15 @@ def main() -> None:
                     n, expect_rows=per)
             measure(c, "job", f"Job detail, failed job with {ATTEMPTS} tracebacks (full page)",
                     f"{q}/jobs/{seeded['failed_id']}", n)
+            board = None
+            if args.board:
+                board = Board(server.port, [QUEUE, *SMALL_QUEUES])
+                try:
+                    bc = Client(board.port)
+                    bc.seq = 1_000_000  # its own numbers, apart from gunicorn's in the merged server times
+                    board_rows(bc, n, deep_page, per)
+                finally:
+                    board.stop()
             profiles = []
             if args.profile:
                 print("profiling pages with py-spy (not timed) ...", flush=True)
@@ -972,6 +1068,8 @@ def main() -> None:
                 slow.append(dict(cmd=cmd, ms=e["duration"] / 1000, t=e["start_time"]))
             app.stop()
             server_times = app.server_times()
+            if board is not None:
+                server_times.update(board.server_times())
             meta = dict(date=time.strftime("%Y-%m-%d %H:%M"), argv=sys.argv[1:],
                         machine=f"{os.cpu_count()} CPUs ({platform.machine()})", load_start=load_start,
                         load_end=float(Path("/proc/loadavg").read_text().split()[0]), redis=server.version,
