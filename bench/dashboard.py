@@ -811,12 +811,22 @@ def report(meta: dict, server: dict[int, tuple[str, int, float]], probe: list[tu
         vd = verdict(rec["seconds"], target) if target else ("met" if rec["seconds"] <= TARGET_RETRY_S else "slow")
         out.append(f"| {rec['label']} | {rec['seconds']:.2f} s | – | task says {rec['task_says']} | {stall(key)} "
                    f"| {tgt} | {vd} | {peers} |")
-    overall = max((rtt for _, rtt in probe), default=0.0)
+    # Stalls while a row was measured; between rows the bench itself seeds queues or runs py-spy.
+    def measured(t: float, slack: float = 0.0) -> bool:
+        return any(p["t0"] - slack <= t <= p["t1"] + slack for p in PHASES)
+
+    during = [(t, rtt) for t, rtt in probe if measured(t)]
+    between = max((rtt for t, rtt in probe if not measured(t)), default=0.0)
+    overall = max((rtt for _, rtt in during), default=0.0)
+    slow_between = [e for e in slow if not measured(e["t"], 1.0)]
+    slow = [e for e in slow if measured(e["t"], 1.0)]
     slow_max = max((e["ms"] for e in slow), default=0.0)
-    out.append(f"| Longest Redis stall: probe PING every 5 ms, max round trip | {overall:.1f} ms | "
-               f"{pct([r for _, r in probe], 99) if probe else 0:.2f} ms (p99) | {len(probe):,} PINGs | – "
+    out.append(f"| Longest Redis stall: probe PING every 5 ms, max round trip while rows were measured "
+               f"(between rows, while the bench seeded queues: {between:.1f} ms) | {overall:.1f} ms | "
+               f"{pct([r for _, r in during], 99) if during else 0:.2f} ms (p99) | {len(during):,} PINGs | – "
                f"| ≤ {TARGET_STALL_MS} ms | {verdict(overall, TARGET_STALL_MS)} | {PEER_STALL} |")
-    out.append(f"| Longest Redis stall: SLOWLOG (≥ 10 ms), longest command | "
+    out.append(f"| Longest Redis stall: SLOWLOG (≥ 10 ms) while rows were measured, longest command "
+               f"({len(slow_between)} more between rows) | "
                f"{f'{slow_max:.1f} ms' if slow else 'none logged'} | – | {len(slow)} entries | – "
                f"| ≤ {TARGET_STALL_MS} ms | {verdict(slow_max, TARGET_STALL_MS)} | |")
     idle = rss_idle["worker_VmRSS_mb"]
