@@ -158,10 +158,12 @@ class Catalog:
         entry), registered queue or not: one ``CLIENT LIST``."""
         return registry.worker_connections(self.client, self.prefix)
 
-    def throughput(self, names: list[str], minutes: int, now_ms: int) -> list[Throughput]:
+    def throughput(self, names: list[str], minutes: int, now_ms: int,
+                   cache: series.SeriesCache | None = None) -> list[Throughput]:
         """Each queue's completed and failed jobs per minute over the last ``minutes`` minutes,
-        from BullMQ's metrics keys: one round trip of bounded reads (:mod:`dashboard.series`)."""
-        return series.per_minute(self.client, [Keys(self.prefix, n) for n in names], minutes, now_ms)
+        from BullMQ's metrics keys: one round trip of bounded reads (:mod:`dashboard.series`;
+        with ``cache``, lists are read only for queues whose metrics moved on since the last call)."""
+        return series.per_minute(self.client, [Keys(self.prefix, n) for n in names], minutes, now_ms, cache)
 
     def arrivals_per_minute(self, name: str, now_ms: int) -> float | None:
         """About how many jobs a minute arrive in the queue, when a backlog lets it be told."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from ..catalog import Catalog
 from ..catalog import QueueSummary as Summary
 from ..codec import now_ms
-from ..series import Throughput
+from ..series import SeriesCache, Throughput
 from . import charts, formatting
 
 #: Minutes of per-minute history each overview row charts, and the "failing now" window.
@@ -58,6 +58,8 @@ class Overview:
         #: quiet queue) is not drawn again, a changed one only in the bars that changed
         #: (within a minute, the current one): 50 charts are 6,000 bars.
         self._charts: dict[str, tuple[tuple[list[int], list[int]], charts.Chart]] = {}
+        #: Each queue's last hour as last read (read again when its metrics moved on: see series).
+        self._series: SeriesCache = {}
         #: What was wrong with the queue registry at the last full read (shown on the page).
         self.problems: list[str] = []
 
@@ -91,7 +93,7 @@ class Overview:
             self.problems = problems
         names = [summary.name for summary in summaries]
         now = self.clock()
-        throughput = self.catalog.throughput(names, HOUR, now)
+        throughput = self.catalog.throughput(names, HOUR, now, self._series)
         rows = [QueueSummary(s.name, s.counts, s.workers, s.oldest_waiting, tp)
                 for s, tp in zip(summaries, throughput)]
         drawn: dict[str, tuple[tuple[list[int], list[int]], charts.Chart]] = {}
