@@ -11,11 +11,12 @@
 What it does (see bench/README.md, "Dashboard", for the method and what each number means):
   * starts its own redis-server (dashboard.redis_server.EmbeddedRedis: free port, 127.0.0.1, no
     persistence) and stops it at the end; it never talks to any other Redis;
-  * seeds queue ``send-email`` under the default prefix ``bull``: jobs added with
-    Queue.add_bulk, then the oldest moved to completed (with a return value) and to failed
-    with what our worker leaves (3 attempts, 3 real Python tracebacks produced by
-    dashboard.outcome.run_handler, failedReason, atm/ats/processedOn/finishedOn), plus two
-    small queues so the overview has more than one row;
+  * seeds queue ``send-email`` under the default prefix ``bull`` with Node BullMQ 6.7.0 itself
+    (node/seed_dashboard.js: addBulk, then a Node Worker completes the oldest 10,000 and fails
+    the next 50,000 three times each, then the 200,000 waiting are added), or with ``--seed
+    python`` as issue 3's runs did (Queue.add_bulk, then the oldest moved to completed and to
+    failed with what our worker leaves: 3 real Python tracebacks from
+    dashboard.outcome.run_handler); plus two small queues so the overview has more than one row;
   * serves the app as production does: ``gunicorn -w 1 --threads 2 'app:create_app()'`` on a
     free port of 127.0.0.1, REDIS_URL = the private server, demo and embedded workers off;
   * measures with a keep-alive http.client connection, the headers a browser and htmx send
@@ -24,7 +25,9 @@ What it does (see bench/README.md, "Dashboard", for the method and what each num
   * while measuring, a separate probe process PINGs the private Redis every 5 ms (longest
     round trip = longest stall a client saw); SLOWLOG at 10 ms; INFO commandstats per phase;
   * RSS of the gunicorn worker (VmRSS/VmHWM from /proc) after start-up and after the run;
-  * last, adds small queues up to METRICS_QUEUES (200) in all, with BullMQ's metrics counters as
+  * then adds CHART_QUEUES (50) queues with 24 h of BullMQ's per-minute metrics and times the
+    overview drawing a chart on each row (full page and htmx fragment, uncached: 1.1 s apart);
+  * then adds small queues up to METRICS_QUEUES (200) in all, with BullMQ's metrics counters as
     recording workers leave them and a few paused, and times the Prometheus ``GET /metrics`` scrape;
   * writes results/dashboard.md (tables) and results/dashboard.jsonl (raw), prints the tables.
 Only the standard library, redis-py, gunicorn (as a subprocess) and the runtime are used here.
@@ -76,6 +79,10 @@ TARGET_STALL_MS = 50
 TARGET_RSS_MB = 60
 TARGET_METRICS_MS = 50  # issue 10: one scrape with 200 queues, server time
 METRICS_QUEUES = 200
+TARGET_CHARTS_MS = 20  # issue 9: overview with charts for 50 queues, server time
+CHART_QUEUES = 50
+TARGET_FAILED_MS = 20  # issue 11: the 100-row failed list, server time
+PEER_FAILED = "bull-board 23.5 ms (issue 11: its JSON for 100 failed rows)"
 PEER_COUNTS = "11–20 ms"
 PEER_PAGE = "27–129 ms"
 PEER_DEEP = "12 ms (bull-board) / 28.9 s (rq-dashboard)"
@@ -265,6 +272,35 @@ def seed(n_wait: int, n_failed: int, n_completed: int) -> dict:
                 reasons=[r for r, _ in traces])
 
 
+def seed_node(n_wait: int, n_failed: int, n_completed: int) -> dict:
+    """The same queue made by Node BullMQ 6.7.0 itself (``node/seed_dashboard.js``): ids
+    1 .. completed+failed added with ``addBulk`` and run by a Node ``Worker`` (concurrency 100,
+    metrics on) that completes the first ``n_completed`` and fails the next ``n_failed`` three
+    times each (BullMQ's own retries and Node stack traces), then the waiting jobs added.
+    Returns facts for the report, as :func:`seed` does."""
+    t0 = time.perf_counter()
+    port = R.connection_pool.connection_kwargs["port"]
+    env = dict(os.environ, QB_REDIS_PORT=str(port), NODE_PATH=str(tp.node_modules()))
+    done = subprocess.run(["node", str(HERE / "node" / "seed_dashboard.js"), QUEUE, str(n_wait), str(n_failed),
+                           str(n_completed)], env=env, capture_output=True, text=True, timeout=1800)
+    if done.returncode != 0:
+        raise SystemExit(f"node seeding failed: {done.stderr[-2000:]}")
+    timings = json.loads(done.stdout.strip().splitlines()[-1])
+    for name, n in SMALL_QUEUES.items():
+        Queue(name, connection=R, prefix=PREFIX).add_bulk(("resize" if "image" in name else "notify",
+                                                            {"id": i, "w": 640}, {}) for i in range(n))
+    q = Queue(QUEUE, connection=R, prefix=PREFIX)
+    counts = q.counts()
+    assert (counts.waiting, counts.failed, counts.completed) == (n_wait, n_failed, n_completed), counts
+    failed_id = str(n_completed + n_failed // 2)
+    sample = R.hget(q.keys.job(failed_id), "stacktrace") or b""
+    reasons = sorted({(R.hget(q.keys.job(str(n_completed + i)), "failedReason") or b"").decode()[:60]
+                      for i in range(1, 6)})
+    return dict(seed_s=time.perf_counter() - t0, add_s=timings["add_s"], work_s=timings["work_s"],
+                total=n_wait + n_failed + n_completed, failed_id=failed_id, trace_bytes=len(sample),
+                used_memory_mb=R.info("memory")["used_memory"] / 2**20, reasons=reasons, made_by="node")
+
+
 def seed_queues(total: int) -> int:
     """Add small queues until ``total`` are registered: 5 waiting jobs each, BullMQ's metrics
     counters (``metrics:completed|failed`` count) as a recording worker leaves them, every
@@ -280,6 +316,26 @@ def seed_queues(total: int) -> int:
         pipe.execute()
         if i % 10 == 0:
             q.pause("bench", by="bench")
+    return len(Queue.names(R, PREFIX))
+
+
+def seed_charts(count: int) -> int:
+    """Add ``count`` queues, each with a waiting job or two and an hour of
+    BullMQ's per-minute metrics as a recording worker leaves them (``metrics:<status>`` hash
+    with ``count``/``prevCount``/``prevTS``, ``metrics:<status>:data`` newest first, one entry
+    per minute, 24 h kept = 1,440 entries as BullMQ's ``maxDataPoints`` default): the
+    overview then draws a chart on every row. Returns how many queues there are."""
+    now = int(time.time() * 1000)
+    for i in range(count):
+        q = Queue(f"chart-queue-{i:03d}", connection=R, prefix=PREFIX)
+        q.add_bulk(("tick", {"i": j}, {}) for j in range(1 + i % 3))
+        pipe = R.pipeline(transaction=False)
+        for status, scale in (("completed", 40 + i), ("failed", 1 + i % 7)):
+            per_minute = [scale + (m * 7 + i) % (scale + 1) for m in range(1440)]
+            pipe.hset(q.keys.metrics(status), mapping={"count": sum(per_minute) + scale, "prevCount": sum(per_minute),
+                                                       "prevTS": now - 20_000})
+            pipe.rpush(q.keys.metrics(status, data=True), *per_minute)
+        pipe.execute()
     return len(Queue.names(R, PREFIX))
 
 
@@ -367,6 +423,74 @@ class App:
                 self.proc.kill()
                 self.proc.wait()
         self._logf.close()
+
+
+class Board:
+    """bull-board 9.10.2's Express server (node_board/serve.js) on the same Redis, mounted at /board."""
+
+    PINS = {"@bull-board/api": "9.10.2", "@bull-board/express": "9.10.1", "bullmq": "6.7.0", "express": "5.3.0"}
+
+    def __init__(self, redis_port: int, queues: list[str]) -> None:
+        modules = self.install()
+        self.port = free_port()
+        self.log = WORK / "dashboard-board.log"
+        self._logf = open(self.log, "w")  # noqa: SIM115
+        env = dict(os.environ, QB_REDIS_PORT=str(redis_port), NODE_PATH=str(modules))
+        self.proc = subprocess.Popen(["node", str(HERE / "node_board" / "serve.js"), str(self.port), *queues],
+                                     env=env, stdout=self._logf, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while "READY" not in self.log.read_text():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"bull-board did not start; see {self.log}")
+            time.sleep(0.05)
+
+    @classmethod
+    def install(cls) -> Path:
+        dest = WORK / "board"
+        modules = dest / "node_modules"
+        try:
+            if all(json.loads((modules / p / "package.json").read_text())["version"] == v for p, v in cls.PINS.items()):
+                return modules
+        except (OSError, ValueError, KeyError):
+            pass
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in ("package.json", "package-lock.json"):
+            (dest / f).write_bytes((HERE / "node_board" / f).read_bytes())
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=dest, check=True)
+        return modules
+
+    def server_times(self) -> dict[int, tuple[str, int, float]]:
+        out = {}
+        for line in self.log.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == "SEQ" and parts[1].isdigit():
+                out[int(parts[1])] = ("/board", 200, float(parts[2]))
+        return out
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._logf.close()
+
+
+def board_rows(c: Client, n: int, deep_page: int, per: int) -> None:
+    """bull-board's JSON for the same rows as our pages (its own page size: jobsPerPage)."""
+    api = f"/board/api/queues?activeQueue={QUEUE}&jobsPerPage={per}"
+    for key, label, query in (
+            ("board_page1", f"bull-board JSON: waiting page 1, {per} rows", "status=waiting&page=1"),
+            ("board_deep", f"bull-board JSON: waiting page {deep_page:,}, {per} rows",
+             f"status=waiting&page={deep_page}"),
+            ("board_failed1", f"bull-board JSON: failed page 1, {per} rows", "status=failed&page=1")):
+        body = c.request("GET", f"{api}&{query}")["body"]
+        got = [q for q in json.loads(body)["queues"] if q["name"] == QUEUE][0]["jobs"]
+        if len(got) != per:
+            raise SystemExit(f"{label}: bull-board answered {len(got)} jobs")
+        measure(c, key, label, f"{api}&{query}", n)
 
 
 class Client:
@@ -558,13 +682,14 @@ def bulk(c: Client, key: str, label: str, page: str, action: str, form: dict, ex
     return rec
 
 
-def profile_pages(app: App, c: Client, pages: list[tuple[str, str, str | None, float]], n: int) -> str:
+def profile_pages(app: App, c: Client, pages: list[tuple[str, str, str | None, float]], n: int,
+                  header: bool = True) -> str:
     """py-spy --gil on the gunicorn worker while it serves n requests of each page (spaced by
     the last item, in seconds: 1.1 lets the overview's 1 s snapshot cache expire)."""
     spy = tp.venv("tools", [tp.PYSPY_PIN]) / "bin" / "py-spy"
     out = ["# py-spy --gil samples of the gunicorn worker (GIL holder only = its Python CPU), "
-           f"{n} requests per page (uncached counts: {max(5, n // 7)}, 1.1 s apart), 1000 Hz: 1 sample = 1 ms",
-           f"# {time.strftime('%Y-%m-%d %H:%M')}, {versions()}; data as in dashboard.md", ""]
+           f"{n} requests per page (uncached: {max(5, n // 7)}, 1.1 s apart), 1000 Hz: 1 sample = 1 ms",
+           f"# {time.strftime('%Y-%m-%d %H:%M')}, {versions()}; data as in dashboard.md", ""] if header else []
     for label, path, target, spacing in pages:
         count = n if not spacing else max(5, n // 7)
         raw = WORK / "profile-dashboard.raw"
@@ -625,27 +750,41 @@ def report(meta: dict, server: dict[int, tuple[str, int, float]], probe: list[tu
            f"{meta['load_end']:.2f} at the end.",
            f"Redis {meta['redis']} (private, no persistence), Python {meta['python']}, {meta['versions']}.",
            f"Data: queue `{QUEUE}` under prefix `{PREFIX}` with {meta['n_wait']:,} waiting, {meta['n_failed']:,} "
-           f"failed ({ATTEMPTS} attempts, {ATTEMPTS} tracebacks each, {meta['seed']['trace_bytes'] / 1024:.1f} KiB of "
-           f"`stacktrace` per job) and {meta['n_completed']:,} completed (with `returnvalue`), plus "
+           f"failed ({ATTEMPTS} attempts, {ATTEMPTS} stack traces each, {meta['seed']['trace_bytes'] / 1024:.1f} KiB "
+           f"of `stacktrace` per job) and {meta['n_completed']:,} completed (with `returnvalue`), "
+           + ("made by Node BullMQ 6.7.0 itself (`addBulk`, then a Node `Worker` completing and failing the oldest "
+              f"jobs: {meta['seed'].get('work_s', 0):.0f} s; `node/seed_dashboard.js`)"
+              if meta['seed'].get('made_by') == "node" else "added with `Queue.add_bulk` and moved to failed and "
+              "completed with Python tracebacks written in place (`--seed python`)")
+           + ", plus "
            + ", ".join(f"`{k}` ({v:,} waiting)" for k, v in SMALL_QUEUES.items())
            + f"; Redis used {meta['seed']['used_memory_mb']:.0f} MB after seeding ({meta['seed']['seed_s']:.0f} s).",
            f"Server: `{meta['server_cmd']}`, up and answering `/healthz` {meta['startup_s']:.1f} s after launch.",
            f"Client: one keep-alive `http.client` connection on loopback, {meta['n']} timed requests per row after "
            "3 untimed; median and p95 of the client-side time (request sent -> last byte read); "
            "\"server\" = median of gunicorn's own request time (`%(D)s`).", "",
-           "## Summary against the targets of issue 3", "",
-           "| measurement | median | p95 | server | target | | peers (issue 3) |",
-           "|---|---|---|---|---|---|---|"]
+           "## Summary against the targets of issues 3, 9, 10 and 11", "",
+           "Targets of issue 3 are client medians; those marked \"server\" (issues 9, 10, 11) are gunicorn's "
+           "median. \"Redis stall\" is the probe's longest PING round trip while the row was measured.", "",
+           "| measurement | median | p95 | server | Redis stall | target | | peers |",
+           "|---|---|---|---|---|---|---|---|"]
 
-    def http_row(key, target, peers, label=None):
+    def stall(key):
+        phase = next((p for p in PHASES if p["name"] == key), None)
+        return f"{probe_max(probe, phase['t0'], phase['t1'])[0]:.1f} ms" if phase else "–"
+
+    def http_row(key, target, peers, label=None, on_server=False):
         rec = by.get(key)
         if rec is None:
             return
         m = statistics.median(rec["ms"])
         s = srv(rec)
-        tgt, vd = (f"≤ {target} ms", verdict(m, target)) if target else ("–", "")
+        tgt, vd = "–", ""
+        if target:
+            tgt = f"≤ {target} ms" + (" server" if on_server else "")
+            vd = verdict(s if on_server and s is not None else m, target)
         out.append(f"| {label or rec['label']} | {fmt(m, 2)} ms | {fmt(pct(rec['ms'], 95), 2)} ms "
-                   f"| {fmt(s, 2) if s is not None else 'n/a'} ms | {tgt} | {vd} | {peers} |")
+                   f"| {fmt(s, 2) if s is not None else 'n/a'} ms | {stall(key)} | {tgt} | {vd} | {peers} |")
 
     http_row("counts_warm", TARGET_COUNTS_MS, PEER_COUNTS)
     http_row("counts_idle", TARGET_COUNTS_MS, PEER_COUNTS)
@@ -654,10 +793,14 @@ def report(meta: dict, server: dict[int, tuple[str, int, float]], probe: list[tu
     http_row("page1_hx", TARGET_PAGE_MS, PEER_PAGE)
     http_row("deep", TARGET_PAGE_MS, PEER_DEEP)
     http_row("deep_hx", TARGET_PAGE_MS, PEER_DEEP)
-    http_row("failed1", TARGET_PAGE_MS, PEER_PAGE)
+    http_row("failed1", TARGET_FAILED_MS, f"{PEER_FAILED}; issue 3: {PEER_PAGE}", on_server=True)
     http_row("job", TARGET_PAGE_MS, "–")
-    http_row("metrics", TARGET_METRICS_MS, "–",
-             label=f"Prometheus /metrics scrape, {METRICS_QUEUES} queues (target: server time)")
+    http_row("charts_page", TARGET_CHARTS_MS, "–", on_server=True)
+    http_row("charts_hx", TARGET_CHARTS_MS, "–", on_server=True)
+    http_row("charts_poll", TARGET_CHARTS_MS, "–", on_server=True)
+    http_row("metrics", TARGET_METRICS_MS, "–", on_server=True)
+    for key in ("board_page1", "board_deep", "board_failed1"):
+        http_row(key, None, "same data, same run (`node_board/serve.js`)")
     http_row("healthz", None, "–")
     http_row("healthz_idle", None, "–")
     for key, target, peers in (("retry", TARGET_RETRY_S, PEER_RETRY), ("clean", None, "–")):
@@ -666,23 +809,48 @@ def report(meta: dict, server: dict[int, tuple[str, int, float]], probe: list[tu
             continue
         tgt = f"≤ {target} s" if target else "(none; same bound as retry-all)"
         vd = verdict(rec["seconds"], target) if target else ("met" if rec["seconds"] <= TARGET_RETRY_S else "slow")
-        out.append(f"| {rec['label']} | {rec['seconds']:.2f} s | – | task says {rec['task_says']} | {tgt} | {vd} "
-                   f"| {peers} |")
-    overall = max((rtt for _, rtt in probe), default=0.0)
+        out.append(f"| {rec['label']} | {rec['seconds']:.2f} s | – | task says {rec['task_says']} | {stall(key)} "
+                   f"| {tgt} | {vd} | {peers} |")
+    # Stalls while a row was measured; between rows the bench itself seeds queues or runs py-spy.
+    def measured(t: float, slack: float = 0.0) -> bool:
+        return any(p["t0"] - slack <= t <= p["t1"] + slack for p in PHASES)
+
+    during = [(t, rtt) for t, rtt in probe if measured(t)]
+    between = max((rtt for t, rtt in probe if not measured(t)), default=0.0)
+    overall = max((rtt for _, rtt in during), default=0.0)
+    slow_between = [e for e in slow if not measured(e["t"], 1.0)]
+    slow = [e for e in slow if measured(e["t"], 1.0)]
     slow_max = max((e["ms"] for e in slow), default=0.0)
-    out.append(f"| Longest Redis stall: probe PING every 5 ms, max round trip | {overall:.1f} ms | "
-               f"{pct([r for _, r in probe], 99) if probe else 0:.2f} ms (p99) | {len(probe):,} PINGs | "
-               f"≤ {TARGET_STALL_MS} ms | {verdict(overall, TARGET_STALL_MS)} | {PEER_STALL} |")
-    out.append(f"| Longest Redis stall: SLOWLOG (≥ 10 ms), longest command | "
-               f"{f'{slow_max:.1f} ms' if slow else 'none logged'} | – | {len(slow)} entries | "
-               f"≤ {TARGET_STALL_MS} ms | {verdict(slow_max, TARGET_STALL_MS)} | |")
+    out.append(f"| Longest Redis stall: probe PING every 5 ms, max round trip while rows were measured "
+               f"(between rows, while the bench seeded queues: {between:.1f} ms) | {overall:.1f} ms | "
+               f"{pct([r for _, r in during], 99) if during else 0:.2f} ms (p99) | {len(during):,} PINGs | – "
+               f"| ≤ {TARGET_STALL_MS} ms | {verdict(overall, TARGET_STALL_MS)} | {PEER_STALL} |")
+    out.append(f"| Longest Redis stall: SLOWLOG (≥ 10 ms) while rows were measured, longest command "
+               f"({len(slow_between)} more between rows) | "
+               f"{f'{slow_max:.1f} ms' if slow else 'none logged'} | – | {len(slow)} entries | – "
+               f"| ≤ {TARGET_STALL_MS} ms | {verdict(slow_max, TARGET_STALL_MS)} | |")
     idle = rss_idle["worker_VmRSS_mb"]
     out.append(f"| App RSS idle (gunicorn worker, after start-up, before load) | {idle:.1f} MB | – | "
-               f"master {rss_idle['master_VmRSS_mb']:.1f} MB | ≤ {TARGET_RSS_MB} MB | {verdict(idle, TARGET_RSS_MB)} "
-               f"| {PEER_RSS} |")
+               f"master {rss_idle['master_VmRSS_mb']:.1f} MB | – | ≤ {TARGET_RSS_MB} MB "
+               f"| {verdict(idle, TARGET_RSS_MB)} | {PEER_RSS} |")
     out.append(f"| App RSS after the run (peak) | {rss_after['worker_VmRSS_mb']:.1f} MB | – | "
-               f"peak {rss_after['worker_VmHWM_mb']:.1f} MB | – | | |")
+               f"peak {rss_after['worker_VmHWM_mb']:.1f} MB | – | – | | |")
     out.append("")
+    pairs = [(ours, theirs) for ours, theirs in (("page1", "board_page1"), ("page1_hx", "board_page1"),
+                                                 ("deep", "board_deep"), ("deep_hx", "board_deep"),
+                                                 ("failed1", "board_failed1")) if ours in by and theirs in by]
+    if pairs:
+        out += ["### Against bull-board's JSON for the same rows (issue 11: no page slower)", "",
+                "Server time: gunicorn's for our HTML page, bull-board's Express middleware's (arrival to "
+                "`finish`) for its JSON; medians.", "",
+                "| our page | server | bull-board JSON | server | ours / theirs | |", "|---|---|---|---|---|---|"]
+        for ours, theirs in pairs:
+            a, b = srv(by[ours]), srv(by[theirs])
+            if a is None or b is None:
+                continue
+            out.append(f"| {by[ours]['label']} | {a:.2f} ms | {by[theirs]['label']} | {b:.2f} ms | {a / b:.2f}× "
+                       f"| {'not slower' if a <= b else '**slower**'} |")
+        out.append("")
 
     out += ["## Where the time goes (per request, Redis side)", "",
             "| measurement | request | KiB | rows | Redis cmds/req | Redis ms/req (commandstats) "
@@ -743,6 +911,13 @@ def parse_args():
     ap.add_argument("--profile", action="store_true", help="also profile the page requests with py-spy "
                     "(results/profile-dashboard.txt; before retry-all, outside the timed rows)")
     ap.add_argument("--out", help="where dashboard.md/.jsonl go (default results/; --quick: bench/.work/)")
+    ap.add_argument("--seed", choices=("node", "python"), default="node",
+                    help="who makes the big queue: Node BullMQ 6.7.0 itself, adding and running the jobs (default; "
+                         "issue 11), or Queue.add_bulk plus Python tracebacks written in place (issue 3's runs)")
+    ap.add_argument("--no-board", dest="board", action="store_false",
+                    help="skip the bull-board rows (its JSON for the same pages, node_board/; npm ci on first use)")
+    ap.add_argument("--charts", type=int, default=CHART_QUEUES,
+                    help=f"queues with an hour of metrics for the overview-with-charts rows (default {CHART_QUEUES})")
     ap.add_argument("--metrics-only", action="store_true", help="only time the /metrics scrape at "
                     f"{METRICS_QUEUES} queues (writes bench/.work/dashboard-metrics.md)")
     ap.add_argument("--probe", nargs=2, metavar=("PORT", "FILE"), help=argparse.SUPPRESS)
@@ -788,7 +963,7 @@ def main() -> None:
         try:
             print(f"seeding {args.waiting:,} waiting, {args.failed:,} failed, {args.completed:,} completed "
                   f"in {QUEUE!r} ...", flush=True)
-            seeded = seed(args.waiting, args.failed, args.completed)
+            seeded = (seed_node if args.seed == "node" else seed)(args.waiting, args.failed, args.completed)
             print(f"  seeded in {seeded['seed_s']:.1f} s (add_bulk {seeded['add_s']:.1f} s); Redis uses "
                   f"{seeded['used_memory_mb']:.0f} MB; failed reasons: {seeded['reasons']}", flush=True)
 
@@ -836,24 +1011,49 @@ def main() -> None:
                     n, expect_rows=per)
             measure(c, "job", f"Job detail, failed job with {ATTEMPTS} tracebacks (full page)",
                     f"{q}/jobs/{seeded['failed_id']}", n)
+            board = None
+            if args.board:
+                board = Board(server.port, [QUEUE, *SMALL_QUEUES])
+                try:
+                    bc = Client(board.port)
+                    bc.seq = 1_000_000  # its own numbers, apart from gunicorn's in the merged server times
+                    board_rows(bc, n, deep_page, per)
+                finally:
+                    board.stop()
+            profiles = []
             if args.profile:
                 print("profiling pages with py-spy (not timed) ...", flush=True)
-                prof = profile_pages(app, c, [
+                profiles.append(profile_pages(app, c, [
                     ("counts, uncached", "/", "summary", 1.1),
                     ("counts, cached", "/", "summary", 0),
                     ("page 1 waiting", f"{q}?state=waiting&page=1&per={per}", "queue", 0),
                     ("deep page", f"{q}?state=waiting&page={deep_page}&per={per}", "queue", 0),
                     ("page 1 failed", f"{q}?state=failed&page=1&per={per}", None, 0),
-                    ("job detail", f"{q}/jobs/{seeded['failed_id']}", None, 0)], 100)
-                (out_dir / "profile-dashboard.txt").write_text(prof)
-                print(prof, flush=True)
+                    ("job detail", f"{q}/jobs/{seeded['failed_id']}", None, 0)], 100, header=True))
+            charted = seed_charts(args.charts)
+            label = f"Overview with charts, {charted} queues ({args.charts} charted)"
+            measure(c, "charts_page", f"{label}: full page, uncached (1.1 s apart)", "/", spaced, spacing=1.1,
+                    warmup=1)
+            measure(c, "charts_hx", f"{label}: htmx fragment as tabs poll it, uncached (1.1 s apart)", "/", spaced,
+                    hx_target="summary", spacing=1.1, warmup=1)
+            measure(c, "charts_poll", f"{label}: htmx fragment back to back (1 s snapshot)", "/", n,
+                    hx_target="summary")
+            if args.profile:
+                profiles.append(profile_pages(app, c, [
+                    (f"{label}: full page, uncached", "/", None, 1.1),
+                    (f"{label}: htmx fragment, uncached", "/", "summary", 1.1)], 100, header=False))
+            queues = seed_queues(METRICS_QUEUES)
+            measure(c, "metrics", f"Prometheus /metrics scrape, {queues} queues", "/metrics", n)
+            if args.profile:
+                profiles.append(profile_pages(app, c, [(f"/metrics, {queues} queues", "/metrics", None, 0)], 100,
+                                              header=False))
+                (out_dir / "profile-dashboard.txt").write_text("".join(profiles))
+                print("".join(profiles), flush=True)
             bulk(c, "retry", f"Retry all {args.failed:,} failed (POST -> task done)", f"{q}?state=failed&per={per}",
                  f"{q}/retry-all", {}, args.failed)
             bulk(c, "clean", f"Clean {args.completed:,} completed (POST -> task done)",
                  f"{q}?state=completed&per={per}", f"{q}/clean", dict(state="completed", grace="0", limit="0"),
                  args.completed)
-            queues = seed_queues(METRICS_QUEUES)
-            measure(c, "metrics", f"Prometheus /metrics scrape, {queues} queues", "/metrics", n)
             counts = Queue(QUEUE, connection=R, prefix=PREFIX).counts()
             if counts.failed or counts.completed or counts.waiting != args.waiting + args.failed:
                 print(f"  WARNING: counts after the bulk actions: {counts}", flush=True)
@@ -878,6 +1078,8 @@ def main() -> None:
                 slow.append(dict(cmd=cmd, ms=e["duration"] / 1000, t=e["start_time"]))
             app.stop()
             server_times = app.server_times()
+            if board is not None:
+                server_times.update(board.server_times())
             meta = dict(date=time.strftime("%Y-%m-%d %H:%M"), argv=sys.argv[1:],
                         machine=f"{os.cpu_count()} CPUs ({platform.machine()})", load_start=load_start,
                         load_end=float(Path("/proc/loadavg").read_text().split()[0]), redis=server.version,

@@ -23,7 +23,7 @@ from redis.exceptions import ResponseError
 from . import bull, heartbeat, registry, series
 from .audit import AuditLog
 from .clients import Client, is_cluster, ping_all
-from .counts import Counts, summarize
+from .counts import Counts, Reading, read_many
 from .heartbeat import WorkerBeat
 from .keys import Keys, cluster_slot_problem
 from .queue import Queue
@@ -107,10 +107,16 @@ class Catalog:
         return ping_all(self.client)
 
     def summaries(self, names: list[str]) -> list[tuple[Counts, int | None]]:
-        """Each queue's counts and its oldest waiting job's creation time (ms), in two round
-        trips whatever the number of queues (plain reads: a queue without a hash tag on Redis
-        Cluster is counted too)."""
-        return summarize(self.client, [Keys(self.prefix, n) for n in names], bull=self.bull_flags(names))
+        """Each queue's counts and its oldest waiting job's creation time (ms), in one round
+        trip whatever the number of queues (see :meth:`readings`)."""
+        return [(r.counts, r.oldest) for r in self.readings(names)]
+
+    def readings(self, names: list[str]) -> list[Reading]:
+        """Each queue's counts, oldest waiting job and metrics totals: one script call per queue,
+        all in one round trip (plus one for queues whose kind is not known yet). On Redis
+        Cluster a queue without a hash tag is read with plain commands (counted too)."""
+        return read_many(self.client, [Keys(self.prefix, n) for n in names], self.bull_flags(names),
+                         [self.cluster_problem(n) is None for n in names])
 
     def overview(self, names: list[str] | None = None) -> tuple[list[QueueSummary], list[str]]:
         """A :class:`QueueSummary` of each queue in ``names`` (None: every known queue), and what
@@ -155,10 +161,12 @@ class Catalog:
         entry), registered queue or not: one ``CLIENT LIST``."""
         return registry.worker_connections(self.client, self.prefix)
 
-    def throughput(self, names: list[str], minutes: int, now_ms: int) -> list[Throughput]:
+    def throughput(self, names: list[str], minutes: int, now_ms: int,
+                   cache: series.SeriesCache | None = None) -> list[Throughput]:
         """Each queue's completed and failed jobs per minute over the last ``minutes`` minutes,
-        from BullMQ's metrics keys: one round trip of bounded reads (:mod:`dashboard.series`)."""
-        return series.per_minute(self.client, [Keys(self.prefix, n) for n in names], minutes, now_ms)
+        from BullMQ's metrics keys: one round trip of bounded reads (:mod:`dashboard.series`;
+        with ``cache``, lists are read only for queues whose metrics moved on since the last call)."""
+        return series.per_minute(self.client, [Keys(self.prefix, n) for n in names], minutes, now_ms, cache)
 
     def arrivals_per_minute(self, name: str, now_ms: int) -> float | None:
         """About how many jobs a minute arrive in the queue, when a backlog lets it be told."""

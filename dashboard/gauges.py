@@ -4,9 +4,10 @@
 and the paused flag, the creation time of the next waiting job, the connected workers, and
 the running totals of completed and failed jobs that BullMQ's per-minute metrics keep
 (``metrics:completed`` / ``metrics:failed``, field ``count``; only where a worker records
-metrics, which ours do by default). It costs five round trips whatever the number of queues
-(registry, counts, oldest job, ``CLIENT LIST``, metrics totals), each a pipeline of O(1)
-commands per queue. The web layer formats the result (Prometheus ``/metrics``). This module
+metrics, which ours do by default). It costs three round trips whatever the number of queues
+(registry, ``CLIENT LIST``, and one script call per queue that reads its counts, oldest job and
+metrics totals: see :meth:`Catalog.readings`), plus one when a queue's kind (Bull or BullMQ)
+is not known yet. The web layer formats the result (Prometheus ``/metrics``). This module
 makes no state change (a due timed pause is not resumed here) and must not import Flask.
 """
 
@@ -17,9 +18,6 @@ from dataclasses import dataclass
 from .catalog import Catalog
 from .codec import now_ms
 from .counts import Counts
-from .keys import Keys
-
-STATUSES = ("completed", "failed")
 
 
 @dataclass(frozen=True)
@@ -52,30 +50,15 @@ class Snapshot:
 def read(catalog: Catalog) -> Snapshot:
     """Every queue's :class:`QueueGauges` (see the module docstring for the cost)."""
     names, problems = catalog.names_and_problems()
-    summaries = catalog.summaries(names)
+    readings = catalog.readings(names)
     workers = catalog.workers(names)
-    totals = _totals(catalog, names)
-    queues = [QueueGauges(name, counts, len(workers[name]), oldest, *totals[i])
-              for i, (name, (counts, oldest)) in enumerate(zip(names, summaries))]
+    queues = [QueueGauges(name, r.counts, len(workers[name]), r.oldest, _whole(r.completed_total),
+                          _whole(r.failed_total)) for name, r in zip(names, readings)]
     return Snapshot(queues, now_ms(), problems)
 
 
-def _totals(catalog: Catalog, names: list[str]) -> list[tuple[int | None, int | None]]:
-    """(completed, failed) ``count`` of each queue's metrics hashes, in one round trip; None
-    where there is no hash, or it holds no whole number (or is a key of another type)."""
-    if not names:
-        return []
-    pipe = catalog.client.pipeline(transaction=False)
-    for name in names:
-        keys = Keys(catalog.prefix, name)
-        for status in STATUSES:
-            pipe.hget(keys.metrics(status), "count")
-    raw = pipe.execute(raise_on_error=False)
-    values = [_whole(v) for v in raw]
-    return [(values[2 * i], values[2 * i + 1]) for i in range(len(names))]
-
-
 def _whole(raw: object) -> int | None:
+    """A metrics ``count`` as a whole number; None where there is none, or it is not one."""
     if isinstance(raw, bytes):
         raw = raw.decode("ascii", "replace")
     if isinstance(raw, str) and raw.isdigit() and len(raw) < 20:

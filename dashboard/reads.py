@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 COPY_BUDGET = 1024 * 1024
 #: Cap (bytes) of one log line in a log page.
 LOG_LINE_CAP = 2048
+#: Jobs one ``read_job_fields`` call reads in the first pass (a page of 100 is one call: with the
+#: listing's caps it copies at most about 1.5 MB inside Redis).
+JOBS_PER_CALL = 25
 #: Bytes of whole log lines one log page reads at most inside Redis (at least one line):
 #: 100 lines of up to 10 KB fit; of 50 KB lines a page holds about 20.
 LOG_PAGE_BUDGET = 1024 * 1024
@@ -100,34 +103,48 @@ class _Read:
 def load_jobs(run: scripts.Scripts, keys: Keys, ids: Sequence[str], caps: Caps,
               owner: JobOwner | None = None) -> list[Job | None]:
     """The jobs with these ids, each field cut as ``caps`` says (None: no such job). A key of
-    the wrong type gives a job in state ``unknown`` with a problem, never an exception."""
-    spec = {f: (f, cap, "a" if f in ARRAY_FIELDS else "s") for f, cap in caps.fields.items()}
-    first = run.batch([_call(keys, i, 0, caps, list(spec.values())) for i in ids])
-    reads: list[_Read | Exception] = [r if isinstance(r, Exception) else _parse(r, list(spec)) for r in first]
+    the wrong type gives a job in state ``unknown`` with a problem, never an exception.
+    Round trips: one for the first pass (:data:`JOBS_PER_CALL` jobs per script call), plus one
+    per :data:`COPY_BUDGET` bytes of long fields to cut, each cut by a script call of its own."""
+    names = list(caps.fields)
+    spec = [(f, cap, "a" if f in ARRAY_FIELDS else "s") for f, cap in caps.fields.items()]
+    chunks = [ids[i:i + JOBS_PER_CALL] for i in range(0, len(ids), JOBS_PER_CALL)]
+    replies = run.batch([_call(keys, chunk, 0, caps, spec) for chunk in chunks])
+    reads: list[_Read | Exception] = []
+    for chunk, reply in zip(chunks, replies):
+        if isinstance(reply, Exception):  # the whole call failed: every job of it is unreadable
+            reads += [reply] * len(chunk)
+        else:
+            reads += [_parse(r, names) for r in reply]
     todo = [(n, f, r.lengths[f]) for n, r in enumerate(reads) if isinstance(r, _Read)
             for f, v in r.values.items() if v is None and 0 < r.lengths[f] <= caps.copy_limit]
     for group in _by_budget(todo):
-        replies = run.batch([_call(keys, ids[n], caps.copy_limit, caps, [spec[f]]) for n, f, _ in group])
+        replies = run.batch([_call(keys, [ids[n]], caps.copy_limit, caps, spec, [[names.index(f)]])
+                             for n, f, _ in group])
         for (n, f, _), reply in zip(group, replies):
             done = reads[n]
             if not isinstance(done, _Read):
                 continue
-            if isinstance(reply, Exception):
-                reads[n] = reply  # the key changed type between the passes
+            again = reply if isinstance(reply, Exception) else _parse(reply[0], [f])
+            if isinstance(again, Exception):  # the key changed type between the passes
+                reads[n] = again
                 continue
-            again = _parse(reply, [f])
             done.values.update(again.values)
             done.lengths.update(again.lengths)
     return [_job(job_id, r, caps, owner) for job_id, r in zip(ids, reads)]
 
 
-def _call(keys: Keys, job_id: str, copy_limit: int, caps: Caps, fields: list[tuple[str, int, str]]) -> scripts.Call:
-    return scripts.read_job_fields(keys, job_id, copy_limit, caps.decode_limit, caps.traces, fields)
+def _call(keys: Keys, job_ids: Sequence[str], copy_limit: int, caps: Caps, spec: list[tuple[str, int, str]],
+          picks: list[list[int]] | None = None) -> scripts.Call:
+    return scripts.read_job_fields(keys, job_ids, copy_limit, caps.decode_limit, caps.traces, spec, picks)
 
 
-def _parse(reply: list[Any], names: Sequence[str]) -> _Read:
+def _parse(reply: list[Any], names: Sequence[str]) -> _Read | ResponseError:
+    """One job's entry of the script's reply: {0}, {-1, error} or {1, value, length, ...}."""
+    if int(reply[0]) < 0:
+        return ResponseError(text(reply[1]))
     read = _Read(exists=bool(reply[0]))
-    for name, (value, length) in zip(names, reply[1:]):
+    for name, value, length in zip(names, reply[1::2], reply[2::2]):
         read.values[name] = value
         read.lengths[name] = int(length)
     return read

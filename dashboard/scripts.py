@@ -239,11 +239,14 @@ def add_log(k: Keys, job_id: Key, line: str, keep: int) -> Call:
     return Call("add_log", [k.job_key(job_id), k.job_key(job_id, ":logs")], [line, keep])
 
 
-def read_job_fields(k: Keys, job_id: str, copy_limit: int, decode_limit: int, max_elements: int,
-                    fields: Sequence[tuple[str, int, str]]) -> Call:
-    """``fields`` are (field, cap in bytes or -1, kind 's' or 'a') triples."""
+def read_job_fields(k: Keys, job_ids: Sequence[str], copy_limit: int, decode_limit: int, max_elements: int,
+                    fields: Sequence[tuple[str, int, str]], picks: Sequence[Sequence[int]] | None = None) -> Call:
+    """``fields`` are (field, cap in bytes or -1, kind 's' or 'a') triples; ``picks`` (one per
+    job id, 0-based indexes into ``fields``) says which of them to read for each job (default: all)."""
     flat: list[Arg] = [x for triple in fields for x in triple]
-    return Call("read_job_fields", [k.job(job_id)], [copy_limit, decode_limit, max_elements, *flat])
+    chosen: list[Arg] = [",".join(str(i + 1) for i in pick) for pick in picks] if picks is not None else []
+    return Call("read_job_fields", [k.job(i) for i in job_ids],
+                [copy_limit, decode_limit, max_elements, len(fields), *flat, *chosen])
 
 
 def read_log(k: Keys, job_id: str, start: int, count: int, cap: int, budget: int) -> Call:
@@ -275,6 +278,12 @@ def add_flow(route: str, nodes: Sequence[Sequence[Arg]]) -> Call:
 
 
 # --- legacy Bull 3/4 queues (npm ``bull``): see dashboard/bull.py ---------------------------
+
+
+def read_queue_counts(k: Keys, bull: bool) -> Call:
+    keys = [k.wait, k.paused, k.priority if bull else k.prioritized, k.delayed, k.active, k.completed, k.failed,
+            k.meta_paused if bull else k.waiting_children, k.meta, k.metrics("completed"), k.metrics("failed")]
+    return Call("read_queue_counts", keys, [k.base, "1" if bull else "0"])
 
 
 def read_queue_kind(k: Keys) -> Call:

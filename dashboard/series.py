@@ -43,30 +43,76 @@ class Throughput:
         return sum(self.failed[-minutes:]) if minutes > 0 else 0
 
 
-def per_minute(client: Any, queues: list[Keys], minutes: int, now_ms: int) -> list[Throughput]:
+#: What :func:`per_minute` read last per (queue base key, minutes): what it depends on, and the result.
+SeriesCache = dict[tuple[str, int], tuple[Any, "Throughput"]]
+
+
+def per_minute(client: Any, queues: list[Keys], minutes: int, now_ms: int,
+               cache: SeriesCache | None = None) -> list[Throughput]:
     """Each queue's completed and failed jobs for each of the last ``minutes`` minutes (the
-    current one included), from BullMQ's metrics keys: one round trip, O(queues x minutes)."""
+    current one included), from BullMQ's metrics keys: one round trip, O(queues x minutes).
+
+    With ``cache`` (kept by the caller between calls) the first round trip reads only the two
+    hashes of each queue: a queue whose hashes and current minute are as they were gives its
+    last answer again, since BullMQ pushes to the per-minute lists only when a new minute
+    begins and moves ``prevTS`` in the same script. The lists of the others are read in a
+    second round trip."""
+    if cache is None:
+        pipe = client.pipeline(transaction=False)
+        for k in queues:
+            for status in STATUSES:
+                pipe.hmget(k.metrics(status), ["count", "prevCount", "prevTS"])
+                pipe.lrange(k.metrics(status, data=True), 0, minutes)  # one extra for a clock ahead of ours
+        raw = pipe.execute(raise_on_error=False) if queues else []
+        return [_throughput(k, raw[4 * n:4 * n + 4], minutes, now_ms) for n, k in enumerate(queues)]
     pipe = client.pipeline(transaction=False)
     for k in queues:
         for status in STATUSES:
             pipe.hmget(k.metrics(status), ["count", "prevCount", "prevTS"])
-            pipe.lrange(k.metrics(status, data=True), 0, minutes)  # one extra for a clock ahead of ours
-    raw = pipe.execute(raise_on_error=False) if queues else []
-    found = []
+    metas = pipe.execute(raise_on_error=False) if queues else []
+    found: list[Throughput | None] = []
+    todo: list[int] = []
+    minute = now_ms // MINUTE_MS
     for n, k in enumerate(queues):
-        series: dict[str, list[int]] = {}
-        recorded, problems = False, []
-        for s, status in enumerate(STATUSES):
-            meta, data = raw[4 * n + 2 * s], raw[4 * n + 2 * s + 1]
-            for key, value in ((k.metrics(status), meta), (k.metrics(status, True), data)):
-                if isinstance(value, Exception):
-                    problems.append(f"{key}: {value}")
-            meta = [None, None, None] if isinstance(meta, Exception) else meta
-            data = [] if isinstance(data, Exception) else data
-            series[status], seen = _line_up(meta, data, minutes, now_ms)
-            recorded = recorded or seen
-        found.append(Throughput(series["completed"], series["failed"], recorded, tuple(problems)))
-    return found
+        done, failed = metas[2 * n], metas[2 * n + 1]
+        hit = cache.get((k.base, minutes))
+        if not isinstance(done, Exception) and not isinstance(failed, Exception) and hit is not None \
+                and hit[0] == (tuple(done), tuple(failed), minute):
+            found.append(hit[1])
+        else:
+            found.append(None)
+            todo.append(n)
+    if todo:
+        pipe = client.pipeline(transaction=False)
+        for n in todo:
+            for status in STATUSES:
+                pipe.lrange(queues[n].metrics(status, data=True), 0, minutes)
+        lists = pipe.execute(raise_on_error=False)
+        if len(cache) > 2 * len(queues) + 1000:  # queues gone: start afresh
+            cache.clear()
+        for i, n in enumerate(todo):
+            k, done, failed = queues[n], metas[2 * n], metas[2 * n + 1]
+            one = _throughput(k, [done, lists[2 * i], failed, lists[2 * i + 1]], minutes, now_ms)
+            found[n] = one
+            if not one.problems:
+                cache[(k.base, minutes)] = ((tuple(done), tuple(failed), minute), one)
+    return [one for one in found if one is not None]
+
+
+def _throughput(k: Keys, raw: list[Any], minutes: int, now_ms: int) -> Throughput:
+    """One queue's Throughput from its replies: meta and list of completed, then of failed."""
+    series: dict[str, list[int]] = {}
+    recorded, problems = False, []
+    for s, status in enumerate(STATUSES):
+        meta, data = raw[2 * s], raw[2 * s + 1]
+        for key, value in ((k.metrics(status), meta), (k.metrics(status, True), data)):
+            if isinstance(value, Exception):
+                problems.append(f"{key}: {value}")
+        meta = [None, None, None] if isinstance(meta, Exception) else meta
+        data = [] if isinstance(data, Exception) else data
+        series[status], seen = _line_up(meta, data, minutes, now_ms)
+        recorded = recorded or seen
+    return Throughput(series["completed"], series["failed"], recorded, tuple(problems))
 
 
 def _line_up(meta: list[Any], data: list[Any], minutes: int, now_ms: int) -> tuple[list[int], bool]:
@@ -75,20 +121,31 @@ def _line_up(meta: list[Any], data: list[Any], minutes: int, now_ms: int) -> tup
     if not prev_ts:
         return out, False
     first = now_ms // MINUTE_MS - minutes + 1  # the minute out[0] stands for
-    prev_minute = prev_ts // MINUTE_MS
-
-    def put(minute: int, value: int) -> None:
-        if 0 <= minute - first < minutes:
-            out[minute - first] += value
-
-    put(prev_minute, max(0, count - prev_count))
-    for i, value in enumerate(data):
-        put(prev_minute - 1 - i, _count(value))
+    at = prev_ts // MINUTE_MS - first  # where the minute of prevTS goes in out
+    if 0 <= at < minutes:
+        out[at] = max(0, count - prev_count)
+    # data[i] is the minute before that one, i + 1 minutes back: out[at - 1 - i], when in range
+    first_i, last_i = max(0, at - minutes), min(len(data), at)
+    if first_i < last_i:
+        out[at - last_i:at - first_i] = _counts(data[first_i:last_i])[::-1]
     return out, True
+
+
+def _counts(raw: list[Any]) -> list[int]:
+    """:func:`_count` of each value; whole numbers as workers write them at full speed."""
+    try:
+        values = list(map(int, raw))
+    except (TypeError, ValueError):
+        return [_count(v) for v in raw]
+    if values and (min(values) < 0 or max(values) >= 2**53):  # not a count a worker wrote
+        return [_count(v) for v in raw]
+    return values
 
 
 def _count(raw: Any) -> int:
     """A count as a worker wrote it; anything else another tool left there counts as 0."""
+    if isinstance(raw, bytes) and len(raw) < 19 and raw.isdigit():  # the usual case at full speed
+        return int(raw)
     try:
         value = float(text(raw)) if raw is not None else 0.0
     except ValueError:

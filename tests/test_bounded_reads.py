@@ -68,8 +68,8 @@ def test_listing_of_huge_jobs_sends_about_a_kilobyte_per_job(q: Queue, r: redis.
 
 
 def test_each_long_field_is_cut_by_a_call_of_its_own(q: Queue, r: redis.Redis) -> None:
-    """The first pass copies no long field; then one script call per long field, so a page of
-    big jobs never makes Redis copy several of them in one go."""
+    """The first pass (one script call for the page) copies no long field; then one script call
+    per long field, so a page of big jobs never makes Redis copy several of them in one go."""
     for i in range(1, 4):
         failed(r, str(i), data=json.dumps({"d": "d" * 50_000}), failedReason="F" * 5000)
     old = r.config_get("slowlog-log-slower-than")["slowlog-log-slower-than"]
@@ -80,9 +80,11 @@ def test_each_long_field_is_cut_by_a_call_of_its_own(q: Queue, r: redis.Redis) -
         args = [e["command"].decode().split() for e in r.slowlog_get(1000) if e["command"].startswith(b"EVALSHA")]
     finally:
         r.config_set("slowlog-log-slower-than", old)
-    copy_limits = sorted(int(a[4]) for a in args)
-    assert copy_limits == [0, 0, 0] + [LISTING.copy_limit] * 6
-    assert all(len(a) == 10 for a in args if int(a[4]) > 0)  # EVALSHA sha 1 key limit decode n field cap kind
+    copy_limits = sorted(int(a[3 + int(a[2])]) for a in args)  # EVALSHA sha numkeys keys... limit ...
+    assert copy_limits == [0] + [LISTING.copy_limit] * 6
+    first = next(a for a in args if int(a[3 + int(a[2])]) == 0)
+    assert first[2] == "3"  # the whole page in one call
+    assert all(a[2] == "1" for a in args if a is not first)  # each cut: a call for one job (and one field)
 
 
 def test_small_jobs_read_as_before(q: Queue, r: redis.Redis) -> None:

@@ -107,6 +107,51 @@ def test_openmetrics_when_the_scraper_asks(client: FlaskClient, r: redis.Redis) 
     assert [s.value for s in families["bullpen_jobs_completed"].samples if s.name.endswith("_total")] == [1]
 
 
+ACCEPTS = ["", "text/plain", "text/plain; version=0.0.4", "*/*",
+           "application/openmetrics-text; version=1.0.0",
+           "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+           "text/plain;version=0.0.4;q=0.5,*/*;q=0.1",  # what Prometheus 2 sends
+           "application/openmetrics-text; version=0.0.1", "application/openmetrics-text",
+           "text/plain; version=1.0.0; escaping=allow-utf-8",
+           "application/openmetrics-text; version=1.0.0; escaping=dots"]
+
+
+@pytest.mark.parametrize("accept", ACCEPTS)
+def test_the_lean_writer_writes_what_prometheus_client_writes(client: FlaskClient, r: redis.Redis,
+                                                                accept: str) -> None:
+    """Every format negotiated: the scrape is byte for byte prometheus_client's own encoding of
+    the same families (hostile names, floats, counters)."""
+    from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily
+    from prometheus_client.exposition import choose_encoder
+
+    from dashboard.web import exposition
+
+    Queue('we"ird\\name\nwith {braces} and ünïcode', connection=r).add("x", {})
+    seed(r, "mail", 4)
+    resp = client.get("/metrics", headers={"Accept": accept})
+    encoder, content_type = choose_encoder(accept)
+    assert resp.headers["Content-Type"] == content_type
+    parse = openmetrics_families if "openmetrics" in content_type else text_string_to_metric_families
+    families = list(parse(resp.get_data(as_text=True)))
+    assert len(families) == len(FAMILIES) or "escaping=dots" in accept  # dots: bullpen__queue__jobs ...
+    gauge = GaugeMetricFamily("g", 'help with \\ and \n and "quotes"', labels=["a", "queue"])
+    for v, label in ((0.1, 'x"y'), (1e21, "\\"), (123456789.0, "\n"), (-3, "é"), (float("inf"), ""), (7, "{}")):
+        gauge.add_metric([label, label + "q"], v)
+    counter = CounterMetricFamily("c", "a counter", labels=["queue"])
+    counter.add_metric(["mail"], 5)
+    plain = GaugeMetricFamily("p", "no labels", value=2.5)
+    registry = CollectorRegistry(auto_describe=False)
+
+    class Fixed:
+        def collect(self) -> Any:
+            yield from (gauge, counter, plain)
+
+    registry.register(Fixed())
+    body, lean_type = exposition.encode([gauge, counter, plain], accept)
+    assert lean_type == content_type and body == encoder(registry)
+    assert (exposition._lean_writer(encoder) is None) == ("escaping=" in accept)  # the lean writer was tested
+
+
 def test_no_queues_yet(client: FlaskClient) -> None:
     resp = client.get("/metrics")
     assert resp.status_code == 200

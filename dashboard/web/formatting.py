@@ -8,6 +8,7 @@ module must not import Flask request state or talk to Redis.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -38,11 +39,18 @@ def exact(ms: int | None) -> str:
     time at all, such as microseconds or a negative number from another tool, as itself)."""
     if ms is None:
         return ""
+    if type(ms) is int and 0 <= ms < 253402300800000:  # the usual case: the second's text is cached
+        return f"{_second(ms // 1000)}.{ms % 1000:03d} UTC"
     try:
         moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
     except (OverflowError, ValueError, OSError, TypeError):
         return f"{ms} (not a time in milliseconds)"
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d} UTC"
+
+
+@functools.lru_cache(maxsize=4096)
+def _second(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def duration(ms: float | None) -> str:

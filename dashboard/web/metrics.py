@@ -1,8 +1,9 @@
 """Prometheus ``/metrics`` (a blueprint nested in the dashboard's, so it mounts with it).
 
 One scrape reads every queue's facts through the runtime (:func:`dashboard.gauges.read`, a
-fixed number of pipelined round trips) and formats them with ``prometheus_client``'s
-exposition (text, or OpenMetrics when the scraper asks for it):
+fixed number of pipelined round trips) and formats them as ``prometheus_client`` metric
+families, in the exposition format its content negotiation picks (text, or OpenMetrics when
+the scraper asks for it; written by :mod:`dashboard.web.exposition`):
 
 * ``bullpen_queue_jobs{queue,state}``: jobs per state, BullMQ's ``getJobCounts()`` keys;
 * ``bullpen_queue_oldest_waiting_seconds{queue}``: how long the next waiting job has waited (0: none);
@@ -22,14 +23,13 @@ import logging
 from collections.abc import Iterator
 
 from flask import Blueprint, Response, request
-from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisClusterException, RedisError
 from werkzeug.exceptions import HTTPException
 
 from ..gauges import Snapshot, read
-from . import tokens
+from . import exposition, tokens
 from .extension import current
 
 log = logging.getLogger(__name__)
@@ -77,10 +77,9 @@ def _guard() -> None:
 
 @metrics.get("/metrics")
 def scrape() -> Response:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(QueueCollector(read(current().catalog)))
-    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
-    return Response(encode(registry), headers={"Content-Type": content_type})
+    families = list(QueueCollector(read(current().catalog)).collect())
+    body, content_type = exposition.encode(families, request.headers.get("Accept", ""))
+    return Response(body, headers={"Content-Type": content_type})
 
 
 @metrics.errorhandler(HTTPException)

@@ -63,9 +63,7 @@ def page_context(rows: list[QueueSummary]) -> dict[str, Any]:
 
 
 def _sum(series: list[Throughput], minutes: int) -> tuple[list[int], list[int]]:
-    completed, failed = [0] * minutes, [0] * minutes
-    for one in series:
-        for i in range(minutes):
-            completed[i] += one.completed[i]
-            failed[i] += one.failed[i]
-    return completed, failed
+    if not series:
+        return [0] * minutes, [0] * minutes
+    return ([sum(column) for column in zip(*(one.completed[:minutes] for one in series))],
+            [sum(column) for column in zip(*(one.failed[:minutes] for one in series))])

@@ -25,7 +25,7 @@ from ..clients import UNAVAILABLE
 from ..errors import BullpenError, JobNotFound
 from ..job import JobState
 from ..queue import Queue
-from . import audit, bulk, formatting, htmx, job_page, queue_page, redrives, security, strip, urls
+from . import audit, bulk, cells, formatting, htmx, job_page, queue_page, redrives, security, strip, urls
 from .bulk import summary as _task_summary
 from .extension import current
 from .lookup import job_or_404 as _job_or_404
@@ -66,7 +66,7 @@ bp.after_request(audit.record)
 @bp.context_processor
 def _template_globals() -> dict[str, Any]:
     state = current()
-    return dict(csrf_token=security.csrf_token, read_only=state.settings.read_only, states=LIST_STATES,
+    return dict(csrf_token=security.csrf_token, read_only=state.settings.read_only, states=LIST_STATES, cells=cells,
                 poll=state.settings.poll_seconds, prefix=state.settings.prefix, per_page=PER_PAGE,
                 redis_where=state.redis_description, grace_choices=GRACE_CHOICES, fmt=formatting,
                 pause_for=PAUSE_FOR)
