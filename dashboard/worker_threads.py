@@ -64,8 +64,34 @@ class WorkerThreads:
     _outage_wait: float
     _heartbeat: Heartbeat | None = None
 
+    shutdown_timeout: float
+    _nudge: threading.Event
+    _loop_over: bool
+
     def _run_one(self, raw_id: bytes, token: bytes, raw: Any) -> Outcome:
         raise NotImplementedError
+
+    def _watch(self) -> None:
+        """Concurrency 1: the loop runs jobs in its own thread; run()'s thread waits here for it to end, for a
+        stop at once, or (after a graceful stop was asked) for the shutdown timeout, which leaves the job
+        active and its result unrecorded, as a stop at once does."""
+        deadline: float | None = None
+        while not (self._loop_over or self._abandon.is_set()):
+            if self._closing.is_set() and deadline is None:
+                deadline = time.monotonic() + self.shutdown_timeout
+            if deadline is not None and time.monotonic() >= deadline:
+                self._abandon.set()
+                self._left_active("shutdown timeout")
+                return
+            self._nudge.wait(BLOCK_SECONDS if deadline is None else min(BLOCK_SECONDS, deadline - time.monotonic()))
+            self._nudge.clear()
+        if not self._loop_over:
+            self._left_active("stopped at once")
+
+    def _left_active(self, why: str) -> None:
+        if self._inflight:
+            log.warning("worker %s: %s; %d job(s) left active will be recovered as stalled once their locks "
+                        "expire: %s", self.id[:8], why, len(self._inflight), ", ".join(map(shown_id, self._inflight)))
 
     def _guard(self, fn: Callable[[], Any], stop_at: float | None = None) -> Any:
         """Run ``fn``; on a connection error log once per outage, back off, return None."""
@@ -206,6 +232,7 @@ class WorkerThreads:
                 log.info("worker %s: %s received, shutting down gracefully (again: stop at once)", self.id[:8], name)
             self._closing.set()
             self._events.put(None)
+            self._nudge.set()
 
         old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
 

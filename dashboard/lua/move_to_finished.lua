@@ -6,9 +6,13 @@ KEYS[5] events stream KEYS[6] meta hash        KEYS[7] wait list     KEYS[8] pri
 KEYS[9] delayed zset  KEYS[10] limiter string
 KEYS[11] metrics:completed hash  KEYS[12] metrics:failed hash
 KEYS[13] metrics:completed:data list  KEYS[14] metrics:failed:data list
+KEYS[15] pc string  KEYS[16] marker zset (both only for the fetch)
 ARGV[1] base   ARGV[2] now ms   ARGV[3] metrics data points to keep ('' = record no metrics)
 ARGV[4] the worker limiter's max ('' for none)
-ARGV[5..] nine values per job:
+ARGV[5..10] fetch the next jobs after the batch, as BullMQ's fetchNext (lua/_fetch.lua): token
+  prefix ('' = no fetch), lock duration ms, most jobs to take, worker name, the worker
+  limiter's max and duration ms ('' for none): move_to_active's ARGV[2, 3, 5..8], at `now`
+ARGV[11..] nine values per job:
   id, token, 'completed' | 'failed',
   return value JSON (completed) or failed reason text (failed),
   stack trace to append ('' for none), how many stack traces to keep,
@@ -24,6 +28,7 @@ children are not all done (or one failed with failParentOnFailure) fails instead
 with the reason BullMQ's worker gives it.
 Returns one number per job: attempts made (>= 1), or -1 job missing (or its key is not a
 hash), -2 lock missing (or not a string), -6 lock held by another token, -3 job not in active.
+With a fetch: {those numbers, move_to_active's reply (an error reply in place when it refused)}.
 Error: a WRONGTYPE reply naming the first of KEYS[1..6] that holds the wrong type (nothing changed);
 completed (failed) is not checked when no job of the batch completes (fails).
 ]]
@@ -36,7 +41,7 @@ local maxLen = try('HGET', KEYS[6], 'opts.maxLenEvents')
 if maxLen == nil then return refuse() end
 local maxEvents = maxEventsFrom(maxLen)
 local checks, types, statuses = {KEYS[1], KEYS[5]}, {'list', 'stream'}, {}
-for i = 7, #ARGV, 9 do statuses[ARGV[i] == 'completed' and 2 or 3] = true end
+for i = 13, #ARGV, 9 do statuses[ARGV[i] == 'completed' and 2 or 3] = true end
 for i = 2, 3 do
   if statuses[i] then checks[#checks + 1] = KEYS[i]; types[#types + 1] = 'zset' end
 end
@@ -129,7 +134,7 @@ local function collectMetrics(metaKey, dataKey, n, keep)
 end
 
 local results, finished = {}, {completed = 0, failed = 0}
-for i = 5, #ARGV, 9 do
+for i = 11, #ARGV, 9 do
   results[#results + 1] = finish(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4],
     traceLimitOf(ARGV[i + 5]), tonumber(ARGV[i + 6]) or -1, tonumber(ARGV[i + 7]) or 0, tonumber(ARGV[i + 8]) or 0)
   if type(results[#results]) == 'table' then return results[#results] end
@@ -152,4 +157,7 @@ if finished.completed + finished.failed > 0 and rcall('EXISTS', KEYS[7], KEYS[1]
     rcall('XADD', KEYS[5], 'MAXLEN', '~', maxEvents, '*', 'event', 'drained')
   end
 end
-return results
+if ARGV[5] == '' then return results end
+local fetched = fetchJobs({KEYS[7], KEYS[1], KEYS[8], KEYS[9], KEYS[15], KEYS[6], KEYS[16], KEYS[5], KEYS[10]},
+                          {base, ARGV[5], ARGV[6], ARGV[2], ARGV[7], ARGV[8], ARGV[9], ARGV[10]}, true)
+return {results, fetched}
