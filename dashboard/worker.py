@@ -116,6 +116,7 @@ class Worker(WorkerThreads, WorkerResults):
         self._events: stdqueue.SimpleQueue[Outcome | float | None] = stdqueue.SimpleQueue()
         self._pending: list[Outcome] = []
         self._ready: list[tuple[bytes, bytes, Any]] = []  # concurrency 1: taken, run by the loop itself
+        self._marker_lock = threading.Lock()
         self._nudge = threading.Event()  # concurrency 1: wakes run()'s thread (loop over, or a stop asked)
         self._loop_over = False
         self._next_runs: list[scripts.Call] = []  # job schedulers' next iterations, sent with the next fetch
@@ -151,13 +152,13 @@ class Worker(WorkerThreads, WorkerResults):
             event.clear()
         self._burst, self._next_check = burst, 0.0
         restore = self._install_signals()
-        # At concurrency 1 the loop runs each job itself, in a thread of its own (no hand-off per job to a
-        # handler thread and back); run()'s thread, which takes the signals, only watches it (_watch).
-        inline, self._loop_over, self._ready = self.concurrency == 1, False, []
+        # The loop runs in a thread of its own; run()'s thread, which takes the signals, watches it (_watch).
+        # At concurrency 1 the loop runs each job itself: no hand-off per job to a handler thread and back.
+        self._loop_over, self._ready = False, []
         self._nudge.clear()
-        threads = [threading.Thread(target=self._serve if inline else self._execute_loop,
-                                    name="bullpen-loop" if inline else f"bullpen-job-{i}", daemon=True)
-                   for i in range(self.concurrency)]
+        threads = [threading.Thread(target=self._serve, name="bullpen-loop", daemon=True)]
+        threads += [threading.Thread(target=self._execute_loop, name=f"bullpen-job-{i}", daemon=True)
+                    for i in range(self.concurrency if self.concurrency > 1 else 0)]
         threads.append(threading.Thread(target=self._renew_loop, name="bullpen-locks", daemon=True))
         marker = threading.Thread(target=self._marker_loop, name="bullpen-marker", daemon=True)
         threads.append(marker)
@@ -166,10 +167,7 @@ class Worker(WorkerThreads, WorkerResults):
             t.start()
         log.info("worker %s started: queue=%s concurrency=%d", self.id[:8], self.queue_name, self.concurrency)
         try:
-            if inline:
-                self._watch()
-            else:
-                self._serve()
+            self._watch()
         finally:
             self._stopped.set()
             for _ in range(self.concurrency):
@@ -277,6 +275,8 @@ class Worker(WorkerThreads, WorkerResults):
             timeout = min(timeout, self.drain_delay)
             if next_due >= 0:
                 timeout = min(timeout, max(0.0, (next_due - self.clock()) / 1000))
+            if not self._burst and self._wait_on_marker(timeout):
+                return
             if not self._burst:  # a burst only waits for its own jobs: no marker, no blocked stop
                 self._armed.set()
         try:
@@ -340,7 +340,8 @@ class Worker(WorkerThreads, WorkerResults):
                     self._collect(self._events.get(timeout=remaining))
                 except stdqueue.Empty:
                     pass
-        self._left_active("stopped at once" if self._abandon.is_set() else "shutdown timeout")
+        if not self._abandon.is_set():  # a stop at once is reported by run()'s thread (_watch)
+            self._left_active("shutdown timeout")
 
     # --- helper threads (the loops are in worker_threads.py) -----------------------------
 
