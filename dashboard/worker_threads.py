@@ -102,10 +102,13 @@ class WorkerThreads:
     def _wait_on_marker(self, timeout: float) -> bool:
         """An idle loop with no job running here blocks on the marker itself (no hand-off from the marker thread):
         True when it did (for up to ``timeout`` seconds), False when the marker thread must (jobs are running,
-        a stop or an event is pending, the timeout is too short for BZPOPMIN, or that thread holds the marker)."""
-        if (timeout < 0.01 or self._inflight or self._closing.is_set() or not self._events.empty()
-                or not self._marker_lock.acquire(blocking=False)):
+        a stop or an event is pending, the timeout is too short for BZPOPMIN, or that thread keeps the marker)."""
+        if timeout < 0.01 or self._inflight or self._closing.is_set() or not self._events.empty():
             return False
+        if not self._marker_lock.acquire(blocking=False):
+            self._unblock()  # the marker thread's wait, left from when jobs ran here: it is the loop's now
+            if not self._marker_lock.acquire(timeout=0.05):
+                return False
         self._on_marker = True
         try:
             if not self._closing.is_set():
