@@ -2,11 +2,12 @@
 only this) and move_to_finished.lua (which fetches the next jobs in the same call, as BullMQ's
 moveToFinished with fetchNext does); not a script of its own.
 
-fetchJobs(K, A, eventsChecked): K and A are move_to_active's KEYS and ARGV (see its header);
-eventsChecked: the caller has just checked that K[8] is a stream (or absent). The reply is
+fetchJobs(K, A, eventsChecked, meta): K and A are move_to_active's KEYS and ARGV (see its header);
+eventsChecked: the caller has just checked that K[8] is a stream (or absent); meta: the caller's
+HMGET of K[6]'s paused, concurrency, max, duration and opts.maxLenEvents, or nil. The reply is
 move_to_active's.
 ]]
-local function fetchJobs(K, A, eventsChecked)
+local function fetchJobs(K, A, eventsChecked, meta)
   local rcall = redis.call
   local function refuse()
     return wrongType(K, {'list', 'list', 'zset', 'zset', 'string', 'hash', 'zset', 'stream', 'string'}) or tryError
@@ -15,7 +16,7 @@ local function fetchJobs(K, A, eventsChecked)
   -- Checks before the first write, at the fewest commands: meta and delayed by these reads (pcall),
   -- wait and active by the first RPOPLPUSH (when it fails nothing was written), events and marker
   -- (and with a rate limit wait, active, limiter) by TYPE; everything when due jobs are promoted.
-  local flags = try('HMGET', K[6], 'paused', 'concurrency', 'max', 'duration', 'opts.maxLenEvents')
+  local flags = meta or try('HMGET', K[6], 'paused', 'concurrency', 'max', 'duration', 'opts.maxLenEvents')
   local due = flags and try('ZRANGEBYSCORE', K[4], 0, (now + 1) * 4096 - 1, 'LIMIT', 0, 1000)
   if not due then return refuse() end
   local paused, maxEvents = flags[1], maxEventsFrom(flags[5])

@@ -22,7 +22,7 @@ Metrics: BullMQ's per-minute counts (collectMetrics), once per status per call, 
 job had been recorded by its own call at `now`. A metrics key of the wrong type is skipped.
 Events: after the batch, `drained` when wait, active and prioritized are empty and a fetch
 would have found nothing to wait for (not paused or maxed, no delayed job, not rate
-limited), exactly when BullMQ's moveToFinished with fetchNext emits it.
+limited), exactly when BullMQ's moveToFinished with fetchNext emits it (with a fetch: only when it took none).
 Flows (lua/_parent.lua): a finished child updates its parent as BullMQ's does; a job whose
 children are not all done (or one failed with failParentOnFailure) fails instead of completing,
 with the reason BullMQ's worker gives it.
@@ -37,9 +37,10 @@ local function refuse() return wrongType(KEYS, {'list', 'zset', 'zset', 'set', '
 local base, now = ARGV[1], tonumber(ARGV[2])
 -- Checks before the first write, at the fewest commands: meta by this read (pcall), stalled by
 -- the first write (SREM, see finish), active, events and the sets the batch adds to by TYPE.
-local maxLen = try('HGET', KEYS[6], 'opts.maxLenEvents')
-if maxLen == nil then return refuse() end
-local maxEvents = maxEventsFrom(maxLen)
+-- Nothing here writes meta: the drained check and the fetch use this read too.
+local meta = try('HMGET', KEYS[6], 'paused', 'concurrency', 'max', 'duration', 'opts.maxLenEvents')
+if meta == nil then return refuse() end
+local maxEvents = maxEventsFrom(meta[5])
 local checks, types, statuses = {KEYS[1], KEYS[5]}, {'list', 'stream'}, {}
 for i = 13, #ARGV, 9 do statuses[ARGV[i] == 'completed' and 2 or 3] = true end
 for i = 2, 3 do
@@ -150,14 +151,20 @@ end
 
 -- drained needs wait, active, prioritized and delayed absent (an empty list or zset is); a key
 -- of another type exists (no drained event), and does not stop the finishes above
-if finished.completed + finished.failed > 0 and rcall('EXISTS', KEYS[7], KEYS[1], KEYS[8], KEYS[9]) == 0 then
-  local flags = rcall('HMGET', KEYS[6], 'paused', 'concurrency', 'max')
-  local maxed = tonumber(flags[2]) and tonumber(flags[2]) <= 0
-  if not flags[1] and not maxed and rateLimitTTL(tonumber(flags[3] or ARGV[4]), KEYS[10]) == 0 then
-    rcall('XADD', KEYS[5], 'MAXLEN', '~', maxEvents, '*', 'event', 'drained')
+local function drained()
+  if finished.completed + finished.failed > 0 and rcall('EXISTS', KEYS[7], KEYS[1], KEYS[8], KEYS[9]) == 0 then
+    local maxed = tonumber(meta[2]) and tonumber(meta[2]) <= 0
+    if not meta[1] and not maxed and rateLimitTTL(tonumber(meta[3] or ARGV[4]), KEYS[10]) == 0 then
+      rcall('XADD', KEYS[5], 'MAXLEN', '~', maxEvents, '*', 'event', 'drained')
+    end
   end
 end
-if ARGV[5] == '' then return results end
+if ARGV[5] == '' then
+  drained()
+  return results
+end
 local fetched = fetchJobs({KEYS[7], KEYS[1], KEYS[8], KEYS[9], KEYS[15], KEYS[6], KEYS[16], KEYS[5], KEYS[10]},
-                          {base, ARGV[5], ARGV[6], ARGV[2], ARGV[7], ARGV[8], ARGV[9], ARGV[10]}, true)
+                          {base, ARGV[5], ARGV[6], ARGV[2], ARGV[7], ARGV[8], ARGV[9], ARGV[10]}, true, meta)
+-- a fetch that took a job leaves active non-empty: no drained (BullMQ emits it when fetchNext finds none)
+if fetched.err or #fetched[1] == 0 then drained() end
 return {results, fetched}
