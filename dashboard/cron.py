@@ -20,8 +20,6 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
-
 UTC = dt.UTC
 #: How many matching days are tried before giving up (a pattern may never match again).
 MAX_DAYS = 3 * 366
@@ -54,6 +52,8 @@ def _split(pattern: str) -> tuple[list[int], list[int], list[int], str]:
                           for v in fields[-1].split(","))
     pattern = " ".join(fields)
     six = len(fields) == 6
+    from croniter import croniter  # imported on first use: a worker without cron schedulers starts faster
+
     try:
         exp = croniter(pattern, second_at_beginning=six).expanded
     except Exception as exc:
@@ -69,6 +69,8 @@ def _split(pattern: str) -> tuple[list[int], list[int], list[int], str]:
 
 def _days(days: str, first: dt.date) -> Iterator[dt.date]:
     """Local dates that match the day-of-month, month and day-of-week fields, from ``first`` on."""
+    from croniter import croniter
+
     it = croniter(f"0 0 {days}", dt.datetime.combine(first, dt.time()) - dt.timedelta(seconds=1))
     for _ in range(MAX_DAYS):
         yield it.get_next(dt.datetime).date()
