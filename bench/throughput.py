@@ -379,7 +379,7 @@ def fold_pyspy(raw: Path) -> tuple[Counter, Counter, int]:
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        if not stack:
+        if not stack or not count.isdigit():  # e.g. a line cut off when py-spy was stopped
             continue
         c = int(count)
         frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]

@@ -23,8 +23,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
-
 from .config import host_tz
 
 UTC = dt.UTC
@@ -81,6 +79,8 @@ def _split(pattern: str) -> tuple[list[int], list[int], list[int], str]:
                           for v in fields[-1].split(","))
     pattern = " ".join(fields)
     six = len(fields) == 6
+    from croniter import croniter  # imported on first use: a worker without cron schedulers starts faster
+
     try:
         exp = croniter(pattern, second_at_beginning=six).expanded
     except Exception as exc:
@@ -96,6 +96,8 @@ def _split(pattern: str) -> tuple[list[int], list[int], list[int], str]:
 
 def _days(days: str, first: dt.date) -> Iterator[dt.date]:
     """Local dates that match the day-of-month, month and day-of-week fields, from ``first`` on."""
+    from croniter import croniter
+
     it = croniter(f"0 0 {days}", dt.datetime.combine(first, dt.time()) - dt.timedelta(seconds=1))
     for _ in range(MAX_DAYS):
         yield it.get_next(dt.datetime).date()

@@ -3,9 +3,9 @@
 Each Lua file is one atomic state change, or (``read_*``) one bounded read that cuts long
 values inside Redis; its header lists KEYS, ARGV and return codes. ``lua/_guards.lua`` is
 no script: its helpers (refusing keys of the wrong type, skipping fields other tools
-spoiled) are put in front of every script; ``_enqueue.lua``, ``_dedup.lua`` and ``_parent.lua``
-(storing and queueing a job, BullMQ's deduplication, a flow's parent bookkeeping) in front of the
-scripts :data:`HELPERS` names. This
+spoiled) are put in front of every script; ``_enqueue.lua``, ``_dedup.lua``, ``_parent.lua`` and
+``_fetch.lua`` (storing and queueing a job, BullMQ's deduplication, a flow's parent bookkeeping, taking
+jobs) in front of the scripts :data:`HELPERS` names. This
 module builds the KEYS lists from :class:`~dashboard.keys.Keys`, passes ARGV through, and can
 run several calls in one round trip (:meth:`Scripts.batch`). It must not decide policy
 (retries, batching sizes, what a return code means to a user): callers do that.
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from .clients import Client
 from .keys import Keys, failure_index_key
@@ -34,9 +34,11 @@ Key = str | bytes
 
 
 #: Helper files (besides ``_guards.lua``, which every script gets) put in front of a script.
-HELPERS = {"add_job": ("_enqueue", "_dedup"), "move_to_finished": ("_enqueue", "_dedup", "_parent", "_attempts"),
+HELPERS = {"add_job": ("_enqueue", "_dedup"),
+           "move_to_finished": ("_enqueue", "_dedup", "_parent", "_attempts", "_fetch"),
            "add_job_scheduler": ("_enqueue",), "add_next_scheduled": ("_enqueue",), "move_to_delayed": ("_enqueue",),
            "read_job_fields": ("_head",), "read_log": ("_head",),
+           "move_to_active": ("_fetch",),
            "add_flow": ("_enqueue", "_parent"), "remove_job": ("_parent",),
            "delete_jobs": ("_parent",), "reprocess_jobs": ("_parent",), "retry_job": ("_attempts",),
            "read_failures": ("_head", "_failure_index"),
@@ -81,11 +83,12 @@ class Scripts:
 
     def run(self, call: Call) -> Any:
         """Run one call (EVALSHA; loads the scripts and retries once on NOSCRIPT)."""
+        client: Any = self.client  # execute_command, not evalsha(): no per-call deprecation-check wrapper
         try:
-            return self.client.evalsha(_SHAS[call.name], len(call.keys), *call.keys, *call.args)
+            return client.execute_command("EVALSHA", _SHAS[call.name], len(call.keys), *call.keys, *call.args)
         except NoScriptError:
             self.load()
-            return self.client.evalsha(_SHAS[call.name], len(call.keys), *call.keys, *call.args)
+            return client.execute_command("EVALSHA", _SHAS[call.name], len(call.keys), *call.keys, *call.args)
 
     def batch(self, calls: Sequence[Call]) -> list[Any]:
         """Run several calls in one round trip, in order; each result (or error) in place.
@@ -95,6 +98,11 @@ class Scripts:
         """
         if not calls:
             return []
+        if len(calls) == 1:  # no pipeline: one command costs less to send and to read
+            try:
+                return [self.run(calls[0])]
+            except ResponseError as exc:
+                return [exc]
         results = self._pipeline(calls)
         missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
         if missing:
@@ -134,18 +142,40 @@ def add_job(k: Keys, jobs: Sequence[Sequence[Arg]]) -> Call:
 def move_to_active(k: Keys, token: str, lock_ms: int, now: int, count: int, worker: str,
                    limiter: Sequence[Arg] = ("", "")) -> Call:
     """``limiter``: the worker limiter's (max, duration ms), or ``("", "")``."""
-    keys = [k.wait, k.active, k.prioritized, k.delayed, k.pc, k.meta, k.marker, k.events, k.limiter]
-    return Call("move_to_active", keys, [k.base, token, lock_ms, now, count, worker, *limiter])
+    return Call("move_to_active", _fetch_keys(k), [k.base, token, lock_ms, now, count, worker, *limiter])
+
+
+@functools.lru_cache(maxsize=256)
+def _fetch_keys(k: Keys) -> list[str]:
+    return [k.wait, k.active, k.prioritized, k.delayed, k.pc, k.meta, k.marker, k.events, k.limiter]
+
+
+@functools.lru_cache(maxsize=256)
+def _finish_keys(k: Keys) -> list[str]:
+    return [k.active, k.completed, k.failed, k.stalled, k.events, k.meta, k.wait, k.prioritized, k.delayed,
+            k.limiter, k.metrics("completed"), k.metrics("failed"), k.metrics("completed", True),
+            k.metrics("failed", True), k.pc, k.marker, k.id]
+
+
+#: move_to_finished's ARGV[5..10] when it fetches nothing.
+_NO_FETCH: list[Arg] = ["", "", "", "", "", ""]
 
 
 def move_to_finished(k: Keys, now: int, jobs: Sequence[Sequence[Arg]], metrics: Arg = "",
                      limiter_max: Arg = "") -> Call:
     """Settle a batch; each entry is the nine per-job values the script header lists.
-    ``metrics``: data points to keep ('' records none)."""
-    keys = [k.active, k.completed, k.failed, k.stalled, k.events, k.meta, k.wait, k.prioritized, k.delayed,
-            k.limiter, k.metrics("completed"), k.metrics("failed"), k.metrics("completed", True),
-            k.metrics("failed", True), k.pc, k.marker, k.id]
-    return Call("move_to_finished", keys, [k.base, now, metrics, limiter_max, *(a for job in jobs for a in job)])
+    ``metrics``: data points to keep ('' records none). See :func:`fetch_after` to fetch in the same call."""
+    return Call("move_to_finished", _finish_keys(k),
+                [k.base, now, metrics, limiter_max, *_NO_FETCH, *(a for job in jobs for a in job)])
+
+
+def fetch_after(finish: Call, fetch: Call) -> Call:
+    """One call doing ``finish`` (a :func:`move_to_finished`) then ``fetch`` (a :func:`move_to_active`
+    of the same queue, run at the finish's ``now``), as BullMQ's moveToFinished with fetchNext:
+    its reply is ``[finish reply, fetch reply]``."""
+    token, lock_ms, _now, count, worker, lmax, lduration = fetch.args[1:8]
+    return Call(finish.name, finish.keys, [*finish.args[:4], token, lock_ms, count, worker, lmax, lduration,
+                                           *finish.args[10:]])
 
 
 def remove_deduplication_key(k: Keys, dedup_id: str) -> Call:

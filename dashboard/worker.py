@@ -1,8 +1,10 @@
 """Worker: takes jobs off one queue and runs a handler on each, BullMQ-compatibly.
 
-One main loop talks to Redis; handler calls run in ``concurrency`` daemon threads. Each loop turn sends, in one
-round trip, the results that came back (finish or retry scripts), job schedulers' next jobs (added when their
-jobs are taken: :mod:`dashboard.schedulers`) and one fetch of up to the free slots. A lock-renewal thread keeps
+One main loop talks to Redis; handler calls run in ``concurrency`` daemon threads (at concurrency 1 the loop,
+in a thread of its own, runs each job itself: no hand-off per job). Each loop turn sends, in one round trip,
+the results that came back (finish or retry scripts), job schedulers' next jobs (added when their jobs are
+taken: :mod:`dashboard.schedulers`) and one fetch of up to the free slots; when only finishes are due, one
+``move_to_finished`` call finishes them and fetches, as BullMQ's fetchNext does. A lock-renewal thread keeps
 every running job's ``<id>:lock`` alive; an idle worker blocks on the queue's ``marker`` as BullMQ workers do;
 the throttled stalled check runs every ``stalled_interval``. Rate limits (the queue's and ``limiter=(max,
 seconds)``) are applied by the fetch script; a limited reply or a handler's ``RateLimited`` stops fetching for the
@@ -26,21 +28,19 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import redis
-
 from . import bull, registry, schedulers, scripts
 from .clients import Client, connect, named_copy, undecoded
 from .codec import as_bytes, now_ms, shown_id, text, to_ms
-from .errors import SCRIPT_ERRORS
 from .handlers import Handler
 from .job import Job
 from .keys import Keys, validate_queue_name, worker_client_name
 from .limiter import METRICS_DATA_POINTS, Limiter, metrics_arg
-from .outcome import Outcome, finish_calls, run_handler
+from .outcome import Outcome, run_handler
 from .queue import Queue
 from .unsupported import UnsupportedOptions
+from .worker_results import WorkerResults
 from .worker_threads import BLOCK_SECONDS, WorkerThreads
-from .wrongtype import Throttle, is_wrongtype, job_key_problems
+from .wrongtype import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ MAX_FETCH = 200
 TROUBLE_PAUSE = 1.0
 
 
-class Worker(WorkerThreads):
+class Worker(WorkerThreads, WorkerResults):
     """Runs ``handler(job)`` for jobs of one queue. See :meth:`run`."""
 
     def __init__(
@@ -115,6 +115,10 @@ class Worker(WorkerThreads):
         self._todo: stdqueue.SimpleQueue[tuple[bytes, bytes, Any] | None] = stdqueue.SimpleQueue()
         self._events: stdqueue.SimpleQueue[Outcome | float | None] = stdqueue.SimpleQueue()
         self._pending: list[Outcome] = []
+        self._ready: list[tuple[bytes, bytes, Any]] = []  # concurrency 1: taken, run by the loop itself
+        self._marker_lock = threading.Lock()
+        self._nudge = threading.Event()  # concurrency 1: wakes run()'s thread (loop over, or a stop asked)
+        self._loop_over = False
         self._next_runs: list[scripts.Call] = []  # job schedulers' next iterations, sent with the next fetch
         self._closing = threading.Event()
         self._abandon = threading.Event()  # stop now: leave running jobs active (second signal)
@@ -148,8 +152,13 @@ class Worker(WorkerThreads):
             event.clear()
         self._burst, self._next_check = burst, 0.0
         restore = self._install_signals()
-        threads = [threading.Thread(target=self._execute_loop, name=f"bullpen-job-{i}", daemon=True)
-                   for i in range(self.concurrency)]
+        # The loop runs in a thread of its own; run()'s thread, which takes the signals, watches it (_watch).
+        # At concurrency 1 the loop runs each job itself: no hand-off per job to a handler thread and back.
+        self._loop_over, self._ready = False, []
+        self._nudge.clear()
+        threads = [threading.Thread(target=self._serve, name="bullpen-loop", daemon=True)]
+        threads += [threading.Thread(target=self._execute_loop, name=f"bullpen-job-{i}", daemon=True)
+                    for i in range(self.concurrency if self.concurrency > 1 else 0)]
         threads.append(threading.Thread(target=self._renew_loop, name="bullpen-locks", daemon=True))
         marker = threading.Thread(target=self._marker_loop, name="bullpen-marker", daemon=True)
         threads.append(marker)
@@ -158,8 +167,7 @@ class Worker(WorkerThreads):
             t.start()
         log.info("worker %s started: queue=%s concurrency=%d", self.id[:8], self.queue_name, self.concurrency)
         try:
-            self._main()
-            self._drain_inflight()
+            self._watch()
         finally:
             self._stopped.set()
             for _ in range(self.concurrency):
@@ -179,11 +187,22 @@ class Worker(WorkerThreads):
             self._stopped.set()  # lock renewal ends here
         self._closing.set()
         self._events.put(None)
+        self._nudge.set()
         own = threading.current_thread().name.startswith("bullpen-")
         if wait and not own:
             self._done.wait((0 if now else self.shutdown_timeout) + BLOCK_SECONDS + 5)
 
     # --- main loop ----------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        """The loop, then the graceful end: running jobs finish and are recorded."""
+        try:
+            self._main()
+            if not self._abandon.is_set():
+                self._drain_inflight()
+        finally:
+            self._loop_over = True
+            self._nudge.set()
 
     def _main(self) -> None:
         self._guard(lambda: registry.register(self.client, self.prefix, self.queue_name))
@@ -207,22 +226,29 @@ class Worker(WorkerThreads):
         # a job about to be put back (RateLimited) sets the limiter: fetch only once that is known
         putback = any(o.status == "limited" for o in self._pending)
         want = 0 if putback or self.limiter.blocked() else min(free, MAX_FETCH)
+        merged, settled = False, len(calls) - check - len(runs)  # settled: the finish calls
         if want > 0:
             self._fetches += 1
-            token = f"{self.id}:{self._fetches}"
-            calls.append(scripts.move_to_active(self.keys, token, self.lock_ms, self.clock(), want,
-                                                self.name or "", self.limiter.fetch_args()))
+            fetch = scripts.move_to_active(self.keys, f"{self.id}:{self._fetches}", self.lock_ms, self.clock(), want,
+                                           self.name or "", self.limiter.fetch_args())
+            # only finishes to send: one script call finishes them and fetches, as BullMQ's fetchNext
+            merged = len(calls) == 1 and calls[0].name == "move_to_finished"
+            calls = [scripts.fetch_after(calls[0], fetch)] if merged else calls + [fetch]
         results = self._guard(functools.partial(self.scripts.batch, calls))
         if results is None:
             self._next_runs[:0] = runs
             return False
-        settled = len(calls) - check - (want > 0) - len(runs)
+        if merged:
+            results = [results[0]] * 2 if isinstance(results[0], Exception) else list(results[0])
         self._settle(results[:settled])
         schedulers.report(self.queue_name, results[settled:settled + len(runs)])
         taken, next_due = self._dispatch(results[-1]) if want > 0 else (0, -1)
         if check:
             self._next_check = time.monotonic() + self.stalled_ms / 1000
             self._report_stalled(results[settled + len(runs)])
+        if self._ready and not self._next_runs:  # concurrency 1 (schedulers' next jobs are added first)
+            self._run_ready()
+            return False  # its result goes with the next fetch, at once
         if (want > 0 and taken == want) or putback or self._next_runs:
             return False  # maybe more are ready, or schedulers' next jobs to add: a turn at once
         if self._burst and taken == 0 and not self._inflight and not self.limiter.blocked():
@@ -241,17 +267,6 @@ class Worker(WorkerThreads):
         self._pending = []
         self._closing.wait(TROUBLE_PAUSE)
 
-    def _trouble(self, what: str, error: Exception) -> None:
-        """A script failed as a whole (a key of the wrong type, most likely): logged once a minute per key."""
-        subject = str(error) if is_wrongtype(error) else f"{what}: {error}"
-        self._warned.log(log, logging.ERROR, subject, "queue=%s: %s: %s", self.queue_name, what, error)
-
-    def _report_stalled(self, moved: Any) -> None:
-        if isinstance(moved, Exception):
-            self._trouble("stalled check failed", moved)
-        elif moved:
-            log.warning("queue=%s: moved stalled jobs to wait: %s", self.queue_name, ", ".join(map(shown_id, moved)))
-
     def _wait(self, idle: bool, next_due: int) -> None:
         """Block until a job finishes, the marker says work is ready, or a timer (the stalled
         check, the rate limit, a delayed job, drain_delay) is due."""
@@ -260,6 +275,8 @@ class Worker(WorkerThreads):
             timeout = min(timeout, self.drain_delay)
             if next_due >= 0:
                 timeout = min(timeout, max(0.0, (next_due - self.clock()) / 1000))
+            if not self._burst and self._wait_on_marker(timeout):
+                return
             if not self._burst:  # a burst only waits for its own jobs: no marker, no blocked stop
                 self._armed.set()
         try:
@@ -297,65 +314,9 @@ class Worker(WorkerThreads):
         for i in range(0, len(taken), 3):
             raw_id, token = as_bytes(taken[i]), as_bytes(taken[i + 1])
             self._inflight[raw_id] = token
-            self._todo.put((raw_id, token, taken[i + 2]))
+            (self._ready.append if self.concurrency == 1 else self._todo.put)((raw_id, token, taken[i + 2]))
         self._next_runs += schedulers.next_runs(self.keys, taken, self.clock())
         return len(taken) // 3, int(next_due)
-
-    def _settle(self, results: list[Any]) -> None:
-        """Match the finish calls' results (see :meth:`_finish_calls`) to the pending outcomes."""
-        finals = [o for o in self._pending if o.status in ("completed", "failed")]
-        retries = [o for o in self._pending if o.status not in ("completed", "failed")]
-        per_job: list[Any] = []
-        if finals:
-            batch = results[0]
-            per_job += [batch] * len(finals) if isinstance(batch, Exception) else list(batch)
-        per_job += results[1 if finals else 0:]
-        self._pending = []
-        for outcome, result in zip(finals + retries, per_job):
-            self._record(outcome, result)
-
-    def _forget(self, job: Job) -> None:
-        """This run is over: off the in-flight table, unless this worker has taken the job again."""
-        run = (as_bytes(job.key_id), as_bytes(job.token or ""))
-        self._finishing.discard(run)
-        if self._inflight.get(run[0]) == run[1]:
-            del self._inflight[run[0]]
-
-    def _record(self, outcome: Outcome, result: Any) -> None:
-        job = outcome.job
-        shown = shown_id(job.key_id)
-        self._forget(job)
-        if isinstance(result, Exception):
-            self._trouble(f"job={shown}: could not record {outcome.status}", result)
-        elif isinstance(result, int) and result < 0:
-            what = SCRIPT_ERRORS.get(result, (None, f"code {result}"))[1].format(job=shown)
-            log.warning("queue=%s job=%s: %s result discarded (%s); another worker may own it now",
-                        self.queue_name, shown, outcome.status, what)
-            self._name_wrong_keys(job.key_id)
-        elif outcome.status == "limited":
-            self.limiter.note(result)
-            log.info("queue=%s job=%s: %s; back to wait", self.queue_name, shown, outcome.value)
-        else:
-            self.processed += 1
-            level = logging.WARNING if outcome.status == "failed" else logging.INFO
-            if log.isEnabledFor(level):
-                log.log(level, "queue=%s job=%s name=%s %s in %.1f ms%s", self.queue_name, shown, job.name,
-                        outcome.status, outcome.elapsed_ms,
-                        "" if outcome.status == "completed" else f": {outcome.value}")
-
-    def _name_wrong_keys(self, job_id: str | bytes) -> None:
-        """After a finish was refused: say so when the job's hash or lock has the wrong type."""
-        try:
-            problems = job_key_problems(self.client, self.keys, [job_id])
-        except redis.RedisError:
-            return
-        for problem in problems:
-            self._warned.log(log, logging.ERROR, problem, "queue=%s job=%s: %s", self.queue_name,
-                             shown_id(job_id), problem)
-
-    def _finish_calls(self) -> list[scripts.Call]:
-        return finish_calls(self.keys, self._pending, self.clock(), self.remove_on_complete, self.remove_on_fail,
-                            self._metrics, self.limiter.max_arg)
 
     def _drain_inflight(self) -> None:
         """After the loop: wait for running jobs up to the shutdown timeout, record them."""
@@ -379,12 +340,19 @@ class Worker(WorkerThreads):
                     self._collect(self._events.get(timeout=remaining))
                 except stdqueue.Empty:
                     pass
-        if self._inflight:
-            log.warning("worker %s: %s; %d job(s) left active will be recovered as stalled once their locks "
-                        "expire: %s", self.id[:8], "stopped at once" if self._abandon.is_set() else "shutdown timeout",
-                        len(self._inflight), ", ".join(shown_id(i) for i in self._inflight))
+        if not self._abandon.is_set():  # a stop at once is reported by run()'s thread (_watch)
+            self._left_active("shutdown timeout")
 
     # --- helper threads (the loops are in worker_threads.py) -----------------------------
+
+    def _run_ready(self) -> None:
+        """Concurrency 1: run the taken job here; nothing is recorded when the worker stopped at once meanwhile
+        (or its shutdown timeout passed): the job stays active for the stalled check, as at any concurrency."""
+        while self._ready:
+            outcome = self._run_one(*self._ready.pop(0))
+            if self._abandon.is_set():
+                return
+            self._collect(outcome)
 
     def _run_one(self, raw_id: bytes, token: bytes, raw: Any) -> Outcome:
         """Build the job and run the handler; whatever goes wrong becomes a failed outcome."""

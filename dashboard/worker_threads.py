@@ -65,8 +65,75 @@ class WorkerThreads:
     _outage_wait: float
     _heartbeat: Heartbeat | None = None
 
+    shutdown_timeout: float
+    _nudge: threading.Event
+    _loop_over: bool
+    _on_marker = False  # the loop is blocked on the marker itself (see _wait_on_marker)
+    _blocking_id: int | None = None  # CLIENT ID of the blocking connection, when known
+    _marker_lock: threading.Lock  # held by whichever thread blocks on the marker
+
     def _run_one(self, raw_id: bytes, token: bytes, raw: Any) -> Outcome:
         raise NotImplementedError
+
+    def _watch(self) -> None:
+        """The loop runs in its own thread; run()'s thread waits here for it to end or for a stop at once. After
+        a graceful stop was asked it wakes a loop blocked on the marker (CLIENT UNBLOCK) and, past the
+        shutdown timeout (at concurrency 1 the loop itself runs the job; else the loop keeps that timeout and
+        this one is a backstop), stops at once: the job stays active and its result unrecorded."""
+        deadline: float | None = None
+        why = "stopped at once"
+        while not (self._loop_over or self._abandon.is_set()):
+            if self._closing.is_set() and deadline is None:
+                deadline = time.monotonic() + self.shutdown_timeout + (0 if self.concurrency == 1 else 5)
+            if deadline is not None and time.monotonic() >= deadline:
+                why = "shutdown timeout"
+                self._abandon.set()
+                break
+            pause = BLOCK_SECONDS
+            if deadline is not None:
+                pause = min(pause, deadline - time.monotonic())
+                if self._on_marker:  # the loop blocks on the marker: end that wait now
+                    self._unblock()
+                    pause = min(pause, 0.05)
+            self._nudge.wait(pause)
+            self._nudge.clear()
+        if self._abandon.is_set():
+            self._left_active(why)
+
+    def _wait_on_marker(self, timeout: float) -> bool:
+        """An idle loop with no job running here blocks on the marker itself (no hand-off from the marker thread):
+        True when it did (for up to ``timeout`` seconds), False when the marker thread must (jobs are running,
+        a stop or an event is pending, the timeout is too short for BZPOPMIN, or that thread keeps the marker)."""
+        if timeout < 0.01 or self._inflight or self._closing.is_set() or not self._events.empty():
+            return False
+        if not self._marker_lock.acquire(blocking=False):
+            self._unblock()  # the marker thread's wait, left from when jobs ran here: it is the loop's now
+            if not self._marker_lock.acquire(timeout=0.05):
+                return False
+        self._on_marker = True
+        try:
+            if not self._closing.is_set():
+                self._blocking.bzpopmin(self.keys.marker, timeout=min(timeout, BLOCK_SECONDS))
+        except Exception:  # noqa: BLE001 - a Redis error, or a marker of the wrong type: the next turn tells
+            self._closing.wait(min(timeout, 0.5))
+        finally:
+            self._on_marker = False
+            self._marker_lock.release()
+        return True
+
+    def _unblock(self) -> None:
+        """End the loop's BZPOPMIN on the marker at once (it returns as if timed out)."""
+        if self._blocking_id is None:
+            return  # not known (a cluster, or Redis was away at start): the wait ends within BLOCK_SECONDS
+        try:
+            self.client.client_unblock(self._blocking_id)
+        except redis.RedisError:
+            pass
+
+    def _left_active(self, why: str) -> None:
+        if self._inflight:
+            log.warning("worker %s: %s; %d job(s) left active will be recovered as stalled once their locks "
+                        "expire: %s", self.id[:8], why, len(self._inflight), ", ".join(map(shown_id, self._inflight)))
 
     def _guard(self, fn: Callable[[], Any], stop_at: float | None = None) -> Any:
         """Run ``fn``; on a connection error log once per outage, back off, return None."""
@@ -114,6 +181,7 @@ class WorkerThreads:
         the heartbeat is published all the same, by the lock thread, once Redis is back)."""
         client_id = self._guard(self._blocking.client_id)
         known = client_id if isinstance(client_id, int) else None  # a cluster answers per node: not matched
+        self._blocking_id = known
         ttl = int(3 * 1000 * min(self.lock_ms / 2000, BEAT_SECONDS))
         self._heartbeat = Heartbeat(self.client, self.prefix, self.queue_name, self.id, concurrency=self.concurrency,
                                     ttl_ms=ttl, name=self.name, client_id=known)
@@ -185,7 +253,8 @@ class WorkerThreads:
             if not self._armed.wait(0.5) or self._stopped.is_set():
                 continue
             try:
-                popped = self._blocking.bzpopmin(self.keys.marker, timeout=BLOCK_SECONDS)
+                with self._marker_lock:
+                    popped = self._blocking.bzpopmin(self.keys.marker, timeout=BLOCK_SECONDS)
             except Exception:  # noqa: BLE001 - a Redis error, or a marker of the wrong type: retry
                 self._stopped.wait(0.5)
                 continue
@@ -209,6 +278,7 @@ class WorkerThreads:
                 log.info("worker %s: %s received, shutting down gracefully (again: stop at once)", self.id[:8], name)
             self._closing.set()
             self._events.put(None)
+            self._nudge.set()
 
         old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
 

@@ -6,10 +6,14 @@ KEYS[5] events stream KEYS[6] meta hash        KEYS[7] wait list     KEYS[8] pri
 KEYS[9] delayed zset  KEYS[10] limiter string
 KEYS[11] metrics:completed hash  KEYS[12] metrics:failed hash
 KEYS[13] metrics:completed:data list  KEYS[14] metrics:failed:data list
-KEYS[15] pc string  KEYS[16] marker zset  KEYS[17] id string
+KEYS[15] pc string  KEYS[16] marker zset  KEYS[17] id string (the re-add of a kept add; pc and
+marker also for the fetch)
 ARGV[1] base   ARGV[2] now ms   ARGV[3] metrics data points to keep ('' = record no metrics)
 ARGV[4] the worker limiter's max ('' for none)
-ARGV[5..] nine values per job:
+ARGV[5..10] fetch the next jobs after the batch, as BullMQ's fetchNext (lua/_fetch.lua): token
+  prefix ('' = no fetch), lock duration ms, most jobs to take, worker name, the worker
+  limiter's max and duration ms ('' for none): move_to_active's ARGV[2, 3, 5..8], at `now`
+ARGV[11..] nine values per job:
   id, token, 'completed' | 'failed',
   return value JSON (completed) or failed reason text (failed),
   stack trace to append ('' for none), how many stack traces to keep,
@@ -19,7 +23,7 @@ Metrics: BullMQ's per-minute counts (collectMetrics), once per status per call, 
 job had been recorded by its own call at `now`. A metrics key of the wrong type is skipped.
 Events: after the batch, `drained` when wait, active and prioritized are empty and a fetch
 would have found nothing to wait for (not paused or maxed, no delayed job, not rate
-limited), exactly when BullMQ's moveToFinished with fetchNext emits it.
+limited), exactly when BullMQ's moveToFinished with fetchNext emits it (with a fetch: only when it took none).
 Deduplication (lua/_dedup.lua's releaseAndRequeue): a finished job's slot `de:<deid>` is
 released and the add keepLastIfActive kept in `dn:<deid>` is re-added, in this same call.
 Flows (lua/_parent.lua): a finished child updates its parent as BullMQ's does; a job whose
@@ -27,6 +31,7 @@ children are not all done (or one failed with failParentOnFailure) fails instead
 with the reason BullMQ's worker gives it.
 Returns one number per job: attempts made (>= 1), or -1 job missing (or its key is not a
 hash), -2 lock missing (or not a string), -6 lock held by another token, -3 job not in active.
+With a fetch: {those numbers, move_to_active's reply (an error reply in place when it refused)}.
 Error: a WRONGTYPE reply naming the first of KEYS[1..6] that holds the wrong type (nothing changed);
 completed (failed) is not checked when no job of the batch completes (fails).
 ]]
@@ -35,13 +40,14 @@ local function refuse() return wrongType(KEYS, {'list', 'zset', 'zset', 'set', '
 local base, now = ARGV[1], tonumber(ARGV[2])
 -- Checks before the first write, at the fewest commands: meta by this read (pcall), stalled by
 -- the first write (SREM, see finish), active, events and the sets the batch adds to by TYPE.
-local maxLen = try('HGET', KEYS[6], 'opts.maxLenEvents')
-if maxLen == nil then return refuse() end
-local maxEvents = maxEventsFrom(maxLen)
+-- Nothing here writes meta: the drained check and the fetch use this read too.
+local meta = try('HMGET', KEYS[6], 'paused', 'concurrency', 'max', 'duration', 'opts.maxLenEvents')
+if meta == nil then return refuse() end
+local maxEvents = maxEventsFrom(meta[5])
 local dedupKeys = {wait = KEYS[7], prioritized = KEYS[8], delayed = KEYS[9], pc = KEYS[15], meta = KEYS[6],
                    marker = KEYS[16], events = KEYS[5], active = KEYS[1]}
 local checks, types, statuses = {KEYS[1], KEYS[5]}, {'list', 'stream'}, {}
-for i = 7, #ARGV, 9 do statuses[ARGV[i] == 'completed' and 2 or 3] = true end
+for i = 13, #ARGV, 9 do statuses[ARGV[i] == 'completed' and 2 or 3] = true end
 for i = 2, 3 do
   if statuses[i] then checks[#checks + 1] = KEYS[i]; types[#types + 1] = 'zset' end
 end
@@ -134,7 +140,7 @@ local function collectMetrics(metaKey, dataKey, n, keep)
 end
 
 local results, finished = {}, {completed = 0, failed = 0}
-for i = 5, #ARGV, 9 do
+for i = 11, #ARGV, 9 do
   results[#results + 1] = finish(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4],
     traceLimitOf(ARGV[i + 5]), tonumber(ARGV[i + 6]) or -1, tonumber(ARGV[i + 7]) or 0, tonumber(ARGV[i + 8]) or 0)
   if type(results[#results]) == 'table' then return results[#results] end
@@ -150,11 +156,20 @@ end
 
 -- drained needs wait, active, prioritized and delayed absent (an empty list or zset is); a key
 -- of another type exists (no drained event), and does not stop the finishes above
-if finished.completed + finished.failed > 0 and rcall('EXISTS', KEYS[7], KEYS[1], KEYS[8], KEYS[9]) == 0 then
-  local flags = rcall('HMGET', KEYS[6], 'paused', 'concurrency', 'max')
-  local maxed = tonumber(flags[2]) and tonumber(flags[2]) <= 0
-  if not flags[1] and not maxed and rateLimitTTL(tonumber(flags[3] or ARGV[4]), KEYS[10]) == 0 then
-    rcall('XADD', KEYS[5], 'MAXLEN', '~', maxEvents, '*', 'event', 'drained')
+local function drained()
+  if finished.completed + finished.failed > 0 and rcall('EXISTS', KEYS[7], KEYS[1], KEYS[8], KEYS[9]) == 0 then
+    local maxed = tonumber(meta[2]) and tonumber(meta[2]) <= 0
+    if not meta[1] and not maxed and rateLimitTTL(tonumber(meta[3] or ARGV[4]), KEYS[10]) == 0 then
+      rcall('XADD', KEYS[5], 'MAXLEN', '~', maxEvents, '*', 'event', 'drained')
+    end
   end
 end
-return results
+if ARGV[5] == '' then
+  drained()
+  return results
+end
+local fetched = fetchJobs({KEYS[7], KEYS[1], KEYS[8], KEYS[9], KEYS[15], KEYS[6], KEYS[16], KEYS[5], KEYS[10]},
+                          {base, ARGV[5], ARGV[6], ARGV[2], ARGV[7], ARGV[8], ARGV[9], ARGV[10]}, true, meta)
+-- a fetch that took a job leaves active non-empty: no drained (BullMQ emits it when fetchNext finds none)
+if fetched.err or #fetched[1] == 0 then drained() end
+return {results, fetched}
