@@ -289,6 +289,6 @@ def test_why_isnt_this_draining_names_what_holds_jobs_back(client: FlaskClient, 
     html = client.get("/queues/mail?state=waiting").get_data(as_text=True)
     panel = html.split('id="drain-title"', 1)[1].split("</section>", 1)[0]
     for fact in ("Paused:", "No worker is connected: nothing takes the 30 jobs", "Global concurrency cap reached",
-                 "Rate-limited now", "1 jobs are delayed", "The oldest waiting job has waited",
+                 "Rate-limited now", "1 job is delayed", "The oldest waiting job has waited",
                  "Drains in about", "at the current rate"):
         assert fact in panel, fact

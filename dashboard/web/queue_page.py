@@ -72,9 +72,11 @@ def drain_facts(queue: Queue, q: QueueSummary, throttled_ms: int, now_ms: int) -
     if throttled_ms > 0:
         facts.append(f"Rate-limited now: the limiter holds jobs back for another {formatting.duration(throttled_ms)}.")
     if c.delayed:
-        facts.append(f"{c.delayed:,} jobs are delayed: scheduled for later, or backing off before a retry.")
+        facts.append(f"{c.delayed:,} {'job is' if c.delayed == 1 else 'jobs are'} delayed: scheduled for later, "
+                     "or backing off before a retry.")
     if c.waiting_children:
-        facts.append(f"{c.waiting_children:,} jobs wait for their children to finish.")
+        facts.append("1 job waits for its children to finish." if c.waiting_children == 1 else
+                     f"{c.waiting_children:,} jobs wait for their children to finish.")
     if q.oldest_waiting:
         facts.append(f"The oldest waiting job has waited {formatting.age(q.oldest_waiting)}.")
     if ready:
