@@ -256,7 +256,7 @@ class FailureIndex:
         batch.ahead = None if isinstance(ahead, Exception) else ahead  # NOSCRIPT ...: the next fetch reads them
         if isinstance(reply, Exception):
             log.info("queue=%s: failure index reads jobs by script (%s)", self.keys.queue, reply)
-        elif [text(x) for x in reply[0::4]] == [row[0] for row in batch.rows[:batch.taken]]:
+        elif reply[0::4] == batch.raw_ids[:batch.taken]:  # as the same client replied: no decoding
             batch.reply = reply
 
     def _apply(self, batch: Batch, wire: Wire | None = None, ahead: Batch | None = None) -> int:

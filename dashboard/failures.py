@@ -281,9 +281,9 @@ def _newest_element(raw: bytes) -> bytes:
     end = len(raw) - 2 if raw.endswith(b'"]') else len(raw)
     cut = end
     while True:
+        # the rightmost of both separators (Python's json.dumps uses ", "): an element may hold ","
         i = raw.rfind(b'","', 0, cut)
-        if i < 0:  # Python's json.dumps separates with ", "
-            i = raw.rfind(b'", "', 0, cut)
+        i = max(i, raw.rfind(b'", "', i + 1, cut))
         if i < 0:
             return raw[2:end] if raw.startswith(b'["') else b""
         j = i - 1

@@ -19,10 +19,13 @@ local ids = {}
 for i = first, #ARGV, 4 do ids[#ids + 1] = ARGV[i] end
 if #ids == 0 then return 0 end
 local entries = redis.call('HMGET', KEYS[2], unpack(ids))  -- what the index holds, in one call
+local nows = redis.pcall('ZMSCORE', KEYS[1], unpack(ids))  -- their scores now, in one call (Redis 6.2+)
+if type(nows) ~= 'table' or nows['err'] then nows = nil end  -- older Redis: one ZSCORE per job
 for n, id in ipairs(ids) do
   local i = first + 4 * (n - 1)
   local score, fp, flag = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local now = redis.call('ZSCORE', KEYS[1], id)
+  local now
+  if nows then now = nows[n] else now = redis.call('ZSCORE', KEYS[1], id) end
   if now and tonumber(now) == tonumber(score) then
     local value = fp .. ' ' .. score .. ' ' .. flag
     local entry = entries[n]
