@@ -8,9 +8,11 @@ job count, and a description per cluster. :meth:`FailureIndex.refresh` brings it
 bounded batches within a time budget:
 
 1. *extend*: failed jobs newer than the last indexed one (by score, then offset among equal
-   scores) are read by ``read_failures`` (reason head, newest trace's head and tail, cut inside
-   Redis, at most :data:`BYTE_BUDGET` copied per call), fingerprinted here, and written by
-   ``index_failures``, which skips any job that left the failed set meanwhile;
+   scores) are read (``read_failure_sizes``, then one ``SORT ... GET`` when their fields are
+   small, else ``read_failures``, which cuts them inside Redis), fingerprinted here, and written
+   by one ``index_failures`` per batch, which skips any job that left the failed set meanwhile.
+   The next batch's reads and this batch's write go out on one connection before this batch is
+   fingerprinted (:class:`~dashboard.failure_wire.Wire`): Redis works while Python does;
 2. *reconcile*, only when the index's job count differs from the failed set's: an HSCAN pass
    takes out jobs no longer failed (retried, removed, cleaned, trimmed by any tool), then a
    walk by rank adds failed jobs the extend step missed (e.g. failed with an older timestamp).
