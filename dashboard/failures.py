@@ -280,19 +280,17 @@ def _newest_element(raw: bytes) -> bytes:
         return b""
     end = len(raw) - 2 if raw.endswith(b'"]') else len(raw)
     cut = end
-    while True:  # the rightmost unescaped '",' followed by '"' or ' "' (json.dumps's ", " or JS's ",")
-        i = raw.rfind(b'",', 0, cut)
+    while True:  # the rightmost separator, either json.dumps's ", " or JSON.stringify's ","
+        i = raw.rfind(b'", "', 0, cut)
+        i = max(i, raw.rfind(b'","', i + 1, cut))  # an element may hold ",": both are looked for
         if i < 0:
             return raw[2:end] if raw.startswith(b'["') else b""
         j = i - 1
         while j >= 0 and raw[j] == 92:  # backslashes before the quote: an odd count escapes it
             j -= 1
         if (i - 1 - j) % 2 == 0:
-            if i + 3 <= end and raw[i + 2] == 34:  # '"': the next element opens before the cut
-                return raw[i + 3:end]
-            if i + 4 <= end and raw[i + 2:i + 4] == b' "':
-                return raw[i + 4:end]
-        cut = i  # an element's opening quote before a ',' it starts with
+            return raw[i + (3 if raw[i + 2] == 34 else 4):end]
+        cut = i
 
 
 _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
