@@ -8,9 +8,11 @@ job count, and a description per cluster. :meth:`FailureIndex.refresh` brings it
 bounded batches within a time budget:
 
 1. *extend*: failed jobs newer than the last indexed one (by score, then offset among equal
-   scores) are read by ``read_failures`` (reason head, newest trace's head and tail, cut inside
-   Redis, at most :data:`BYTE_BUDGET` copied per call), fingerprinted here, and written by
-   ``index_failures``, which skips any job that left the failed set meanwhile;
+   scores) are read (``read_failure_sizes``, then one ``SORT ... GET`` when their fields are
+   small, else ``read_failures``, which cuts them inside Redis), fingerprinted here, and written
+   by one ``index_failures`` per batch, which skips any job that left the failed set meanwhile.
+   The next batch's reads and this batch's write go out on one connection before this batch is
+   fingerprinted (:class:`~dashboard.failure_wire.Wire`): Redis works while Python does;
 2. *reconcile*, only when the index's job count differs from the failed set's: an HSCAN pass
    takes out jobs no longer failed (retried, removed, cleaned, trimmed by any tool), then a
    walk by rank adds failed jobs the extend step missed (e.g. failed with an older timestamp).
@@ -29,13 +31,14 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from . import reads, scripts
 from .clients import Client
 from .codec import text
+from .failure_batch import Batch, plan
+from .failure_wire import Wire
 from .failures import (
     Cluster,
     Overview,
@@ -56,9 +59,6 @@ BATCH = 250
 BYTE_BUDGET = 512 * 1024
 #: Caps of what is read per job: reason head, newest trace's head and tail, longest trace field read.
 REASON_CAP, TRACE_CAP, DECODE_LIMIT = 1024, 2048, 256 * 1024
-#: The values of a batch are read with one SORT ... GET when each job's reason and traces are at
-#: most SORT_FIELD_LIMIT bytes, SORT_BYTES in all (a few milliseconds of Redis); else by script.
-SORT_FIELD_LIMIT, SORT_BYTES = 64 * 1024, 1024 * 1024
 #: A full reconcile pass starts at most this often while the counts disagree.
 RECONCILE_SECONDS = 10.0
 #: Index entries checked per prune step.
@@ -67,17 +67,6 @@ LOCK_MS = 10_000
 #: What the failures page reads of each cluster's sample job: its newest trace, 8 KB of it.
 SAMPLE = reads.Caps({"failedReason": 1024, "stacktrace": 8192, "finishedOn": 64, "atm": 64}, traces=1)
 
-
-@dataclass
-class _Batch:
-    """One batch read ahead: its rows (id, score, known, bytes), how many of them ``reply`` (a
-    SORT's flat reply) covers, whether every row was indexed already, and the next sizes."""
-
-    rows: list[tuple[str, str, bool, int]]
-    taken: int
-    reply: list[Any] | None
-    all_known: bool
-    ahead: Any = None  # the sizes of the batch after ``taken`` rows, read with the SORT
 
 @dataclass
 class IndexStatus:
@@ -150,36 +139,40 @@ class FailureIndex:
     def _extend(self, state: dict[str, str], deadline: float) -> tuple[int, bool]:
         """Index the jobs past the cursor: (how many, whether it caught up within the budget).
         The cursor is a score and an offset among jobs of that score, turned into a rank once per
-        refresh. While one batch is parsed and written, a thread reads the next one."""
+        refresh. The next batch's reads and this batch's write are sent on one connection
+        (:class:`~dashboard.failure_wire.Wire`) before this batch is fingerprinted, so Redis
+        works on them meanwhile, and their replies are read together."""
         score, offset, added = state.get("score", "-inf"), int(state.get("offset") or 0), 0
         rank = self._rank(score, offset)
-        with ThreadPoolExecutor(1, thread_name_prefix="failure-index") as pool:
-            try:
-                batch = self._fetch(rank)
-                while True:
-                    if time.monotonic() >= deadline:
-                        return added, False
-                    if batch.reply is None and not batch.all_known:  # read by script, in this thread
-                        more, taken, n = self._step_lua(rank)
-                        ahead = None
+        wire = Wire(self.client)
+        try:
+            batch: Batch | None = self._fetch(rank)
+            while batch is not None:
+                if time.monotonic() >= deadline:
+                    return added, False
+                if batch.reply is None and not batch.all_known:  # read by script
+                    more, taken, n = self._step_lua(rank)
+                    ahead = None
+                else:
+                    taken = [(row[0], row[1]) for row in batch.rows[:batch.taken]]
+                    more = batch.taken < len(batch.rows)
+                    done = not more and len(taken) < BATCH
+                    ahead = None if done else self._send_fetch(wire, rank + len(taken), batch.ahead)
+                    n = self._apply(batch, wire, ahead)
+                added += n
+                rank += len(taken)
+                for _, s in taken:
+                    if s == score:
+                        offset += 1
                     else:
-                        taken = [(row[0], row[1]) for row in batch.rows[:batch.taken]]
-                        more = batch.taken < len(batch.rows)
-                        done = not more and len(taken) < BATCH
-                        ahead = None if done else pool.submit(self._fetch, rank + len(taken), batch.ahead)
-                        n = self._apply(batch)
-                    added += n
-                    rank += len(taken)
-                    for _, s in taken:
-                        if s == score:
-                            offset += 1
-                        else:
-                            score, offset = s, 1
-                    if not more and len(taken) < BATCH:
-                        return added, True
-                    batch = ahead.result() if ahead is not None else self._fetch(rank)
-            finally:
-                self.client.hset(self._key["state"], mapping={"score": score, "offset": offset})
+                        score, offset = s, 1
+                if not more and len(taken) < BATCH:
+                    return added, True
+                batch = ahead if ahead is not None else self._fetch(rank)
+            return added, True
+        finally:
+            wire.close()
+            self.client.hset(self._key["state"], mapping={"score": score, "offset": offset})
 
     def _reconcile(self, state: dict[str, str], deadline: float, status: IndexStatus) -> IndexStatus:
         now = time.time()
@@ -223,67 +216,81 @@ class FailureIndex:
         added = self._apply(batch)
         return batch.taken < len(batch.rows), [(r[0], r[1]) for r in batch.rows[:batch.taken]], added
 
-    def _fetch(self, rank: int, sizes: Any = None) -> _Batch:
-        """The sizes of the batch at ``rank`` (unless read ahead) and, when they are small, the
-        values of its longest prefix that fits :data:`SORT_BYTES`, by one SORT sent with the next
-        batch's sizes (I/O only: runs in a thread)."""
-        if sizes is None:
-            sizes = self.run.run(scripts.read_failure_sizes(self.keys, rank, BATCH))
-        rows = [(text(sizes[i]), text(sizes[i + 1]), text(sizes[i + 2]) == "1", int(sizes[i + 3]))
-                for i in range(0, len(sizes), 4)]
-        unknown = sum(1 for row in rows if not row[2])
-        if not unknown:
-            return _Batch(rows, len(rows), None, True)
-        taken, total = 0, 0
-        for _, _, known, size in rows:  # the prefix SORT may copy: small fields, bounded bytes in all
-            if not known and (size < 0 or size > SORT_FIELD_LIMIT or (taken and total + size > SORT_BYTES)):
-                break
-            total += max(size, 0)
-            taken += 1
-        if not taken or unknown * 4 < len(rows):
-            return _Batch(rows, taken, None, False)
-        reply, ahead = self._sort(rank, rows[:taken])
-        return _Batch(rows, taken, reply, False, ahead)
+    def _fetch(self, rank: int) -> Batch:
+        """The batch at ``rank``: its sizes, then (when they are small) its values by one SORT
+        sent with the next batch's sizes."""
+        batch = plan(self.run.run(scripts.read_failure_sizes(self.keys, rank, BATCH)))
+        commands = self._sort_commands(rank, batch)
+        if commands:
+            pipe = self.client.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            self._sorted(batch, *pipe.execute(raise_on_error=False))
+        return batch
 
-    def _apply(self, batch: _Batch) -> int:
-        """Fingerprint the unknown jobs of a fetched batch and write them: how many were indexed."""
-        if batch.reply is None:
+    def _send_fetch(self, wire: Wire, rank: int, sizes: Any) -> Batch | None:
+        """The batch at ``rank`` planned from sizes read ahead, its SORT (and the next sizes)
+        sent on ``wire`` (``pending``: the replies are read by :meth:`_apply`); None without sizes."""
+        if sizes is None:
+            return None
+        batch = plan(sizes)
+        commands = self._sort_commands(rank, batch)
+        if commands:
+            wire.send(*commands)
+            batch.pending = True
+        return batch
+
+    def _sort_commands(self, rank: int, batch: Batch) -> list[tuple[Any, ...]]:
+        """``SORT ... BY nosort GET`` of the batch's SORT prefix (no copy into Lua: 5 times
+        cheaper in Redis) and the sizes of the batch after it; none when SORT cannot be used
+        (a key prefix holding ``*`` or ``->``) or the batch needs no values."""
+        base = self.keys.base
+        if batch.all_known or not batch.taken or "*" in base or "->" in base:
+            return []
+        return [("SORT", self.keys.failed, "BY", "nosort", "LIMIT", rank, batch.taken, "GET", "#",
+                 "GET", f"{base}*->failedReason", "GET", f"{base}*->stacktrace", "GET", f"{base}*->{REDRIVE_FIELD}"),
+                self.run.command(scripts.read_failure_sizes(self.keys, rank + batch.taken, BATCH))]
+
+    def _sorted(self, batch: Batch, reply: Any, ahead: Any) -> None:
+        """Take the SORT's reply into ``batch`` unless it failed (Redis Cluster, ...) or the
+        failed set changed since the sizes (then the batch is read by script)."""
+        batch.pending = False
+        batch.ahead = None if isinstance(ahead, Exception) else ahead  # NOSCRIPT ...: the next fetch reads them
+        if isinstance(reply, Exception):
+            log.info("queue=%s: failure index reads jobs by script (%s)", self.keys.queue, reply)
+        elif reply[0::4] == batch.raw_ids[:batch.taken]:  # as the same client replied: no decoding
+            batch.reply = reply
+
+    def _apply(self, batch: Batch, wire: Wire | None = None, ahead: Batch | None = None) -> int:
+        """Fingerprint the unknown jobs of a fetched batch and write them (sent on ``wire`` after
+        the reads of ``ahead``, whose replies are taken in too): how many were indexed."""
+        entries = []
+        if batch.reply is not None:
+            reply = batch.reply
+            for n, (job_id, score, known, _) in enumerate(batch.rows[:batch.taken]):
+                if known:
+                    continue
+                reason = text(reply[4 * n + 1]) if reply[4 * n + 1] else ""
+                again = "1" if failed_after_redrive(reply[4 * n + 3], score) else "0"
+                entries.append(entry_raw(job_id, score, reason, reply[4 * n + 2] or b"", again))
+        call = scripts.index_failures(self.keys, entries) if entries else None
+        if wire is None:
+            return int(self.run.run(call)) if call else 0
+        if call:
+            wire.send(self.run.command(call))
+        replies = wire.receive()
+        if ahead is not None and ahead.pending:
+            self._sorted(ahead, replies[0], replies[1])
+            replies = replies[2:]
+        if not call:
             return 0
-        reply, entries = batch.reply, []
-        for n, (job_id, score, known, _) in enumerate(batch.rows[:batch.taken]):
-            if known:
-                continue
-            reason = text(reply[4 * n + 1]) if reply[4 * n + 1] else ""
-            again = "1" if failed_after_redrive(reply[4 * n + 3], score) else "0"
-            entries.append(entry_raw(job_id, score, reason, reply[4 * n + 2] or b"", again))
-        return int(self.run.run(scripts.index_failures(self.keys, entries))) if entries else 0
+        written = replies[0]
+        return int(self.run.run(call) if isinstance(written, Exception) else written)  # NOSCRIPT: loaded, run again
 
     def _rank(self, score: str, offset: int) -> int:
         if score == "-inf":
             return offset
         return int(self.client.zcount(self.keys.failed, "-inf", f"({score}")) + offset
-
-    def _sort(self, rank: int, rows: list[tuple[str, str, bool, int]]) -> tuple[list[Any] | None, Any]:
-        """Reason, traces and mark of ``rows`` (ranks ``rank``...) by one ``SORT ... BY nosort GET``
-        (no copy into Lua: 5 times cheaper in Redis), or None when that cannot be used (a key
-        prefix holding ``*`` or ``->``, Redis Cluster, or the failed set changed since the sizes);
-        and the sizes of the batch after these rows, read in the same round trip (or None)."""
-        base = self.keys.base
-        if "*" in base or "->" in base:
-            return None, None
-        pipe = self.client.pipeline(transaction=False)
-        pipe.execute_command("SORT", self.keys.failed, "BY", "nosort", "LIMIT", rank, len(rows), "GET", "#",
-                             "GET", f"{base}*->failedReason", "GET", f"{base}*->stacktrace",
-                             "GET", f"{base}*->{REDRIVE_FIELD}")
-        self.run.add_to(pipe, scripts.read_failure_sizes(self.keys, rank + len(rows), BATCH))
-        reply, ahead = pipe.execute(raise_on_error=False)
-        ahead = None if isinstance(ahead, Exception) else ahead  # NOSCRIPT ...: the next fetch reads them
-        if isinstance(reply, Exception):
-            log.info("queue=%s: failure index reads jobs by script (%s)", self.keys.queue, reply)
-            return None, ahead
-        if [text(reply[i]) for i in range(0, len(reply), 4)] != [row[0] for row in rows]:
-            return None, ahead
-        return reply, ahead
 
     def _step_lua(self, rank: int) -> tuple[bool, list[tuple[str, str]], int]:
         """The same batch read by ``read_failures``, which cuts long values inside Redis."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +115,11 @@ class Scripts:
         """Queue ``call`` on a caller's pipeline (with other commands); a NOSCRIPT error comes
         back in its place, for the caller to retry with :meth:`run`."""
         pipe.execute_command("EVALSHA", _SHAS[call.name], len(call.keys), *call.keys, *call.args)
+
+    @staticmethod
+    def command(call: Call) -> tuple[Arg, ...]:
+        """``call`` as the EVALSHA command :meth:`add_to` queues (for a caller's own sending)."""
+        return ("EVALSHA", _SHAS[call.name], len(call.keys), *call.keys, *call.args)
 
     def _pipeline(self, calls: Sequence[Call]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
@@ -368,9 +372,11 @@ def read_failure_sizes(k: Keys, rank: int, count: int) -> Call:
 
 def index_failures(k: Keys, entries: Sequence[Sequence[str]]) -> Call:
     """Each entry: id, score, cluster id, again ('1'/'0'), description JSON (empty entries are skipped)."""
-    jobs = [e[:4] for e in entries if e]
     descriptions = {e[2]: e[4] for e in entries if e}
-    return Call("index_failures", [k.failed, *_index_keys(k)], [_stem(k), json.dumps({"j": jobs, "d": descriptions})])
+    args: list[Arg] = [_stem(k), len(descriptions), *(x for pair in descriptions.items() for x in pair)]
+    for e in entries:
+        args += e[:4]
+    return Call("index_failures", [k.failed, *_index_keys(k)], args)
 
 
 def prune_failure_index(k: Keys, cursor: Arg, count: int) -> Call:

@@ -5,21 +5,30 @@ then; BullMQ's bookkeeping ids are never passed: the caller leaves them out). A 
 KEYS[1] failed zset  KEYS[2] index jobs hash  KEYS[3] index counts zset  KEYS[4] index again zset
 KEYS[5] index meta hash
 ARGV[1] cluster key stem (<prefix>::failures:<queue>:c:)
-ARGV[2] JSON {"j": [ [id, score, cluster id, again ('1' failed after a re-drive, else '0')], ...],
-  "d": {cluster id: description JSON, kept for the first job of a cluster}} (one argument: cheaper
-  to send than five per job)
+ARGV[2] how many clusters are described (D), then D pairs: cluster id, its description JSON (kept
+  for the first job of a cluster); then 4 per job: id, score, cluster id, again ('1' failed after a
+  re-drive, else '0') (flat: no JSON to encode and decode)
 Returns how many jobs were added or moved.
 ]]
 local stem, added = ARGV[1], 0
 local fields, members, counts, again = {}, {}, {}, {}
-local batch = cjson.decode(ARGV[2])
-local descriptions = batch['d']
-for _, job in ipairs(batch['j']) do
-  local id, score, fp, flag = job[1], job[2], job[3], job[4]
-  local now = redis.call('ZSCORE', KEYS[1], id)
+local descriptions = {}
+local first = 3 + 2 * tonumber(ARGV[2])
+for i = 3, first - 1, 2 do descriptions[ARGV[i]] = ARGV[i + 1] end
+local ids = {}
+for i = first, #ARGV, 4 do ids[#ids + 1] = ARGV[i] end
+if #ids == 0 then return 0 end
+local entries = redis.call('HMGET', KEYS[2], unpack(ids))  -- what the index holds, in one call
+local nows = redis.pcall('ZMSCORE', KEYS[1], unpack(ids))  -- their scores now, in one call (Redis 6.2+)
+if type(nows) ~= 'table' or nows['err'] then nows = nil end  -- older Redis: one ZSCORE per job
+for n, id in ipairs(ids) do
+  local i = first + 4 * (n - 1)
+  local score, fp, flag = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local now
+  if nows then now = nows[n] else now = redis.call('ZSCORE', KEYS[1], id) end
   if now and tonumber(now) == tonumber(score) then
     local value = fp .. ' ' .. score .. ' ' .. flag
-    local entry = redis.call('HGET', KEYS[2], id)
+    local entry = entries[n]
     if entry ~= value then
       if entry then fiUnlink(KEYS[2], KEYS[3], KEYS[4], KEYS[5], stem, id) end
       fields[#fields + 1] = id; fields[#fields + 1] = value
