@@ -80,6 +80,7 @@ SCRIPT_ERRORS: dict[int, tuple[type[BullpenError], str]] = {
     -1: (JobNotFound, "job {job} does not exist"),
     -2: (LockLost, "job {job}: lock missing"),
     -3: (JobNotInState, "job {job} is not in the expected state"),
+    -4: (JobNotInState, "job {job} has pending dependencies"),
     -6: (LockLost, "job {job}: lock held by another worker"),
     -7: (JobLocked, "job {job} is locked by a worker"),
     -8: (JobLocked, "job {job} is its job scheduler's next job: remove the scheduler instead"),

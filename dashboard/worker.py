@@ -249,8 +249,8 @@ class Worker(WorkerThreads, WorkerResults):
         if self._ready and not self._next_runs:  # concurrency 1 (schedulers' next jobs are added first)
             self._run_ready()
             return False  # its result goes with the next fetch, at once
-        if (want > 0 and taken == want) or putback or self._next_runs:
-            return False  # maybe more are ready, or schedulers' next jobs to add: a turn at once
+        if (want > 0 and taken == want) or putback or self._next_runs or self._pending:
+            return False  # maybe more are ready, schedulers' next jobs to add, or a retry to send: a turn at once
         if self._burst and taken == 0 and not self._inflight and not self.limiter.blocked():
             return True
         self._wait(idle=want > taken and not self.limiter.blocked(), next_due=next_due)

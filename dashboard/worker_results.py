@@ -15,6 +15,7 @@ from typing import Any
 import redis
 
 from . import scripts
+from .backoff import backoff_ms
 from .codec import as_bytes, shown_id
 from .errors import SCRIPT_ERRORS
 from .job import Job
@@ -24,6 +25,17 @@ from .outcome import Outcome, finish_calls
 from .wrongtype import Throttle, is_wrongtype, job_key_problems
 
 log = logging.getLogger("dashboard.worker")
+
+#: move_to_finished's answer for a flow's parent that completed with children not all done and
+#: attempts left: nothing was written; the attempt fails and is retried (BullMQ's worker does so).
+PENDING_CHILDREN = -4
+
+
+def children_pending(outcome: Outcome) -> Outcome:
+    """The retry of a parent whose handler returned while its children were not all done."""
+    job = outcome.job
+    reason = f"Job {job.id} has pending dependencies. moveToFinished"
+    return Outcome(job, "retry", reason, "", backoff_ms(job.opts, job.attempts_made + 1), outcome.elapsed_ms)
 
 
 class WorkerResults:
@@ -77,6 +89,9 @@ class WorkerResults:
     def _record(self, outcome: Outcome, result: Any) -> None:
         job = outcome.job
         shown = shown_id(job.key_id)
+        if result == PENDING_CHILDREN and outcome.status == "completed":  # a flow's parent returned too soon
+            self._pending.append(children_pending(outcome))  # retried with the next call, lock still held
+            return
         self._forget(job)
         if isinstance(result, Exception):
             self._trouble(f"job={shown}: could not record {outcome.status}", result)

@@ -157,6 +157,25 @@ def test_continue_parent_on_failure_runs_the_parent_at_once(r: redis.Redis) -> N
     assert parent.failed_reason == f"Job {tree.job.id} has pending dependencies. moveToFinished"
 
 
+def test_a_parent_that_returns_too_soon_is_retried_while_it_has_attempts(r: redis.Redis) -> None:
+    """As BullMQ's worker: completing with a child pending fails that attempt (-4) and, with
+    attempts left, the parent is retried; it completes once the child is done."""
+    opts = {"attempts": 3, "backoff": ("fixed", 60.0)}  # the retry waits: one attempt per drain
+    tree = FlowProducer(connection=r).add({"name": "p", "queue_name": "pq", "opts": opts, "children": [
+        {"name": "a", "queue_name": "cq", "data": {"fail": True}, "opts": {"continue_parent_on_failure": True}},
+        {"name": "b", "queue_name": "other"}]})
+    drain(r, echo, "cq", rounds=1)  # a fails: the parent runs at once while b is pending
+    drain(r, echo, "pq", rounds=1)
+    parent = Queue("pq", connection=r).job(tree.job.id)
+    assert parent is not None and parent.state == "delayed" and parent.attempts_made == 1
+    assert parent.failed_reason == f"Job {tree.job.id} has pending dependencies. moveToFinished"
+    drain(r, echo, "other", rounds=1)  # b completes
+    Queue("pq", connection=r).promote(tree.job.id)  # the backoff, cut short
+    drain(r, echo, "pq", rounds=1)
+    done = Queue("pq", connection=r).job(tree.job.id)
+    assert done is not None and done.state == "completed" and done.attempts_made == 2
+
+
 def test_a_job_with_failed_fpof_children_cannot_complete(r: redis.Redis) -> None:
     q = Queue("pq", connection=r)
     job = q.add("p", {})

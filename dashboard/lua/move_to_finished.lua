@@ -30,7 +30,9 @@ Flows (lua/_parent.lua): a finished child updates its parent as BullMQ's does; a
 children are not all done (or one failed with failParentOnFailure) fails instead of completing,
 with the reason BullMQ's worker gives it.
 Returns one number per job: attempts made (>= 1), or -1 job missing (or its key is not a
-hash), -2 lock missing (or not a string), -6 lock held by another token, -3 job not in active.
+hash), -2 lock missing (or not a string), -6 lock held by another token, -3 job not in active,
+-4 a completed flow parent whose children are not all done, with attempts left (nothing written:
+the worker retries the attempt as failed).
 With a fetch: {those numbers, move_to_active's reply (an error reply in place when it refused)}.
 Error: a WRONGTYPE reply naming the first of KEYS[1..6] that holds the wrong type (nothing changed);
 completed (failed) is not checked when no job of the batch completes (fails).
@@ -84,11 +86,14 @@ local function finish(id, token, status, value, trace, traceLimit, keep, age, at
     local blocked = requeueBlocked(base, got[1], {KEYS[7], KEYS[8], KEYS[9], KEYS[15], KEYS[16], KEYS[17]})
     if blocked then return blocked end
   end
+  -- _parent.lua: a flow's parent with children not all done fails this attempt (BullMQ's -4); with
+  -- attempts left nothing is written here and the worker retries it, as BullMQ's worker does
+  local gate = status == 'completed' and childrenGate(jobKey, id, KEYS[3])
+  if gate and (tonumber(redis.pcall('HGET', jobKey, 'atm')) or 0) + 1 < attempts then return -4 end
   if not try('SREM', KEYS[4], id) then return refuse() end  -- only ever the first write: nothing changed
   rcall('DEL', jobKey .. ':lock')
   if rcall('LREM', KEYS[1], -1, id) == 0 then return -3 end
   local atm = bump(jobKey, 'atm') or 1  -- a spoiled count is left for the failedReason to name
-  local gate = status == 'completed' and childrenGate(jobKey, id, KEYS[3])  -- _parent.lua: a flow's parent
   if gate then status, value = 'failed', gate end
   local completed = status == 'completed'
   local field = completed and 'returnvalue' or 'failedReason'
