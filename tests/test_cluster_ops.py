@@ -63,6 +63,18 @@ def test_the_command_line_on_a_queue_on_each_node(cluster_app: Any, redis_cluste
         for name in names:
             counts = Queue(name, connection=rc).counts()
             assert (counts.failed, counts.waiting, counts.delayed, counts.paused) == (0, 3, 1, False)
+            Queue(name, connection=rc).upsert_job_scheduler("tick", every=60)
+    for name in names:  # the rest of the commands, on each node
+        cli_json(url, "promote", name, "--all")
+        waiting = cli_json(url, "jobs", name, "waiting")["jobs"]
+        cli_json(url, "remove", name, waiting[0]["id"])
+        cli_json(url, "clean", name, "completed", "--grace", "0")
+        assert [s["key"] for s in cli_json(url, "schedulers", name)["schedulers"]] == ["tick"]
+    cli_json(url, "workers")
+    with redis_cluster.client() as rc:
+        for name in names:
+            counts = Queue(name, connection=rc).counts()
+            assert counts.completed == 0 and counts.delayed == 0  # cleaned; promoted
 
 
 def test_the_api_and_metrics_on_a_queue_on_each_node(cluster_app: Any, redis_cluster: Cluster) -> None:
