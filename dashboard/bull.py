@@ -26,7 +26,7 @@ from .counts import Counts, summarize
 from .errors import JobLocked, JobNotFound, JobNotInState, NotSupportedOnBull, script_error
 from .job import Job, JobState
 from .keys import Keys
-from .queue import BATCH, LPOS_WINDOW, Progress, Queue, _refuse_bookkeeping
+from .queue import LPOS_WINDOW, Progress, Queue, _refuse_bookkeeping, in_batches
 
 #: What a Bull queue is called on pages and in messages.
 LABEL = "Bull 3/4"
@@ -191,14 +191,12 @@ class BullQueue(Queue):
         """Retry every failed (or completed) job that had finished when the call started."""
         if state not in ("failed", "completed"):
             raise ValueError(f"can only retry failed or completed jobs, not {state!r}")
-        now, total = self.clock(), 0
-        while True:
-            retried, taken, _locked = self.scripts.run(scripts.bull_retry(self.keys, state, self.clock(), now, BATCH))
-            total += retried
-            if progress:
-                progress(total)
-            if taken < BATCH or retried == 0:
-                return int(total)
+        now = self.clock()
+
+        def step(batch: int) -> tuple[int, int]:
+            retried, taken, _locked = self.scripts.run(scripts.bull_retry(self.keys, state, self.clock(), now, batch))
+            return retried, taken if retried else 0  # a batch of locked jobs only: stop there
+        return in_batches(step, progress)
 
     def promote(self, job_id: str) -> None:
         """Bull's ``job.promote()``: a delayed job to waiting now."""
@@ -211,14 +209,7 @@ class BullQueue(Queue):
 
     def promote_all(self, progress: Progress | None = None) -> int:
         """Promote every delayed job, soonest due first; returns how many."""
-        total = 0
-        while True:
-            promoted, taken = self.scripts.run(scripts.bull_promote(self.keys, BATCH))
-            total += promoted
-            if progress:
-                progress(total)
-            if taken < BATCH:
-                return int(total)
+        return in_batches(lambda n: self.scripts.run(scripts.bull_promote(self.keys, n)), progress)
 
     def remove(self, job_id: str) -> None:
         """Bull's ``job.remove()``: refused while a worker holds the job's lock (``JobLocked``)."""
@@ -233,16 +224,12 @@ class BullQueue(Queue):
         locked ones skipped; returns how many were deleted."""
         if state not in ("completed", "failed"):
             raise ValueError(f"clean takes 'completed' or 'failed', not {state!r}")
-        cutoff, total = self.clock() - to_ms(grace, "grace"), 0
-        while limit is None or total < limit:
-            batch = BATCH if limit is None else min(BATCH, limit - total)
+        cutoff = self.clock() - to_ms(grace, "grace")
+
+        def step(batch: int) -> tuple[int, int]:
             deleted, _locked, strays = self.scripts.run(scripts.bull_clean(self.keys, state, cutoff, batch))
-            total += deleted
-            if progress:
-                progress(total)
-            if deleted + strays < batch:
-                break
-        return int(total)
+            return deleted, deleted + strays
+        return in_batches(step, progress, limit)
 
     def update_data(self, job_id: str, data: Any) -> None:
         """Bull's job.update(data) writes the same ``data`` field BullMQ's updateData does."""

@@ -299,14 +299,8 @@ class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication, QueueF
         how many. Works in batches of :data:`BATCH`."""
         if state not in ("failed", "completed"):
             raise ValueError(f"can only retry failed or completed jobs, not {state!r}")
-        cutoff, total = self.clock(), 0
-        while True:
-            moved, taken = self.scripts.run(scripts.reprocess_jobs(self.keys, state, cutoff, BATCH))
-            total += moved
-            if progress:
-                progress(total)
-            if taken < BATCH:
-                return int(total)
+        cutoff = self.clock()
+        return in_batches(lambda n: self.scripts.run(scripts.reprocess_jobs(self.keys, state, cutoff, n)), progress)
 
     def promote(self, job_id: str) -> None:
         """Move one delayed job to waiting now."""
@@ -318,14 +312,10 @@ class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication, QueueF
 
     def promote_all(self, progress: Progress | None = None) -> int:
         """Move every delayed job to waiting now; returns how many."""
-        total = 0
-        while True:
-            moved = self.scripts.run(scripts.promote_jobs(self.keys, BATCH))
-            total += moved
-            if progress:
-                progress(total)
-            if moved < BATCH:
-                return int(total)
+        def step(batch: int) -> tuple[int, int]:
+            moved = int(self.scripts.run(scripts.promote_jobs(self.keys, batch)))
+            return moved, moved
+        return in_batches(step, progress)
 
     def remove(self, job_id: str) -> None:
         """Delete one job in any state but active-and-locked (``JobLocked``). BullMQ's own keys
@@ -355,17 +345,11 @@ class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication, QueueF
 
     def _delete(self, state: str, kind: str, max_score: str, limit: int | None, event: str,
                 progress: Progress | None, force: bool = False) -> int:
-        total = 0
-        while limit is None or total < limit:
-            batch = BATCH if limit is None else min(BATCH, limit - total)
+        def step(batch: int) -> tuple[int, int]:
             deleted, _locked, strays = self.scripts.run(
                 scripts.delete_jobs(self.keys, state, kind, max_score, batch, event, force))
-            total += deleted
-            if progress:
-                progress(total)
-            if deleted + strays < batch:
-                break
-        return total
+            return deleted, deleted + strays  # strays: ids taken out that held no job
+        return in_batches(step, progress, limit)
 
     def obliterate(self, force: bool = False) -> None:
         """Delete the queue and every job in it. Pauses it first; refuses while jobs are active unless ``force``."""
@@ -393,6 +377,21 @@ class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication, QueueF
         """Find queues written by other tools (BullMQ keeps no registry) with a bounded SCAN, never KEYS,
         and add them to the registry; returns the names found."""
         return registry.discover(connection, prefix)
+
+
+def in_batches(step: Callable[[int], tuple[int, int]], progress: Progress | None, limit: int | None = None) -> int:
+    """Call ``step(batch)`` (one script call: jobs done, ids taken off) until a batch comes back
+    short or ``limit`` jobs are done, reporting the running total; returns it."""
+    total = 0
+    while limit is None or total < limit:
+        batch = BATCH if limit is None else min(BATCH, limit - total)
+        done, taken = step(batch)
+        total += int(done)
+        if progress:
+            progress(total)
+        if taken < batch:
+            break
+    return total
 
 
 def _refuse_bookkeeping(job_id: str, command: str) -> None:
