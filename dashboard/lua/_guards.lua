@@ -99,6 +99,14 @@ local function lockOf(jobKey)
   return false
 end
 
+-- Why `token` does not hold the job's lock: -2 no lock (or not a string), -6 another token; nil when it does.
+local function notHeld(jobKey, token)
+  local lock = lockOf(jobKey)
+  if not lock then return -2 end
+  if lock ~= token then return -6 end
+  return nil
+end
+
 -- A stack trace limit from ARGV: a count >= 0, else the default 10.
 local function traceLimitOf(arg)
   local n = tonumber(arg)

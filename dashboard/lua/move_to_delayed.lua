@@ -17,9 +17,8 @@ if bad then return bad end
 local base, id = ARGV[1], ARGV[2]
 local jobKey = base .. id
 if typeOf(jobKey) ~= 'hash' then return -1 end
-local lock = lockOf(jobKey)
-if not lock then return -2 end
-if lock ~= ARGV[3] then return -6 end
+local held = notHeld(jobKey, ARGV[3])
+if held then return held end
 rcall('DEL', jobKey .. ':lock')
 rcall('SREM', KEYS[3], id)
 if rcall('LREM', KEYS[1], -1, id) < 1 then return -3 end

@@ -79,9 +79,8 @@ local function finish(id, token, status, value, trace, traceLimit, keep, age, at
   -- its hash (a job taken by a worker has processedOn; else EXISTS tells a hash from none)
   local got = redis.pcall('HMGET', jobKey, 'deid', 'processedOn', 'stacktrace', 'parentKey', 'parent')
   if got.err or (not got[2] and rcall('EXISTS', jobKey) == 0) then return -1 end
-  local lock = lockOf(jobKey)
-  if not lock then return -2 end
-  if lock ~= token then return -6 end
+  local held = notHeld(jobKey, token)
+  if held then return held end
   if got[1] then  -- a kept add must be re-addable before anything is written
     local blocked = requeueBlocked(base, got[1], {KEYS[7], KEYS[8], KEYS[9], KEYS[15], KEYS[16], KEYS[17]})
     if blocked then return blocked end

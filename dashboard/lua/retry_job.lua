@@ -33,9 +33,8 @@ else writes(2, 'list') end
 if backoff > 0 or not flags[2] then writes(6, 'zset') end
 if wrongType(checks, types) then return refuse() end
 if job.err or (not job[1] and rcall('EXISTS', jobKey) == 0) then return -1 end
-local lock = lockOf(jobKey)
-if not lock then return -2 end
-if lock ~= ARGV[3] then return -6 end
+local held = notHeld(jobKey, ARGV[3])
+if held then return held end
 if not try('SREM', KEYS[9], id) then return refuse() end  -- the first write: when it fails nothing changed
 rcall('DEL', jobKey .. ':lock')
 if rcall('LREM', KEYS[1], -1, id) == 0 then return -3 end
