@@ -35,13 +35,7 @@ local function fetchJobs(K, A, eventsChecked, meta)
   -- Promote delayed jobs that are due, at most 1000 per call (BullMQ does this in every fetch).
   for _, id in ipairs(due) do
     rcall('ZREM', K[4], id)
-    local prio = priorityOf(base .. id)
-    if prio > 0 then
-      local pc = rcall('INCR', K[5])
-      rcall('ZADD', K[3], prio * 4294967296 + pc % 4294967296, id)
-    else
-      rcall('LPUSH', K[1], id)
-    end
+    lineUp(base .. id, id, K[1], K[3], K[5])
     redis.pcall('HSET', base .. id, 'delay', 0)
     rcall('XADD', K[8], 'MAXLEN', '~', maxEvents, '*', 'event', 'waiting', 'jobId', id, 'prev', 'delayed')
   end

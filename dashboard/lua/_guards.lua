@@ -92,6 +92,17 @@ local function priorityOf(jobKey)
   return priorityFrom(redis.pcall('HGET', jobKey, 'priority'))
 end
 
+-- Put job `id` back in line by its priority: prioritized (priority * 2^32 + the next pc, as
+-- BullMQ scores it) when it has one, else the head of wait.
+local function lineUp(jobKey, id, wait, prioritized, pc)
+  local prio = priorityOf(jobKey)
+  if prio > 0 then
+    redis.call('ZADD', prioritized, prio * 4294967296 + redis.call('INCR', pc) % 4294967296, id)
+  else
+    redis.call('LPUSH', wait, id)
+  end
+end
+
 -- A job's lock token, or false when the lock is gone or is not a string.
 local function lockOf(jobKey)
   local lock = redis.pcall('GET', jobKey .. ':lock')

@@ -22,13 +22,7 @@ for _, id in ipairs(ids) do
     moved = moved + rcall('ZREM', KEYS[1], id)
   elseif rcall('ZREM', KEYS[1], id) == 1 then
     local jobKey = base .. id
-    local prio = tonumber(rcall('HGET', jobKey, 'priority') or 0) or 0
-    if prio > 0 then
-      local pc = rcall('INCR', KEYS[4])
-      rcall('ZADD', KEYS[3], prio * 4294967296 + pc % 4294967296, id)
-    else
-      rcall('LPUSH', KEYS[2], id)
-    end
+    lineUp(jobKey, id, KEYS[2], KEYS[3], KEYS[4])
     rcall('HSET', jobKey, 'delay', 0)
     rcall('XADD', KEYS[6], 'MAXLEN', '~', maxEvents, '*', 'event', 'waiting', 'jobId', id, 'prev', 'delayed')
     moved = moved + 1

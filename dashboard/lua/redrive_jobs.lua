@@ -28,13 +28,7 @@ for i = 6, #ARGV do
     fiUnlink(KEYS[8], KEYS[9], KEYS[10], KEYS[11], stem, id)
     rcall('HDEL', jobKey, 'finishedOn', 'processedOn', 'failedReason', 'returnvalue', 'defa')
     rcall('HSET', jobKey, 'atm', 0, 'ats', 0, 'stc', 0, ARGV[4], ARGV[5])
-    local prio = tonumber(rcall('HGET', jobKey, 'priority') or 0) or 0
-    if prio > 0 then
-      local pc = rcall('INCR', KEYS[4])
-      rcall('ZADD', KEYS[3], prio * 4294967296 + pc % 4294967296, id)
-    else
-      rcall('LPUSH', KEYS[2], id)
-    end
+    lineUp(jobKey, id, KEYS[2], KEYS[3], KEYS[4])
     rcall('XADD', KEYS[6], 'MAXLEN', '~', maxEvents, '*', 'event', 'waiting', 'jobId', id, 'prev', 'failed')
     moved = moved + 1
     ids[#ids + 1] = id

@@ -31,13 +31,7 @@ for _, id in ipairs(ids) do
       rcall('HDEL', jobKey, 'finishedOn', 'processedOn', 'failedReason', 'returnvalue', 'defa')
       rcall('HSET', jobKey, 'atm', 0, 'ats', 0, 'stc', 0)
       childBackToParent(jobKey, ARGV[2])  -- _parent.lua: a flow child is pending for its parent again
-      local prio = tonumber(rcall('HGET', jobKey, 'priority') or 0) or 0
-      if prio > 0 then
-        local pc = rcall('INCR', KEYS[4])
-        rcall('ZADD', KEYS[3], prio * 4294967296 + pc % 4294967296, id)
-      else
-        rcall('LPUSH', KEYS[2], id)
-      end
+      lineUp(jobKey, id, KEYS[2], KEYS[3], KEYS[4])
       rcall('XADD', KEYS[6], 'MAXLEN', '~', maxEvents, '*', 'event', 'waiting', 'jobId', id, 'prev', ARGV[2])
       moved = moved + 1
     end
