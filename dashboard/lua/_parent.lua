@@ -149,13 +149,20 @@ local function childrenGate(jobKey, id, failedKey)
   return nil
 end
 
+-- The parent a job's `parentKey` names, when its keys are sound and it exists; else nil.
+local function existingParent(jobKey)
+  local raw = redis.pcall('HGET', jobKey, 'parentKey')
+  local p = type(raw) == 'string' and parentOf(raw, nil)
+  if not p or not parentKeysOk(p.qk, p.key, p.id) or redis.call('EXISTS', p.key) == 0 then return nil end
+  return p
+end
+
 -- BullMQ's moveChildBackToParentDependencies: a retried child (from `prevState`, 'failed' or
 -- 'completed') is pending again for its parent when the parent had filed it as done; a parent
 -- that already left waiting-children stays where it is.
 local function childBackToParent(jobKey, prevState)
-  local raw = redis.pcall('HGET', jobKey, 'parentKey')
-  local p = type(raw) == 'string' and parentOf(raw, nil)
-  if not p or not parentKeysOk(p.qk, p.key, p.id) or redis.call('EXISTS', p.key) == 0 then return end
+  local p = existingParent(jobKey)
+  if not p then return end
   local rcall = redis.call
   local filed
   if prevState == 'failed' then
@@ -170,9 +177,8 @@ end
 -- its parent stops waiting for it; when it was the last one the parent leaves waiting-children,
 -- deleted with it when the parent is in the same queue (`base`) as BullMQ does, else to wait.
 local function detachFromParent(jobKey, base)
-  local raw = redis.pcall('HGET', jobKey, 'parentKey')
-  local p = type(raw) == 'string' and parentOf(raw, nil)
-  if not p or not parentKeysOk(p.qk, p.key, p.id) or redis.call('EXISTS', p.key) == 0 then return end
+  local p = existingParent(jobKey)
+  if not p then return end
   local rcall = redis.call
   local deps = p.key .. ':dependencies'
   if rcall('SREM', deps, jobKey) == 0 or rcall('SCARD', deps) > 0 then return end
