@@ -22,7 +22,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError, ResponseError
 
-from .clients import Client
+from .clients import Client, direct_line
 from .keys import Keys, failure_index_key
 
 LUA_DIR = Path(__file__).with_name("lua")
@@ -72,6 +72,13 @@ class Scripts:
 
     client: Client
     _loaded: bool = field(default=False, repr=False)
+    _send: Any = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # A single call goes over the client's spare connection when it is free (see DirectLine).
+        line = direct_line(self.client)
+        client: Any = self.client  # execute_command, not evalsha(): no per-call deprecation-check wrapper
+        self._send = functools.partial(line.execute, client) if line else client.execute_command
 
     def load(self) -> None:
         """SCRIPT LOAD every script (done lazily; again after a NOSCRIPT)."""
@@ -82,12 +89,11 @@ class Scripts:
 
     def run(self, call: Call) -> Any:
         """Run one call (EVALSHA; loads the scripts and retries once on NOSCRIPT)."""
-        client: Any = self.client  # execute_command, not evalsha(): no per-call deprecation-check wrapper
         try:
-            return client.execute_command("EVALSHA", _SHAS[call.name], len(call.keys), *call.keys, *call.args)
+            return self._send("EVALSHA", _SHAS[call.name], len(call.keys), *call.keys, *call.args)
         except NoScriptError:
             self.load()
-            return client.execute_command("EVALSHA", _SHAS[call.name], len(call.keys), *call.keys, *call.args)
+            return self._send("EVALSHA", _SHAS[call.name], len(call.keys), *call.keys, *call.args)
 
     def batch(self, calls: Sequence[Call]) -> list[Any]:
         """Run several calls in one round trip, in order; each result (or error) in place.

@@ -1,0 +1,157 @@
+"""The spare connection single script calls take (clients.DirectLine): same answers as the
+client's own path, and every way it can fail ends in the client's path, never in a lost or
+doubled job."""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+from typing import Any
+
+import pytest
+import redis
+from redis.exceptions import ResponseError
+
+from dashboard import Queue
+from dashboard.clients import DirectLine, direct_line
+
+
+def _line_ids(r: redis.Redis) -> list[str]:
+    """Client ids of the connections named as the test names them."""
+    return [c["id"] for c in r.client_list() if c.get("name") == "direct-line-test"]
+
+
+def _named(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, client_name="direct-line-test")
+
+
+def test_one_line_per_client_and_none_for_single_connection_clients(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    assert direct_line(client) is direct_line(client)
+    assert direct_line(redis.Redis.from_url(redis_url)) is not direct_line(client)
+    assert direct_line(redis.Redis.from_url(redis_url, single_connection_client=True)) is None
+
+
+def test_adds_go_over_one_spare_connection(redis_url: str, r: redis.Redis) -> None:
+    client = _named(redis_url)
+    q = Queue("direct", connection=client)
+    ids = [q.add("job", {"i": i}).id for i in range(50)]
+    assert ids == [str(i) for i in range(1, 51)]
+    assert r.llen("bull:direct:wait") == 50
+    # The pool's connection (script loading) and the spare one: no connection per add.
+    assert len(_line_ids(r)) == 2
+
+
+def test_a_killed_connection_falls_back_and_the_add_lands_once(redis_url: str, r: redis.Redis) -> None:
+    client = _named(redis_url)
+    q = Queue("direct", connection=client)
+    q.add("job", {"i": 0})
+    for client_id in _line_ids(r):
+        r.client_kill_filter(_id=client_id)
+    assert q.add("job", {"i": 1}).id == "2"  # the dead spare is dropped; the client's path adds it
+    assert q.add("job", {"i": 2}).id == "3"  # and the next one gets a fresh spare
+    assert r.lrange("bull:direct:wait", 0, -1) == [b"3", b"2", b"1"]
+
+
+def test_scripts_flushed_are_loaded_again(redis_url: str, r: redis.Redis) -> None:
+    q = Queue("direct", connection=redis.Redis.from_url(redis_url))
+    q.add("job", {})
+    r.script_flush()
+    assert q.add("job", {}).id == "2"
+
+
+def test_an_error_reply_is_raised_and_the_connection_stays_in_step(redis_url: str, r: redis.Redis) -> None:
+    client = redis.Redis.from_url(redis_url)
+    q = Queue("direct", connection=client)
+    q.add("job", {})
+    r.delete("bull:direct:wait")
+    r.set("bull:direct:wait", "not a list")  # another tool's key of the wrong type
+    with pytest.raises(ResponseError):
+        q.add("job", {})
+    r.delete("bull:direct:wait")
+    job = q.add("job", {"after": True})
+    assert r.hget(f"bull:direct:{job.id}", "data") == b'{"after":true}'
+
+
+def test_a_busy_line_sends_through_the_client(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    line = direct_line(client)
+    assert line is not None
+    # Another thread holds the line: this call must not wait for it.
+    line._lock.acquire()
+    try:
+        assert line.execute(client, "PING") is True  # the client's reply callback: via the pool
+    finally:
+        line._lock.release()
+    assert line.execute(client, "PING") == b"PONG"  # the spare connection: the raw reply
+
+
+def test_threads_adding_at_once_lose_nothing(redis_url: str, r: redis.Redis) -> None:
+    q = Queue("direct", connection=redis.Redis.from_url(redis_url))
+    errors: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            for i in range(200):
+                q.add("job", {"i": i})
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=produce) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert r.llen("bull:direct:wait") == 1600
+    assert len(set(r.lrange("bull:direct:wait", 0, -1))) == 1600
+
+
+def test_an_interrupted_reply_drops_the_connection(redis_url: str, r: redis.Redis, monkeypatch: Any) -> None:
+    client = _named(redis_url)
+    line = direct_line(client)
+    assert isinstance(line, DirectLine)
+    assert line.execute(client, "PING") == b"PONG"
+    conn = line._conn
+
+    def interrupted(*_args: Any, **_kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(conn, "read_response", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        line.execute(client, "PING")
+    assert line._conn is None  # its PONG was never read: the connection is not reused
+    assert line.execute(client, "PING") == b"PONG"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_opens_its_own_connection(redis_url: str, r: redis.Redis) -> None:
+    client = redis.Redis.from_url(redis_url)
+    q = Queue("direct", connection=client)
+    q.add("job", {})
+    parent_conn = direct_line(client)._conn
+    pid = os.fork()
+    if pid == 0:  # the child: add over a connection of its own, then leave at once
+        code = 0
+        try:
+            q.add("job", {"child": True})
+            code = 0 if direct_line(client)._conn is not parent_conn else 1
+        except Exception:  # noqa: BLE001 - any failure is the exit code
+            code = 2
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert q.add("job", {}).id == "3"  # the parent's connection was left alone
+    assert r.llen("bull:direct:wait") == 3
+
+
+def test_a_client_dropped_drops_its_line(redis_url: str) -> None:
+    from dashboard import clients
+
+    client = redis.Redis.from_url(redis_url)
+    Queue("direct", connection=client).add("job", {})
+    before = len(clients._LINES)
+    del client
+    gc.collect()
+    assert len(clients._LINES) == before - 1
