@@ -737,7 +737,7 @@ def probe_max(samples: list[tuple[float, float]], t0: float, t1: float) -> tuple
 
 
 def report(meta: dict, server: dict[int, tuple[str, int, float]], probe: list[tuple[float, float]],
-           slow: list[dict], rss_idle: dict, rss_after: dict) -> str:
+           slow: list[dict], rss_idle: dict, rss_after: dict, failures: dict | None = None) -> str:
     by = {r["key"]: r for r in RECORDS}
 
     def srv(rec):
@@ -851,6 +851,15 @@ def report(meta: dict, server: dict[int, tuple[str, int, float]], probe: list[tu
             out.append(f"| {by[ours]['label']} | {a:.2f} ms | {by[theirs]['label']} | {b:.2f} ms | {a / b:.2f}× "
                        f"| {'not slower' if a <= b else '**slower**'} |")
         out.append("")
+    if failures:
+        out += [f"### Failure clusters of {failures['failed']:,} failed jobs, and a throttled re-drive (issue 9)", "",
+                "Run by this command as `python bench/failures.py --failed N` on a Redis of its own (load average "
+                f"{failures['load']} at its end): the page `/queues/<name>/failures` served in-process (Flask test "
+                "client; server time), targets ≤ 1 s the first time and ≤ 50 ms after; a PING every 5 ms from "
+                "another process gives the longest Redis stall of each step (target ≤ 50 ms).", "",
+                "| measurement | result | longest PING meanwhile |", "|---|---|---|"]
+        out += [f"| {label} | {value} | {ping} |" for label, value, ping in failures["rows"]]
+        out.append("")
 
     out += ["## Where the time goes (per request, Redis side)", "",
             "| measurement | request | KiB | rows | Redis cmds/req | Redis ms/req (commandstats) "
@@ -918,6 +927,8 @@ def parse_args():
                     help="skip the bull-board rows (its JSON for the same pages, node_board/; npm ci on first use)")
     ap.add_argument("--charts", type=int, default=CHART_QUEUES,
                     help=f"queues with an hour of metrics for the overview-with-charts rows (default {CHART_QUEUES})")
+    ap.add_argument("--no-failures", dest="failures", action="store_false",
+                    help="skip the failure clusters and re-drive rows (bench/failures.py)")
     ap.add_argument("--metrics-only", action="store_true", help="only time the /metrics scrape at "
                     f"{METRICS_QUEUES} queues (writes bench/.work/dashboard-metrics.md)")
     ap.add_argument("--probe", nargs=2, metavar=("PORT", "FILE"), help=argparse.SUPPRESS)
@@ -1077,6 +1088,7 @@ def main() -> None:
                     cmd = " ".join(words[:2])[:60]
                 slow.append(dict(cmd=cmd, ms=e["duration"] / 1000, t=e["start_time"]))
             app.stop()
+            failures = run_failures(args.failed) if args.failures else None
             server_times = app.server_times()
             if board is not None:
                 server_times.update(board.server_times())
@@ -1086,7 +1098,7 @@ def main() -> None:
                         python=platform.python_version(), versions=versions(), n=n, n_wait=args.waiting,
                         n_failed=args.failed, n_completed=args.completed, seed=seeded, startup_s=app.startup_s,
                         server_cmd="gunicorn --workers 1 --threads 2 --bind 127.0.0.1:<free port> 'app:create_app()'")
-            md = report(meta, server_times, probe, slow, rss_idle, rss_after)
+            md = report(meta, server_times, probe, slow, rss_idle, rss_after, failures)
             name = "dashboard-quick" if args.quick else "dashboard"
             (out_dir / f"{name}.md").write_text(md)
             with open(out_dir / f"{name}.jsonl", "w") as f:
@@ -1108,6 +1120,19 @@ def main() -> None:
             R.close()
     name = "dashboard-quick" if args.quick else "dashboard"
     print(f"done in {time.time() - t_start:.0f} s; results: {out_dir / (name + '.md')}", flush=True)
+
+
+def run_failures(failed: int) -> dict | None:
+    """bench/failures.py in a process (and on a Redis) of its own: failure clusters of ``failed`` jobs, first
+    and repeat loads, and a throttled re-drive of 10,000 of them; its rows, or None if it failed."""
+    out = WORK / "failures.json"
+    out.unlink(missing_ok=True)
+    print(f"failure clusters and re-drive: bench/failures.py --failed {failed} ...", flush=True)
+    done = subprocess.run([sys.executable, str(HERE / "failures.py"), "--failed", str(failed), "--json", str(out)])
+    if done.returncode != 0 or not out.exists():
+        print(f"  WARNING: bench/failures.py exited {done.returncode}; its rows are left out", flush=True)
+        return None
+    return json.loads(out.read_text())
 
 
 def metrics_main(args) -> None:

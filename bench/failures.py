@@ -3,6 +3,7 @@
 
     python bench/failures.py              # 50,000 failed jobs
     python bench/failures.py --failed 5000
+    (bench/dashboard.py runs it with --json and reports its rows)
 
 What it does:
   * starts its own redis-server (EmbeddedRedis: free port, 127.0.0.1, no persistence) and
@@ -15,14 +16,15 @@ What it does:
     (the index is built), then 10 more loads (the index is only checked), then again after
     200 more jobs failed (the index is extended) and after 500 jobs were retried by another
     tool (the index is reconciled);
-  * meanwhile a separate process PINGs Redis every 5 ms (the longest round trip is the longest stall a
-    client saw) and SLOWLOG records every command of 1 ms or more (the longest is reported).
+  * meanwhile a separate process PINGs Redis every 5 ms (the longest round trip of each step is the
+    longest stall a client saw then) and SLOWLOG records every command of 1 ms or more (the longest is reported).
 The machine is shared: numbers vary from run to run; the report says the load average.
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import multiprocessing
 import statistics
 import sys
@@ -91,6 +93,8 @@ class Probe:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--failed", type=int, default=50_000)
+    parser.add_argument("--json", help="write the rows here as JSON (bench/dashboard.py reads them) "
+                                       "instead of results/failures.md")
     args = parser.parse_args()
     bd = load_seeder()
     with EmbeddedRedis() as server:
@@ -135,18 +139,25 @@ def main() -> None:
             print(f"  {label}: {text}", flush=True)
             return text
 
-        rows: list[tuple[str, str]] = []
+        rows: list[tuple[str, str, str]] = []  # measurement, result, longest PING round trip meanwhile
+
+        def stall() -> str:  # the longest PING since the last call, then start over
+            longest, probe.longest = probe.longest, 0.0
+            return f"{longest:.1f} ms"
+
+        stall()
         first = load("first")
         rows.append(("first load (index built from nothing, within the page's 0.9 s budget)",
-                     f"{first:.0f} ms, {'complete' if complete[0] else 'partial'}"))
+                     f"{first:.0f} ms, {'complete' if complete[0] else 'partial'}", stall()))
         loads, total = 1, first
         while not complete[0]:  # what the page's 1 s poll does until the index is complete
             total += load("first")
             loads += 1
-        rows.append(("index complete after", f"{loads} load(s), {total:.0f} ms of server time in all"))
+        rows.append(("index complete after", f"{loads} load(s), {total:.0f} ms of server time in all", stall()))
         print(f"  first load {first:.0f} ms; complete after {loads} loads, {total:.0f} ms", flush=True)
         again = [load("again") for _ in range(10)]
-        rows.append(("repeat load, median of 10 [max]", f"{statistics.median(again):.1f} ms [{max(again):.1f}]"))
+        rows.append(("repeat load, median of 10 [max]", f"{statistics.median(again):.1f} ms [{max(again):.1f}]",
+                     stall()))
 
         q = Queue(bd.QUEUE, connection=r)
         newest = int(r.zrevrange(q.keys.failed, 0, 0, withscores=True)[0][1])
@@ -155,18 +166,18 @@ def main() -> None:
         for n, job_id in enumerate(ids):  # 200 of them fail again, later than all others
             pipe.zadd(q.keys.failed, {job_id: newest + 1000 + n})
         pipe.execute()
-        rows.append(("load after 200 more failures (extend)", until_complete("extend")))
+        stall()
+        rows.append(("load after 200 more failures (extend)", until_complete("extend"), stall()))
         for job_id in [t.decode() for t in r.zrange(q.keys.failed, 1000, 1499)]:
             q.retry(job_id)  # retried by another path: the index must notice
-        rows.append(("load after 500 retried elsewhere (reconcile)", until_complete("reconcile")))
+        stall()
+        rows.append(("load after 500 retried elsewhere (reconcile)", until_complete("reconcile"), stall()))
         again2 = [load("again") for _ in range(10)]
-        rows.append(("repeat load after that, median of 10", f"{statistics.median(again2):.1f} ms"))
+        rows.append(("repeat load after that, median of 10", f"{statistics.median(again2):.1f} ms", stall()))
 
         # A throttled re-drive of 10,000 of them (2,000 jobs/s; no workers: nothing fails again).
         from dashboard.redrive import Redrive, RedriveControl, RedrivePlan
 
-        loading_ping, loading_pings = probe.longest, probe.count
-        probe.longest = 0.0
         plan = RedrivePlan(cutoff=q.clock(), rate=2000)
         t = time.perf_counter()
         run = Redrive(q, plan, RedriveControl(r, "bull", "bench"), "bench")
@@ -182,9 +193,9 @@ def main() -> None:
         except Exception:  # noqa: BLE001 - the cancel that stops it at 10,000
             moved = run.moved
         seconds = time.perf_counter() - t
-        rows.append(("throttled re-drive at 2,000 jobs/s", f"{moved:,} jobs in {seconds:.2f} s "
-                                                           f"({moved / seconds:,.0f}/s); longest PING meanwhile "
-                                                           f"{probe.longest:.1f} ms"))
+        rows.append(("throttled re-drive at 2,000 jobs/s (no workers: none fails again)",
+                     f"{moved:,} jobs in {seconds:.2f} s ({moved / seconds:,.0f}/s)", stall()))
+        pings = probe.count
         probe.stop()
         slow = r.slowlog_get(100_000)
         longest = max(slow, key=lambda e: e["duration"], default=None)
@@ -197,15 +208,15 @@ def main() -> None:
             what = names.get(parts[1], parts[1]) if parts[0].upper() == b"EVALSHA" and len(parts) > 1 else parts[0]
             print(f"  {e['duration'] / 1000:7.1f} ms  {what!r}")
         print(f"  {len(slow)} commands of 1 ms or more in all")
-        rows.append(("longest PING round trip while loading pages", f"{loading_ping:.1f} ms ({loading_pings:,} PINGs)"))
         if longest:
             parts = longest["command"].split(b" ") if isinstance(longest["command"], bytes) else [b""]
             command = (names.get(parts[1], "EVALSHA") if parts[0].upper() == b"EVALSHA" and len(parts) > 1
                        else parts[0].decode(errors="replace"))
             rows.append(("longest Redis command in the whole run (SLOWLOG ≥ 1 ms)",
-                         f"{longest['duration'] / 1000:.1f} ms: {command}"))
+                         f"{longest['duration'] / 1000:.1f} ms: {command}", f"{pings:,} PINGs in all"))
         else:
-            rows.append(("longest Redis command in the whole run (SLOWLOG ≥ 1 ms)", "none ≥ 1 ms"))
+            rows.append(("longest Redis command in the whole run (SLOWLOG ≥ 1 ms)", "none ≥ 1 ms",
+                         f"{pings:,} PINGs in all"))
         load_avg = Path("/proc/loadavg").read_text().split()[0]
         print(f"\n{args.failed:,} failed jobs; load average {load_avg} (shared 2-core machine)\n")
         lines = [f"# Failure clusters: {args.failed:,} failed jobs", "",
@@ -213,10 +224,14 @@ def main() -> None:
                  f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
                  f", Redis {server.version}, load average {load_avg} (a shared 2-core machine: other engineers' "
                  "tests ran meanwhile; times vary from run to run). Server time = the Flask app's own time "
-                 "for the request, in this process.", "", "| measurement | result |", "|---|---|"]
-        lines += [f"| {label} | {value} |" for label, value in rows]
+                 "for the request, in this process. The last column is the longest round trip of a PING sent every "
+                 "5 ms from another process during that step: the longest Redis stall a client saw.", "",
+                 "| measurement | result | longest PING meanwhile |", "|---|---|---|"]
+        lines += [f"| {label} | {value} | {ping} |" for label, value, ping in rows]
         print("\n".join(lines[4:]))
-        if args.failed == 50_000:
+        if args.json:
+            Path(args.json).write_text(json.dumps(dict(failed=args.failed, rows=rows, load=load_avg)))
+        elif args.failed == 50_000:
             (HERE / "results" / "failures.md").write_text("\n".join(lines) + "\n")
 
 
