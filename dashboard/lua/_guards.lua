@@ -14,6 +14,9 @@ local SUBKEYS = ' lock logs dependencies processed failed unsuccessful '
 -- de:<id>, metrics:*, <id>:lock ...) rather than a job: such an id found in a state list or
 -- set is never treated as a job, and its key is never written. Mirrors keys.not_a_job.
 local function notAJob(id)
+  if not string.find(id, ':', 1, true) then  -- most ids: one part, no table to build
+    return string.find(NOT_JOBS, ' ' .. id .. ' ', 1, true) ~= nil
+  end
   local parts = {}
   for part in string.gmatch(id .. ':', '([^:]*):') do parts[#parts + 1] = part end
   local head = parts[1]
