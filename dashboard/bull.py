@@ -27,9 +27,35 @@ from .errors import JobLocked, JobNotFound, JobNotInState, NotSupportedOnBull, s
 from .job import Job, JobState
 from .keys import Keys
 from .queue import LPOS_WINDOW, Progress, Queue, _refuse_bookkeeping, in_batches
+from .scripts import Arg, Call
 
 #: What a Bull queue is called on pages and in messages.
 LABEL = "Bull 3/4"
+
+
+# --- Bull's own script calls (KEYS lists in each script's header order, as in scripts.py) ---------
+
+
+def bull_pause(k: Keys, record: str, command: str, *args: Arg) -> Call:
+    """``command`` is pause (reason, by, now, until), resume, or resume-if-due (now)."""
+    return Call("bull_pause", [k.wait, k.paused, k.meta_paused, k.meta, record], [command, k.channel(""), *args])
+
+
+def bull_promote(k: Keys, limit: int, ids: Sequence[str] = ()) -> Call:
+    return Call("bull_promote", [k.delayed, k.wait, k.paused, k.meta_paused, k.priority], [k.base, limit, *ids])
+
+
+def bull_retry(k: Keys, state: str, now: int, cutoff: int, limit: int, ids: Sequence[str] = ()) -> Call:
+    return Call("bull_retry", [k.state(state), k.wait, k.paused, k.meta_paused], [k.base, now, cutoff, limit, *ids])
+
+
+def bull_remove(k: Keys, job_id: str) -> Call:
+    keys = [k.active, k.wait, k.delayed, k.paused, k.completed, k.failed, k.priority, k.limiter]
+    return Call("bull_remove", keys, [k.base, job_id])
+
+
+def bull_clean(k: Keys, state: str, cutoff: int, limit: int) -> Call:
+    return Call("bull_clean", [k.state(state), k.priority, k.limiter], [k.base, cutoff, limit])
 
 
 def kinds(client: Client, keys: Sequence[Keys], strict: bool = True) -> list[bool | None]:
@@ -152,17 +178,17 @@ class BullQueue(Queue):
         now = self.clock()
         resume_at = now + to_ms(until, "until") if until is not None else 0
         args = (str(reason)[:500], str(by)[:200], now, resume_at)
-        while self.scripts.run(scripts.bull_pause(self.keys, self._record, "pause", *args)) > 0:
+        while self.scripts.run(bull_pause(self.keys, self._record, "pause", *args)) > 0:
             pass
 
     def resume(self) -> None:
         """Bull's resume: ``paused`` becomes ``wait`` (merged when both exist), ``meta-paused``
         and ``meta.paused`` go, ``resumed`` is published; the pause record is forgotten."""
-        while self.scripts.run(scripts.bull_pause(self.keys, self._record, "resume")) > 0:
+        while self.scripts.run(bull_pause(self.keys, self._record, "resume")) > 0:
             pass
 
     def resume_if_due(self) -> bool:
-        left = self.scripts.run(scripts.bull_pause(self.keys, self._record, "resume-if-due", self.clock()))
+        left = self.scripts.run(bull_pause(self.keys, self._record, "resume-if-due", self.clock()))
         if left < 0:
             return False
         if left > 0:
@@ -181,7 +207,7 @@ class BullQueue(Queue):
         if job.state not in (JobState.FAILED, JobState.COMPLETED):
             raise JobNotInState(f"retry: job {job_id} is {job.state}, not failed or completed")
         retried, _taken, locked = self.scripts.run(
-            scripts.bull_retry(self.keys, job.state.value, self.clock(), 0, 1, [job_id]))
+            bull_retry(self.keys, job.state.value, self.clock(), 0, 1, [job_id]))
         if locked:
             raise JobLocked(f"retry: job {job_id} is locked by a worker")
         if retried != 1:
@@ -194,14 +220,14 @@ class BullQueue(Queue):
         now = self.clock()
 
         def step(batch: int) -> tuple[int, int]:
-            retried, taken, _locked = self.scripts.run(scripts.bull_retry(self.keys, state, self.clock(), now, batch))
+            retried, taken, _locked = self.scripts.run(bull_retry(self.keys, state, self.clock(), now, batch))
             return retried, taken if retried else 0  # a batch of locked jobs only: stop there
         return in_batches(step, progress)
 
     def promote(self, job_id: str) -> None:
         """Bull's ``job.promote()``: a delayed job to waiting now."""
         _refuse_bookkeeping(job_id, "promote")
-        promoted, _taken = self.scripts.run(scripts.bull_promote(self.keys, 1, [job_id]))
+        promoted, _taken = self.scripts.run(bull_promote(self.keys, 1, [job_id]))
         if promoted != 1:
             if not self.client.exists(self.keys.job(job_id)):
                 raise JobNotFound(f"promote: job {job_id} does not exist")
@@ -209,12 +235,12 @@ class BullQueue(Queue):
 
     def promote_all(self, progress: Progress | None = None) -> int:
         """Promote every delayed job, soonest due first; returns how many."""
-        return in_batches(lambda n: self.scripts.run(scripts.bull_promote(self.keys, n)), progress)
+        return in_batches(lambda n: self.scripts.run(bull_promote(self.keys, n)), progress)
 
     def remove(self, job_id: str) -> None:
         """Bull's ``job.remove()``: refused while a worker holds the job's lock (``JobLocked``)."""
         _refuse_bookkeeping(job_id, "remove")
-        code = self.scripts.run(scripts.bull_remove(self.keys, job_id))
+        code = self.scripts.run(bull_remove(self.keys, job_id))
         if code < 0:
             raise script_error(code, job_id, "remove")
 
@@ -227,7 +253,7 @@ class BullQueue(Queue):
         cutoff = self.clock() - to_ms(grace, "grace")
 
         def step(batch: int) -> tuple[int, int]:
-            deleted, _locked, strays = self.scripts.run(scripts.bull_clean(self.keys, state, cutoff, batch))
+            deleted, _locked, strays = self.scripts.run(bull_clean(self.keys, state, cutoff, batch))
             return deleted, deleted + strays
         return in_batches(step, progress, limit)
 

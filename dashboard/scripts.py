@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,43 +68,62 @@ class Call:
     args: list[Arg]
 
 
+#: The scripts each client has loaded (or found loaded), shared by every Scripts on that client.
+_KNOWN: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+_KNOWN_LOCK = threading.Lock()
+
+
 @dataclass
 class Scripts:
-    """Runs our Lua scripts on one Redis client (or cluster client)."""
+    """Runs our Lua scripts on one Redis client (or cluster client). Each script is loaded before its
+    first use on a client, not all at once: every cached script is more for Redis's Lua collector to
+    walk (a worker's finish-and-fetch call took 65-77 us with all 41 cached, 50-66 us with its few);
+    and a batch stays in order (a NOSCRIPT mid-pipeline would let the calls after it run first)."""
 
     client: Client
     _send: Any = field(init=False, repr=False)
+    _loaded: set[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # A single call goes over the client's spare connection when it is free (see DirectLine).
         line = direct_line(self.client)
         client: Any = self.client  # execute_command, not evalsha(): no per-call deprecation-check wrapper
         self._send = functools.partial(line.execute, client) if line else client.execute_command
+        with _KNOWN_LOCK:
+            self._loaded = _KNOWN.setdefault(self.client, set())
 
     def load(self, names: Iterable[str]) -> None:
-        """SCRIPT LOAD these scripts: done when a call meets NOSCRIPT, for the scripts that were missing.
-        Only what a process uses is loaded: every script Redis caches is more for its Lua collector to walk
-        on each cycle, and a worker's finishing call got about a fifth slower with all of them loaded."""
+        """SCRIPT LOAD these scripts (before their first use here, and after Redis lost them)."""
         for name in sorted(set(names)):
             sha = self.client.script_load(_SOURCES[name])
             assert sha == _SHAS[name], f"SHA mismatch for {name}"
+            self._loaded.add(name)
+
+    def _lost(self, names: Iterable[str]) -> None:
+        """NOSCRIPT: Redis restarted or flushed its scripts; every one must be loaded again."""
+        self._loaded.clear()
+        self.load(names)
 
     def run(self, call: Call) -> Any:
         """Run one call (EVALSHA; loads the script and retries once on NOSCRIPT)."""
         try:
             return self._send("EVALSHA", _SHAS[call.name], len(call.keys), *call.keys, *call.args)
         except NoScriptError:
-            self.load([call.name])
+            self._lost([call.name])
             return self._send("EVALSHA", _SHAS[call.name], len(call.keys), *call.keys, *call.args)
 
     def batch(self, calls: Sequence[Call]) -> list[Any]:
         """Run several calls in one round trip, in order; each result (or error) in place.
 
-        Not a transaction: each script is atomic on its own. A call that failed with
-        NOSCRIPT (server restarted or flushed its scripts) is re-run, in order, after loading.
+        Not a transaction: each script is atomic on its own. Scripts not yet loaded on this client
+        are loaded first. A call that failed with NOSCRIPT all the same (the server restarted or
+        flushed its scripts since) is re-run after loading; the calls after it ran before it.
         """
         if not calls:
             return []
+        unknown = {c.name for c in calls} - self._loaded
+        if unknown and len(calls) > 1:
+            self.load(unknown)
         if len(calls) == 1:  # no pipeline: one command costs less to send and to read
             try:
                 return [self.run(calls[0])]
@@ -111,7 +132,7 @@ class Scripts:
         results = self._pipeline(calls)
         missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
         if missing:
-            self.load(calls[i].name for i in missing)
+            self._lost(calls[i].name for i in missing)
             again = self._pipeline([calls[i] for i in missing])
             for i, r in zip(missing, again):
                 results[i] = r
@@ -120,6 +141,8 @@ class Scripts:
     def add_to(self, pipe: Any, call: Call) -> None:
         """Queue ``call`` on a caller's pipeline (with other commands); a NOSCRIPT error comes
         back in its place, for the caller to retry with :meth:`run`."""
+        if call.name not in self._loaded:
+            self.load([call.name])
         pipe.execute_command("EVALSHA", _SHAS[call.name], len(call.keys), *call.keys, *call.args)
 
     @staticmethod
@@ -317,7 +340,7 @@ def add_flow(route: str, nodes: Sequence[Sequence[Arg]]) -> Call:
     return Call("add_flow", [route], [a for node in nodes for a in node])
 
 
-# --- legacy Bull 3/4 queues (npm ``bull``): see dashboard/bull.py ---------------------------
+# --- read by both BullMQ and legacy Bull 3/4 queues (Bull's own calls: dashboard/bull.py) --------
 
 
 def read_queue_counts(k: Keys, bull: bool) -> Call:
@@ -330,28 +353,6 @@ def read_queue_kind(k: Keys) -> Call:
     keys = [k.meta, k.meta_paused, k.priority, k.wait, k.paused, k.active, k.delayed, k.completed, k.failed,
             k.events, k.marker, k.prioritized, k.pc, k.id]
     return Call("read_queue_kind", keys, [k.base])
-
-
-def bull_pause(k: Keys, record: str, command: str, *args: Arg) -> Call:
-    """``command`` is pause (reason, by, now, until), resume, or resume-if-due (now)."""
-    return Call("bull_pause", [k.wait, k.paused, k.meta_paused, k.meta, record], [command, k.channel(""), *args])
-
-
-def bull_promote(k: Keys, limit: int, ids: Sequence[str] = ()) -> Call:
-    return Call("bull_promote", [k.delayed, k.wait, k.paused, k.meta_paused, k.priority], [k.base, limit, *ids])
-
-
-def bull_retry(k: Keys, state: str, now: int, cutoff: int, limit: int, ids: Sequence[str] = ()) -> Call:
-    return Call("bull_retry", [k.state(state), k.wait, k.paused, k.meta_paused], [k.base, now, cutoff, limit, *ids])
-
-
-def bull_remove(k: Keys, job_id: str) -> Call:
-    keys = [k.active, k.wait, k.delayed, k.paused, k.completed, k.failed, k.priority, k.limiter]
-    return Call("bull_remove", keys, [k.base, job_id])
-
-
-def bull_clean(k: Keys, state: str, cutoff: int, limit: int) -> Call:
-    return Call("bull_clean", [k.state(state), k.priority, k.limiter], [k.base, cutoff, limit])
 
 
 # --- the failure index (dashboard/failure_index.py) and what acts on its clusters ------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import os
 import threading
+import weakref
 from typing import Any
 
 import pytest
@@ -147,11 +148,10 @@ def test_a_forked_child_opens_its_own_connection(redis_url: str, r: redis.Redis)
 
 
 def test_a_client_dropped_drops_its_line(redis_url: str) -> None:
-    from dashboard import clients
-
     client = redis.Redis.from_url(redis_url)
     Queue("direct", connection=client).add("job", {})
-    before = len(clients._LINES)
+    client_ref, line_ref = weakref.ref(client), weakref.ref(direct_line(client))
     del client
     gc.collect()
-    assert len(clients._LINES) == before - 1
+    assert client_ref() is None  # the line does not keep its client alive
+    assert line_ref() is None  # and goes with it, connection and all
