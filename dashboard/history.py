@@ -1,8 +1,9 @@
 """A job's history: the attempts Bullpen workers recorded, and the job's retries by hand.
 
-Each attempt a Bullpen worker finishes is a job hash field ``bpAttempt:<started ms>`` =
-``"<finished ms> <outcome>"`` (``lua/_attempts.lua``); BullMQ's workers record none, so a job
-run by them shows no attempts here. Read with a bounded HSCAN of the job hash (never the
+Each attempt a Bullpen worker finishes is a job hash field ``bpAttempt:<started ms>:<ats>`` =
+``"<finished ms> <outcome>"`` (``lua/_attempts.lua``; ats, the attempts-started count, keeps two
+attempts started in the same millisecond apart; earlier records have no ``:<ats>``). BullMQ's
+workers record none, so a job run by them shows no attempts here. Read with a bounded HSCAN of the job hash (never the
 whole hash's values). This module must not import Flask.
 """
 
@@ -30,6 +31,7 @@ class Attempt:
     finished: int | None
     outcome: str
     trace: str | None = None
+    number: int = 0  #: the job's attempts-started count when it ran (0: not recorded)
 
 
 def attempts(client: Any, keys: Keys, job_id: str, traces: list[str] | None = None) -> list[Attempt]:
@@ -49,7 +51,7 @@ def attempts(client: Any, keys: Keys, job_id: str, traces: list[str] | None = No
                 break
     except ResponseError:  # not a hash: the page says so elsewhere
         return []
-    found = sorted(found, key=lambda a: a.started)[-LIMIT:]
+    found = sorted(found, key=lambda a: (a.started, a.number))[-LIMIT:]
     failed = [a for a in reversed(found) if a.outcome in ("failed", "retried")]
     for attempt, trace in zip(failed, reversed(traces or [])):
         attempt.trace = trace
@@ -57,8 +59,9 @@ def attempts(client: Any, keys: Keys, job_id: str, traces: list[str] | None = No
 
 
 def _parse(name: str, value: str) -> Attempt | None:
-    started, _, rest = name.partition(":")[2], None, value.split(" ", 1)
-    if not started.isdigit() or len(rest) != 2:
+    started, _, number = name.partition(":")[2].partition(":")
+    rest = value.split(" ", 1)
+    if not started.isdigit() or not (number == "" or number.isdigit()) or len(rest) != 2:
         return None
     finished = int(rest[0]) if rest[0].isdigit() else None
-    return Attempt(int(started), finished, rest[1][:20])
+    return Attempt(int(started), finished, rest[1][:20], number=int(number or 0))

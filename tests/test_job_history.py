@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import redis
 
-from dashboard import Queue, Worker
+from dashboard import Queue, Worker, history
 from dashboard.job import Job
 from tests.webkit import post, state
 
@@ -54,6 +54,18 @@ def test_attempts_recorded_by_our_worker(client, r: redis.Redis) -> None:
     page = client.get(f"/queues/mail/jobs/{job.id}").get_data(as_text=True)
     assert 'id="attempts"' in page and "failed, retried" in page and "failed (latest)" in page
     assert page.count("ConnectionResetError: Connection reset by peer") >= 2
+
+
+def test_two_attempts_started_in_the_same_millisecond_are_two(client, r: redis.Redis) -> None:
+    q = Queue("mail", connection=r)
+    job = q.add("welcome", {"healed": False}, attempts=3)
+    Worker("mail", flaky, connection=r, clock=lambda: 1_700_000_000_000).run(burst=True)  # a stopped clock
+    raw: dict[bytes, bytes] = r.hgetall(f"bull:mail:{job.id}")  # type: ignore[assignment]
+    names = sorted(k.decode() for k in raw if k.startswith(b"bpAttempt:"))
+    assert names == [f"bpAttempt:1700000000000:{n}" for n in (1, 2, 3)]
+    page = client.get(f"/queues/mail/jobs/{job.id}").get_data(as_text=True)
+    assert "failed, retried" in page and "failed (latest)" in page
+    assert [a.outcome for a in history.attempts(r, q.keys, job.id)] == ["retried", "retried", "failed"]
 
 
 def test_the_retry_answer_already_says_who_retried(client, r: redis.Redis) -> None:

@@ -77,7 +77,7 @@ end
 local function finish(id, token, status, value, trace, traceLimit, keep, age, attempts)
   local jobKey = base .. id
   -- its hash (a job taken by a worker has processedOn; else EXISTS tells a hash from none)
-  local got = redis.pcall('HMGET', jobKey, 'deid', 'processedOn', 'stacktrace', 'parentKey', 'parent')
+  local got = redis.pcall('HMGET', jobKey, 'deid', 'processedOn', 'stacktrace', 'parentKey', 'parent', 'ats')
   if got.err or (not got[2] and rcall('EXISTS', jobKey) == 0) then return -1 end
   local held = notHeld(jobKey, token)
   if held then return held end
@@ -104,7 +104,7 @@ local function finish(id, token, status, value, trace, traceLimit, keep, age, at
     deleteJob(id)
   else
     if trace ~= '' then rcall('HSET', jobKey, 'stacktrace', appendTrace(got[3], trace, traceLimit)) end
-    rcall('HSET', jobKey, field, value, 'finishedOn', now, attemptFields(got[2], now, status))  -- _attempts.lua
+    rcall('HSET', jobKey, field, value, 'finishedOn', now, attemptFields(got[2], got[6], now, status))  -- _attempts.lua
     if not completed then rcall('HDEL', jobKey, 'defa') end
     rcall('ZADD', target, now, id)
     trim(target, keep, age)

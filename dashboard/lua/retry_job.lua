@@ -23,7 +23,7 @@ local jobKey = base .. id
 -- the first write (SREM), the other keys this retry writes by TYPE.
 local flags = try('HMGET', KEYS[8], 'opts.maxLenEvents', 'paused')
 if not flags then return refuse() end
-local job = redis.pcall('HMGET', jobKey, 'processedOn', 'stacktrace', 'priority')
+local job = redis.pcall('HMGET', jobKey, 'processedOn', 'stacktrace', 'priority', 'ats')
 local prio = (job.err or backoff > 0) and 0 or priorityFrom(job[3])
 local checks, types = {KEYS[1], KEYS[7]}, {'list', 'stream'}
 local function writes(i, kind) checks[#checks + 1] = KEYS[i]; types[#types + 1] = kind end
@@ -40,7 +40,7 @@ rcall('DEL', jobKey .. ':lock')
 if rcall('LREM', KEYS[1], -1, id) == 0 then return -3 end
 
 rcall('HSET', jobKey, 'failedReason', ARGV[6], 'stacktrace', appendTrace(job[2], ARGV[7], traceLimitOf(ARGV[8])),
-      attemptFields(job[1], now, 'retried'))  -- _attempts.lua
+      attemptFields(job[1], job[4], now, 'retried'))  -- _attempts.lua
 local atm = bump(jobKey, 'atm') or 1
 local maxEvents = maxEventsFrom(flags[1])
 
