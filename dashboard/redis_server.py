@@ -238,6 +238,10 @@ class EmbeddedRedis:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=workdir,
+            # A session of its own: Ctrl-C (or SIGTERM to our process group) is for the app, which
+            # stops its workers first and then this server (stop()); a server signalled with the
+            # app would be gone while their last results are still being written.
+            start_new_session=True,
         )
         self.port = port
         deadline = time.monotonic() + self.startup_timeout

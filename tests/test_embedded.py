@@ -144,3 +144,44 @@ def test_path_lookup_skips_the_wheel_copy_and_shims() -> None:
     assert found is not None and not _wheel_copy(found)
     if Path("/usr/bin/redis-server").exists():
         assert found in ("/usr/bin/redis-server", "/bin/redis-server")
+
+
+_CTRL_C = """
+import signal, sys, time
+import redis
+from dashboard.redis_server import EmbeddedRedis
+with EmbeddedRedis() as server:
+    print(server.port, flush=True)
+    asked = []
+    signal.signal(signal.SIGINT, lambda *_: asked.append(True))
+    while not asked:
+        time.sleep(0.02)
+    time.sleep(0.3)  # a graceful stop: workers finish their jobs, so Redis must still answer
+    print(redis.Redis(port=server.port, socket_timeout=2).ping(), flush=True)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="needs process groups")
+def test_ctrl_c_reaches_the_app_not_its_redis_server() -> None:
+    """Ctrl-C in a terminal signals the whole foreground process group: the server we started
+    must keep serving until our own stop shuts it down, after the workers have finished."""
+    import signal
+    import subprocess
+    import sys
+
+    root = str(Path(__file__).resolve().parent.parent)
+    proc = subprocess.Popen([sys.executable, "-c", _CTRL_C], stdout=subprocess.PIPE, text=True, cwd=root,
+                            start_new_session=True)  # its own group, as a terminal's foreground job is
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        assert proc.stdout.readline().strip() == "True"
+        assert proc.wait(20) == 0
+        assert port_is_free(port)  # and the app's own stop did shut it down
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
