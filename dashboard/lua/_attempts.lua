@@ -5,8 +5,8 @@ ats: the job's attempts-started count, so two attempts started in the same milli
 written by the HSET the script makes anyway (no extra command). BullMQ ignores the field and
 it goes away with the job; a re-drive (which resets atm) keeps the earlier ones. ]]
 
--- The field and value recording attempt number `started` (ats) that started at `started` (processedOn)
--- and finished now.
+-- The field and value recording attempt number `ats` that started at `started` (processedOn) and
+-- finished now.
 local function attemptFields(started, ats, finished, outcome)
   return 'bpAttempt:' .. (started or '0') .. ':' .. (ats or '0'), finished .. ' ' .. outcome
 end

@@ -121,6 +121,18 @@ local function notHeld(jobKey, token)
   return nil
 end
 
+-- A running job its worker gives back (retried later, rate limited): -1 when `jobKey` is not a
+-- hash, notHeld's code when the lock is not `token`'s; else nil, its lock released and `id` off the
+-- `stalled` set.
+local function letGo(jobKey, id, token, stalled)
+  if typeOf(jobKey) ~= 'hash' then return -1 end
+  local held = notHeld(jobKey, token)
+  if held then return held end
+  redis.call('DEL', jobKey .. ':lock')
+  redis.call('SREM', stalled, id)
+  return nil
+end
+
 -- A stack trace limit from ARGV: a count >= 0, else the default 10.
 local function traceLimitOf(arg)
   local n = tonumber(arg)

@@ -16,11 +16,8 @@ local bad = wrongType(KEYS, {'list', 'list', 'zset', 'set', 'hash', 'string', 'z
 if bad then return bad end
 local base, id = ARGV[1], ARGV[2]
 local jobKey = base .. id
-if typeOf(jobKey) ~= 'hash' then return -1 end
-local held = notHeld(jobKey, ARGV[3])
-if held then return held end
-rcall('DEL', jobKey .. ':lock')
-rcall('SREM', KEYS[4], id)
+local given = letGo(jobKey, id, ARGV[3], KEYS[4])
+if given then return given end
 local delay = math.floor(tonumber(ARGV[4]) or 0)
 if delay > 0 then rcall('SET', KEYS[6], '9007199254740991', 'PX', delay) end
 if rcall('LREM', KEYS[1], 1, id) > 0 then

@@ -16,11 +16,8 @@ local bad = wrongType(KEYS, {'list', 'zset', 'set', 'hash', 'zset', 'stream'})
 if bad then return bad end
 local base, id = ARGV[1], ARGV[2]
 local jobKey = base .. id
-if typeOf(jobKey) ~= 'hash' then return -1 end
-local held = notHeld(jobKey, ARGV[3])
-if held then return held end
-rcall('DEL', jobKey .. ':lock')
-rcall('SREM', KEYS[3], id)
+local given = letGo(jobKey, id, ARGV[3], KEYS[3])
+if given then return given end
 if rcall('LREM', KEYS[1], -1, id) < 1 then return -3 end
 local delay = math.max(math.floor(tonumber(ARGV[4]) or 0), 0)
 rcall('HSET', jobKey, 'delay', delay)
