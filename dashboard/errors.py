@@ -47,32 +47,35 @@ class Unrecoverable(Exception):
     """Raise from a handler to fail the job at once, whatever attempts remain."""
 
 
-class RateLimited(Exception):
+class _Later(Exception):
+    """A handler's request to run the job again after ``delay_seconds`` (no attempt used up)."""
+
+    doing = ""  #: how the message names it
+
+    def __init__(self, delay_seconds: float = 0) -> None:
+        delay = float(delay_seconds)
+        if not delay >= 0 or delay == float("inf"):
+            raise ValueError(f"delay_seconds must be a finite number >= 0, got {delay_seconds!r}")
+        super().__init__(f"{self.doing} for {delay:g}s")
+        self.delay_ms = round(delay * 1000)
+
+
+class RateLimited(_Later):
     """Raise from a handler to put the job back at the front of the line, as BullMQ's
     ``RateLimitError`` does (no attempt is used up), after setting the queue's ``limiter``
     for ``delay_seconds`` as BullMQ's ``queue.rateLimit(ms)`` does: the worker takes no job
     for that long, nor does any worker with a rate limit (``delay_seconds=0``: the job goes
     back, the limiter stays as it is)."""
 
-    def __init__(self, delay_seconds: float = 0) -> None:
-        delay = float(delay_seconds)
-        if not delay >= 0 or delay == float("inf"):
-            raise ValueError(f"delay_seconds must be a finite number >= 0, got {delay_seconds!r}")
-        super().__init__(f"rate limited for {delay:g}s")
-        self.delay_ms = round(delay * 1000)
+    doing = "rate limited"
 
 
-class Delayed(Exception):
+class Delayed(_Later):
     """Raise from a handler to run the job again ``delay_seconds`` from now, as BullMQ's
     ``job.moveToDelayed(timestamp, token)`` + ``DelayedError`` do: the job goes to delayed and
     no attempt is used up."""
 
-    def __init__(self, delay_seconds: float = 0) -> None:
-        delay = float(delay_seconds)
-        if not delay >= 0 or delay == float("inf"):
-            raise ValueError(f"delay_seconds must be a finite number >= 0, got {delay_seconds!r}")
-        super().__init__(f"delayed for {delay:g}s")
-        self.delay_ms = round(delay * 1000)
+    doing = "delayed"
 
 
 #: Negative integers returned by our Lua scripts, and what they mean.
