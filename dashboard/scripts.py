@@ -67,6 +67,9 @@ class Call:
     keys: Sequence[Key]
     args: list[Arg]
 
+    def evalsha(self) -> tuple[Arg, ...]:
+        return ("EVALSHA", _SHAS[self.name], len(self.keys), *self.keys, *self.args)
+
 
 #: The scripts each client has loaded (or found loaded), shared by every Scripts on that client.
 _KNOWN: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
@@ -107,10 +110,10 @@ class Scripts:
     def run(self, call: Call) -> Any:
         """Run one call (EVALSHA; loads the script and retries once on NOSCRIPT)."""
         try:
-            return self._send("EVALSHA", _SHAS[call.name], len(call.keys), *call.keys, *call.args)
+            return self._send(*call.evalsha())
         except NoScriptError:
             self._lost([call.name])
-            return self._send("EVALSHA", _SHAS[call.name], len(call.keys), *call.keys, *call.args)
+            return self._send(*call.evalsha())
 
     def batch(self, calls: Sequence[Call]) -> list[Any]:
         """Run several calls in one round trip, in order; each result (or error) in place.
@@ -121,14 +124,12 @@ class Scripts:
         """
         if not calls:
             return []
-        unknown = {c.name for c in calls} - self._loaded
-        if unknown and len(calls) > 1:
-            self.load(unknown)
         if len(calls) == 1:  # no pipeline: one command costs less to send and to read
             try:
                 return [self.run(calls[0])]
             except ResponseError as exc:
                 return [exc]
+        self.load({c.name for c in calls} - self._loaded)
         results = self._pipeline(calls)
         missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
         if missing:
@@ -141,19 +142,19 @@ class Scripts:
     def add_to(self, pipe: Any, call: Call) -> None:
         """Queue ``call`` on a caller's pipeline (with other commands); a NOSCRIPT error comes
         back in its place, for the caller to retry with :meth:`run`."""
+        pipe.execute_command(*self.command(call))
+
+    def command(self, call: Call) -> tuple[Arg, ...]:
+        """``call`` as the EVALSHA command :meth:`add_to` queues (for a caller's own sending); its
+        script is loaded first when this client has not loaded it yet."""
         if call.name not in self._loaded:
             self.load([call.name])
-        pipe.execute_command("EVALSHA", _SHAS[call.name], len(call.keys), *call.keys, *call.args)
-
-    @staticmethod
-    def command(call: Call) -> tuple[Arg, ...]:
-        """``call`` as the EVALSHA command :meth:`add_to` queues (for a caller's own sending)."""
-        return ("EVALSHA", _SHAS[call.name], len(call.keys), *call.keys, *call.args)
+        return call.evalsha()
 
     def _pipeline(self, calls: Sequence[Call]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
         for c in calls:
-            pipe.execute_command("EVALSHA", _SHAS[c.name], len(c.keys), *c.keys, *c.args)
+            pipe.execute_command(*c.evalsha())
         return pipe.execute(raise_on_error=False)
 
 
