@@ -229,6 +229,12 @@ class DirectLine:
                 self._lock.release()
         return client.execute_command(*args)
 
+    def close(self) -> None:
+        """Close the spare connection (done when its client goes: the pool does not know it)."""
+        conn, self._conn = self._conn, None
+        if conn is not None and self._pid == os.getpid():
+            conn.disconnect()
+
 
 _pack: Callable[[tuple[Any, ...]], bytes] | None
 try:  # the C packer redis-py itself uses when hiredis is installed, minus its per-argument pass
@@ -249,4 +255,5 @@ def direct_line(client: Client) -> DirectLine | None:
         line = _LINES.get(client)
         if line is None:
             line = _LINES[client] = DirectLine(client)
+            weakref.finalize(client, line.close)
         return line

@@ -147,11 +147,13 @@ def test_a_forked_child_opens_its_own_connection(redis_url: str, r: redis.Redis)
     assert r.llen("bull:direct:wait") == 3
 
 
-def test_a_client_dropped_drops_its_line(redis_url: str) -> None:
-    client = redis.Redis.from_url(redis_url)
+def test_a_client_dropped_drops_its_line(redis_url: str, r: redis.Redis) -> None:
+    client = _named(redis_url)
     Queue("direct", connection=client).add("job", {})
+    client.close()  # its pool's connections; the spare one is the line's to close
     client_ref, line_ref = weakref.ref(client), weakref.ref(direct_line(client))
     del client
     gc.collect()
     assert client_ref() is None  # the line does not keep its client alive
     assert line_ref() is None  # and goes with it, connection and all
+    assert _line_ids(r) == []  # closed, not left for the server's timeout
