@@ -1,9 +1,11 @@
 """Worker: takes jobs off one queue and runs a handler on each, BullMQ-compatibly.
 
 One main loop talks to Redis; handler calls run in ``concurrency`` daemon threads (at concurrency 1 the loop,
-in a thread of its own, runs each job itself: no hand-off per job). Each loop turn sends, in one round trip,
-the results that came back (finish or retry scripts), job schedulers' next jobs (added when their jobs are
-taken: :mod:`dashboard.schedulers`) and one fetch of up to the free slots; when only finishes are due, one
+in a thread of its own, runs each job itself: no hand-off per job; above 1, a job an idle worker takes alone
+runs at once in the loop's thread while an idle handler thread goes on with the loop, so a trickle of jobs
+waits for no thread to wake). Each loop turn sends, in one round trip, the results that came back (finish
+or retry scripts), job schedulers' next jobs (added when their jobs are taken: :mod:`dashboard.schedulers`)
+and one fetch of up to the free slots; when only finishes are due, one
 ``move_to_finished`` call finishes them and fetches, as BullMQ's fetchNext does. A lock-renewal thread keeps
 every running job's ``<id>:lock`` alive; an idle worker blocks on the queue's ``marker`` as BullMQ workers do;
 the throttled stalled check runs every ``stalled_interval``. Rate limits (the queue's and ``limiter=(max,
@@ -112,10 +114,11 @@ class Worker(WorkerThreads, WorkerResults):
         self._finishing: set[tuple[bytes, bytes]] = set()
         # (raw id, token, raw hash) per taken job: handler threads build the Job, so that work
         # overlaps the main loop's wait on Redis
-        self._todo: stdqueue.SimpleQueue[tuple[bytes, bytes, Any] | None] = stdqueue.SimpleQueue()
+        self._todo: stdqueue.SimpleQueue[tuple[Any, ...] | None] = stdqueue.SimpleQueue()
         self._events: stdqueue.SimpleQueue[Outcome | float | None] = stdqueue.SimpleQueue()
         self._pending: list[Outcome] = []
         self._ready: list[tuple[bytes, bytes, Any]] = []  # concurrency 1: taken, run by the loop itself
+        self._handoff: tuple[bytes, bytes, Any] | None = None  # taken while idle: run by the loop's thread (_lead)
         self._marker_lock = threading.Lock()
         self._nudge = threading.Event()  # concurrency 1: wakes run()'s thread (loop over, or a stop asked)
         self._loop_over = False
@@ -154,7 +157,7 @@ class Worker(WorkerThreads, WorkerResults):
         restore = self._install_signals()
         # The loop runs in a thread of its own; run()'s thread, which takes the signals, watches it (_watch).
         # At concurrency 1 the loop runs each job itself: no hand-off per job to a handler thread and back.
-        self._loop_over, self._ready = False, []
+        self._loop_over, self._ready, self._handoff = False, [], None
         self._nudge.clear()
         threads = [threading.Thread(target=self._serve, name="bullpen-loop", daemon=True)]
         threads += [threading.Thread(target=self._execute_loop, name=f"bullpen-job-{i}", daemon=True)
@@ -195,23 +198,22 @@ class Worker(WorkerThreads, WorkerResults):
     # --- main loop ----------------------------------------------------------------------
 
     def _serve(self) -> None:
-        """The loop, then the graceful end: running jobs finish and are recorded."""
-        try:
-            self._main()
-            if not self._abandon.is_set():
-                self._drain_inflight()
-        finally:
-            self._loop_over = True
-            self._nudge.set()
-
-    def _main(self) -> None:
+        """The loop thread: the loop until it hands itself over, then a handler thread."""
         self._guard(lambda: registry.register(self.client, self.prefix, self.queue_name))
+        if self._lead():
+            self._execute_loop()
+
+    def _main(self) -> bool:
+        """Turns until the stop (False) or a hand-off (True)."""
         while not self._closing.is_set():
             try:
                 if self._turn():
-                    return
+                    return False
             except Exception as exc:  # noqa: BLE001 - nothing another tool wrote may end the loop
                 self._loop_error(exc)
+            if self._handoff is not None:
+                return True
+        return False
 
     def _turn(self) -> bool:
         """One round trip: results, the stalled check when due, a fetch. True: burst done."""
@@ -249,6 +251,8 @@ class Worker(WorkerThreads, WorkerResults):
         if self._ready and not self._next_runs:  # concurrency 1 (schedulers' next jobs are added first)
             self._run_ready()
             return False  # its result goes with the next fetch, at once
+        if self._handoff is not None:
+            return False  # _main hands the loop over
         if (want > 0 and taken == want) or putback or self._next_runs or self._pending:
             return False  # maybe more are ready, schedulers' next jobs to add, or a retry to send: a turn at once
         if self._burst and taken == 0 and not self._inflight and not self.limiter.blocked():
@@ -311,10 +315,17 @@ class Worker(WorkerThreads, WorkerResults):
             self._warned.log(log, logging.ERROR, f"dropped {raw_id!r}", "queue=%s job=%s: %s is %s: "
                              "its id was taken off the queue, the key left as it is", self.queue_name,
                              shown_id(raw_id), text(self.keys.job_key(raw_id)), what)
+        # one job taken by an idle worker (a steady trickle): this thread runs it and a handler thread takes
+        # over the loop, so the job starts without waiting for a sleeping thread to wake
+        lone = self.concurrency > 1 and len(taken) == 3 and not self._inflight
         for i in range(0, len(taken), 3):
             raw_id, token = as_bytes(taken[i]), as_bytes(taken[i + 1])
             self._inflight[raw_id] = token
-            (self._ready.append if self.concurrency == 1 else self._todo.put)((raw_id, token, taken[i + 2]))
+            item = (raw_id, token, taken[i + 2])
+            if lone:
+                self._handoff = item
+            else:
+                (self._ready.append if self.concurrency == 1 else self._todo.put)(item)
         self._next_runs += schedulers.next_runs(self.keys, taken, self.clock())
         return len(taken) // 3, int(next_due)
 

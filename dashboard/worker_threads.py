@@ -35,6 +35,8 @@ log = logging.getLogger("dashboard.worker")
 
 #: Longest a blocking marker wait lasts, so shutdown and outages are noticed promptly.
 BLOCK_SECONDS = 1.0
+#: Put on the handler threads' queue: whichever takes it goes on with the main loop (see Worker._lead).
+LEAD = ("lead",)
 
 
 class WorkerThreads:
@@ -53,7 +55,7 @@ class WorkerThreads:
     _blocking: Any  # a Redis or RedisCluster client (see clients.named_copy)
     _inflight: dict[bytes, bytes]
     _finishing: set[tuple[bytes, bytes]]
-    _todo: stdqueue.SimpleQueue[tuple[bytes, bytes, Any] | None]
+    _todo: stdqueue.SimpleQueue[tuple[Any, ...] | None]
     _events: stdqueue.SimpleQueue[Outcome | float | None]
     _closing: threading.Event
     _abandon: threading.Event
@@ -71,9 +73,37 @@ class WorkerThreads:
     _on_marker = False  # the loop is blocked on the marker itself (see _wait_on_marker)
     _blocking_id: int | None = None  # CLIENT ID of the blocking connection, when known
     _marker_lock: threading.Lock  # held by whichever thread blocks on the marker
+    _handoff: tuple[bytes, bytes, Any] | None
 
     def _run_one(self, raw_id: bytes, token: bytes, raw: Any) -> Outcome:
         raise NotImplementedError
+
+    def _main(self) -> bool:
+        raise NotImplementedError
+
+    def _drain_inflight(self) -> None:
+        raise NotImplementedError
+
+    def _lead(self) -> bool:
+        """Run the main loop in this thread. True: an idle loop took one job (Worker._dispatch), runs it
+        here at once and leaves the loop to an idle handler thread (LEAD), so the job starts without waiting
+        for a sleeping thread to wake; this thread is a handler thread now. False: the loop is over
+        and its graceful end done."""
+        handed = False
+        try:
+            handed = self._main()
+            if not handed and not self._abandon.is_set():
+                self._drain_inflight()
+        finally:
+            if not handed:
+                self._loop_over = True
+                self._nudge.set()
+        if handed:
+            item, self._handoff = self._handoff, None
+            self._todo.put(LEAD)
+            if item is not None:
+                self._events.put(self._run_one(*item))
+        return handed
 
     def _watch(self) -> None:
         """The loop runs in its own thread; run()'s thread waits here for it to end or for a stop at once. After
@@ -155,10 +185,15 @@ class WorkerThreads:
         return result
 
     def _execute_loop(self) -> None:
+        """A handler thread: runs taken jobs; on LEAD it takes over the loop (see Worker._lead)."""
         while True:
             item = self._todo.get()
             if item is None:
                 return
+            if item is LEAD:
+                if not self._lead():
+                    return  # the loop ended in this thread
+                continue
             self._events.put(self._run_one(*item))
 
     def _renew_loop(self) -> None:
