@@ -140,10 +140,16 @@ def _call(keys: Keys, job_ids: Sequence[str], copy_limit: int, caps: Caps, spec:
 
 
 def _parse(reply: list[Any], names: Sequence[str]) -> _Read | ResponseError:
-    """One job's entry of the script's reply: {0}, {-1, error} or {1, value, length, ...}."""
-    if int(reply[0]) < 0:
+    """One job's entry of the script's reply: {0}, {-1, error}, {2, value, ...} (every field
+    whole) or {1, value, length, ...}."""
+    kind = int(reply[0])
+    if kind < 0:
         return ResponseError(text(reply[1]))
-    read = _Read(exists=bool(reply[0]))
+    read = _Read(exists=bool(kind))
+    if kind == 2:
+        read.values = dict(zip(names, reply[1:]))
+        read.lengths = {name: 0 if value is None else len(value) for name, value in read.values.items()}
+        return read
     for name, value, length in zip(names, reply[1::2], reply[2::2]):
         read.values[name] = value
         read.lengths[name] = int(length)

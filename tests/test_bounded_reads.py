@@ -103,6 +103,23 @@ def test_small_jobs_read_as_before(q: Queue, r: redis.Redis) -> None:
     assert q.job("2", caps=DETAIL) == q.job("2") and q.job("404", caps=DETAIL) is None
 
 
+def test_one_page_mixes_whole_jobs_cut_jobs_and_gone_ones(q: Queue, r: redis.Redis) -> None:
+    """Whole small jobs come back as the hash's values, the others field by field, in the same call."""
+    q.add("whole", {"x": 1})
+    q.add("long", {"s": "y" * 3000})  # data over its 1 KB listing cap in a small hash
+    q.add("gone", {})
+    q.add("whole too", [1, 2])
+    r.delete("bull:mail:3")
+    jobs = {j.name: j for j in q.jobs("waiting", 0, 9, summary=True)}
+    assert set(jobs) == {"whole", "long", "whole too"}
+    for name in ("whole", "whole too"):
+        assert jobs[name].truncated == {} and jobs[name].problems == []
+        assert jobs[name].data == q.job(jobs[name].id).data  # type: ignore[union-attr]
+    assert jobs["long"].truncated == {"data": len(json.dumps({"s": "y" * 3000}, separators=(",", ":")))}
+    assert isinstance(jobs["long"].data, str) and len(jobs["long"].data.encode()) <= 1024
+    assert jobs["long"].problems == []
+
+
 def test_a_cut_field_is_text_not_a_problem_but_bad_json_still_is(q: Queue, r: redis.Redis) -> None:
     failed(r, "1", data=json.dumps({"k": "v" * 5000}), opts=json.dumps({"attempts": 3, "pad": "p" * 9000}),
            progress=json.dumps(["p"] * 2000))

@@ -3,8 +3,8 @@
 One call reads a whole page of jobs (one EVALSHA instead of one per job: the per-call cost
 of EVALSHA and of packing the field list 100 times was most of a 100-row page's time).
 
-Redis has no HGETRANGE. A small job (at most 64 fields and 16 KB in all, by HLEN and MEMORY
-USAGE) is read with one HMGET of the fields asked for, and each is measured in Lua: copying
+Redis has no HGETRANGE. A small job (at most 64 fields and 16 KB in all, by HLEN, which also
+tells a hash from other types and from no key, and MEMORY USAGE) is read with one HMGET of the fields asked for, and each is measured in Lua: copying
 16 KB costs less than a command per field. For a larger one, HSTRLEN (O(1)) comes first for
 every field: the fields within their cap are then read with one HMGET as they are. Both give
 the same answer. A longer field of at most ARGV[1] bytes is
@@ -29,6 +29,9 @@ ARGV[5+3F ..] optional, one per key: which triples to read for that key, as a st
   1-based triple numbers separated by commas (absent: all of them)
 Returns one entry per key:
   {0} no such key; {-1, 'WRONGTYPE ...'} the key is not a hash;
+  {2, then each field's value or nil} when every field asked for (all triples) is whole: a small
+  hash whose fields are all within their caps, the usual case, answered without a Lua step per
+  field (half the time of a page of 100);
   {1, then for each field read: value or nil, full length in bytes} (flat: no table per field).
   For a split kind 'a' field the value is {element count, e1, len1, e2, len2, ...} (the newest
   elements, oldest of them first). A field not read (longer than its cap and than ARGV[1]) has
@@ -65,18 +68,31 @@ local function cut(raw, cap, fkind)
   return value
 end
 
-local all = {}
-for t = 1, nfields do all[t] = t end
+local all, allNames, allCaps = {}, {}, {}
+for t = 1, nfields do all[t], allNames[t], allCaps[t] = t, ARGV[2 + 3 * t], tonumber(ARGV[3 + 3 * t]) end
 
 local function readOne(key, picks)
-  local kind = rcall('TYPE', key)['ok']
-  if kind == 'none' then return {0} end
-  if kind ~= 'hash' then return {-1, 'WRONGTYPE ' .. key .. ' holds a ' .. kind .. ', not a hash'} end
+  local size = redis.pcall('HLEN', key)  -- 0: no such key (a hash has a field); an error: not a hash
+  if type(size) == 'table' then
+    return {-1, 'WRONGTYPE ' .. key .. ' holds a ' .. rcall('TYPE', key)['ok'] .. ', not a hash'}
+  end
+  if size == 0 then return {0} end
   local out = {1}
-  if rcall('HLEN', key) <= SMALL_FIELDS and rcall('MEMORY', 'USAGE', key, 'SAMPLES', '0') <= SMALL_BYTES then
-    local names = {}
-    for p = 1, #picks do names[p] = ARGV[2 + 3 * picks[p]] end
+  if size <= SMALL_FIELDS and rcall('MEMORY', 'USAGE', key, 'SAMPLES', '0') <= SMALL_BYTES then
+    local names = allNames
+    if picks ~= all then
+      names = {}
+      for p = 1, #picks do names[p] = ARGV[2 + 3 * picks[p]] end
+    end
     local values = rcall('HMGET', key, unpack(names))
+    if picks == all then  -- the usual case, every field within its cap: HMGET's reply as it is
+      local whole = true
+      for p = 1, #names do
+        local raw, cap = values[p], allCaps[p]
+        if raw and cap >= 0 and #raw > cap then whole = false; break end
+      end
+      if whole then return {2, unpack(values)} end
+    end
     for p = 1, #picks do
       local i = 2 + 3 * picks[p]
       local cap, fkind, raw = tonumber(ARGV[i + 1]), ARGV[i + 2], values[p]
