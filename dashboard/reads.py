@@ -98,6 +98,7 @@ class _Read:
     exists: bool
     values: dict[str, Any] = field(default_factory=dict)  # bytes/str, a split array (list), or None
     lengths: dict[str, int] = field(default_factory=dict)
+    whole: bool = False  # every field read whole (nothing cut, nothing split, nothing left unread)
 
 
 def load_jobs(run: scripts.Scripts, keys: Keys, ids: Sequence[str], caps: Caps,
@@ -147,6 +148,7 @@ def _parse(reply: list[Any], names: Sequence[str]) -> _Read | ResponseError:
         return ResponseError(text(reply[1]))
     read = _Read(exists=bool(kind))
     if kind == 2:
+        read.whole = True
         read.values = dict(zip(names, reply[1:]))
         read.lengths = {name: 0 if value is None else len(value) for name, value in read.values.items()}
         return read
@@ -178,6 +180,8 @@ def _job(job_id: str, read: _Read | Exception, caps: Caps, owner: JobOwner | Non
         return job
     if not read.exists:
         return None
+    if read.whole:  # the usual row: the hash's values as they are
+        return Job.from_hash(job_id, {k: v for k, v in read.values.items() if v is not None}, owner)
     raw: dict[str, str] = {}
     cut: dict[str, int] = {}
     traces: list[Any] | None = None
