@@ -150,10 +150,10 @@ _CTRL_C = """
 import signal, sys, time
 import redis
 from dashboard.redis_server import EmbeddedRedis
+asked = []
+signal.signal(signal.SIGINT, lambda *_: asked.append(True))  # before the port is told: the signal follows it
 with EmbeddedRedis() as server:
     print(server.port, flush=True)
-    asked = []
-    signal.signal(signal.SIGINT, lambda *_: asked.append(True))
     while not asked:
         time.sleep(0.02)
     time.sleep(0.3)  # a graceful stop: workers finish their jobs, so Redis must still answer
