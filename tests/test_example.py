@@ -10,7 +10,8 @@ import sys
 import redis
 
 from dashboard import Queue
-from tests.test_stalled import ROOT, wait_for
+from tests.polling import wait_for
+from tests.test_stalled import ROOT
 
 
 def test_readme_example_producer_and_worker(redis_url: str, r: redis.Redis) -> None:

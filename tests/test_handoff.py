@@ -5,19 +5,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 
 import redis
 
 from dashboard import Job, Queue, Worker
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
+from tests.polling import wait_for
 
 
 def worker_threads() -> set[threading.Thread]:

@@ -14,7 +14,8 @@ import redis
 
 from dashboard import Queue
 from dashboard.redis_server import EmbeddedRedis, free_port
-from tests.test_stalled import ROOT, lines, wait_for
+from tests.polling import wait_for
+from tests.test_stalled import ROOT, lines
 
 
 def test_worker_rides_out_a_redis_restart(tmp_path: Path) -> None:

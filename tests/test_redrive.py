@@ -18,6 +18,7 @@ from dashboard.failure_index import FailureIndex
 from dashboard.job import Job
 from dashboard.keys import REDRIVE_FIELD
 from dashboard.redrive import Redrive, RedriveCancelled, RedriveControl, RedrivePlan, RedriveStopped, mark_of, preview
+from tests.polling import wait_for
 
 
 def always_fail(job: Job) -> None:
@@ -146,13 +147,6 @@ def test_jobs_that_fail_during_the_redrive_are_not_taken_again(r: redis.Redis) -
     with worker(r, "once", always_fail):
         assert run.run() == 30
     assert q.counts().waiting + q.counts().active + q.counts().failed == 30
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def test_a_cluster_redrive_with_a_stale_index_still_takes_every_job_left(r: redis.Redis) -> None:

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,17 +16,10 @@ import redis
 from dashboard import Queue, scripts
 from dashboard.codec import text
 from dashboard.keys import Keys
+from tests.polling import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 K = Keys("bull", "st")
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 30, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def check(s: scripts.Scripts, now: int, max_stalled: int = 1) -> list[bytes] | None:

@@ -9,8 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,17 +16,10 @@ import redis
 
 from dashboard import Queue
 from dashboard.__main__ import main
+from tests.polling import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 Q = "cli"
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_lock_duration_and_stalled_interval_reach_the_worker(r: redis.Redis, redis_url: str) -> None:

@@ -14,16 +14,9 @@ import redis
 from dashboard import Job, Queue, Worker
 from dashboard.wrongtype import Throttle
 from tests import jobs
+from tests.polling import wait_for
 
 Q = "work"
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture

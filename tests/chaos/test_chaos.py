@@ -75,7 +75,8 @@ from dashboard import Queue
 from dashboard.codec import text
 from dashboard.keys import Keys, worker_client_name
 from dashboard.redis_server import EmbeddedRedis, find_redis_server, free_port, port_is_free
-from tests.test_stalled import ROOT, wait_for
+from tests.polling import wait_for
+from tests.test_stalled import ROOT
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ class Fleet:
     def stop(self, client: redis.Redis) -> dict[int, int | None]:
         """SIGTERM every live worker once it is ready, wait for each; the exit code of every
         worker not killed (a worker still starting up would die of the signal's default action)."""
-        wait_for(lambda: self.ready(client), 30, "every live worker to connect")
+        wait_for(lambda: self.ready(client), "every live worker to connect", 30)
         for pid in self.alive():
             self.procs[pid].send_signal(signal.SIGTERM)
         for p in self.procs.values():
@@ -266,7 +267,7 @@ def test_kills_and_a_redis_crash_lose_no_job_and_explain_every_rerun(server: lis
                 # must then be explained by the crash alone
                 fleet.spared = {fleet.alive()[0]}
                 os.kill(server[0].pid or 0, signal.SIGKILL)
-                wait_for(lambda: not server[0].running, 10, "redis-server to die")
+                wait_for(lambda: not server[0].running, "redis-server to die", 10)
                 server[0].stop()
                 time.sleep(PLAN.redis_down)
                 server[0] = redis_at(port, data).start()

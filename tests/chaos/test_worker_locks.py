@@ -36,7 +36,7 @@ import redis
 from dashboard import Job, Queue, Worker
 from dashboard.codec import text
 from dashboard.keys import Keys
-from tests.test_stalled import wait_for
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.chaos
 
@@ -89,9 +89,9 @@ def test_a_job_taken_back_by_the_same_worker_keeps_its_lock_renewed(r: redis.Red
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     try:
-        wait_for(lambda: runs == [1], 10, "the first run to start")
+        wait_for(lambda: runs == [1], "the first run to start", 10)
         r.delete(k.lock("1"))  # what an expiry does while the worker cannot reach Redis
-        wait_for(lambda: r.zscore(k.completed, "1") is not None, 20, "the job to complete")
+        wait_for(lambda: r.zscore(k.completed, "1") is not None, "the job to complete", 20)
     finally:
         worker.close()
         thread.join(10)
