@@ -197,8 +197,8 @@ _NO_FETCH: list[Arg] = ["", "", "", "", "", ""]
 
 def move_to_finished(k: Keys, now: int, jobs: Sequence[Sequence[Arg]], metrics: Arg = "",
                      limiter_max: Arg = "") -> Call:
-    """Settle a batch; each entry is the nine per-job values the script header lists.
-    ``metrics``: data points to keep ('' records none). See :func:`fetch_after` to fetch in the same call."""
+    """Settle a batch (each entry: the nine per-job values the script lists). ``metrics``: its ARGV[3], data
+    points to keep ('' none) and maybe ``:c``/``:f``/``:cf``. :func:`fetch_after` adds a fetch."""
     return Call("move_to_finished", _finish_keys(k),
                 [k.base, now, metrics, limiter_max, *_NO_FETCH, *(a for job in jobs for a in job)])
 

@@ -97,6 +97,7 @@ class Worker(WorkerThreads, WorkerResults):
         self.name = name
         self.limiter = Limiter(limiter)
         self._metrics = metrics_arg(metrics)
+        self._metrics_minutes: dict[str, int] = {}
         self.clock = clock
         self.id = uuid.uuid4().hex
         # job ids and fields are read as raw bytes: another tool may write any bytes there

@@ -50,6 +50,10 @@ class WorkerResults:
     remove_on_fail: Any
     processed: int
     _metrics: str
+    #: status -> the minute (ms // 60000) of this worker's last finish call that recorded it in the
+    #: metrics; a later call in that same minute needs no prevTS read (move_to_finished's ARGV[3])
+    _metrics_minutes: dict[str, int]
+    _call_minute: int = -1  # the minute of the finish calls being sent
     _inflight: dict[bytes, bytes]
     _finishing: set[tuple[bytes, bytes]]
     _pending: list[Outcome]
@@ -77,6 +81,8 @@ class WorkerResults:
         per_job += results[1 if finals else 0:]
         self._pending = []
         for outcome, result in zip(finals + retries, per_job):
+            if outcome.status in ("completed", "failed") and isinstance(result, int) and result > 0:
+                self._metrics_minutes[outcome.status] = self._call_minute  # recorded in that minute
             self._record(outcome, result)
 
     def _forget(self, job: Job) -> None:
@@ -122,5 +128,11 @@ class WorkerResults:
                              shown_id(job_id), problem)
 
     def _finish_calls(self) -> list[scripts.Call]:
-        return finish_calls(self.keys, self._pending, self.clock(), self.remove_on_complete, self.remove_on_fail,
-                            self._metrics, self.limiter.max_arg)
+        now = self.clock()
+        self._call_minute = now // 60000
+        metrics = self._metrics
+        seen = "".join(s[0] for s in ("completed", "failed") if self._metrics_minutes.get(s) == self._call_minute)
+        if metrics and seen:
+            metrics += ":" + seen
+        return finish_calls(self.keys, self._pending, now, self.remove_on_complete, self.remove_on_fail,
+                            metrics, self.limiter.max_arg)

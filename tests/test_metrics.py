@@ -99,26 +99,53 @@ def bullmq_collect(meta: dict[str, int], data: list[int], ts: int, keep: int) ->
         meta["prevCount"], meta["prevTS"] = count, ts
 
 
-def test_one_collect_per_batch_equals_bullmq_per_job(q: Queue, r: redis.Redis) -> None:
+@pytest.mark.parametrize("same_minute_flag", [False, True])
+def test_one_collect_per_batch_equals_bullmq_per_job(q: Queue, r: redis.Redis, same_minute_flag: bool) -> None:
     """Batches of finishes recorded once per status per call leave exactly what BullMQ's one
-    call per job leaves."""
+    call per job leaves, also when a call in the minute of the previous one says so (``keep:c``,
+    as a worker does) and skips reading prevTS."""
     rng = random.Random(7)
     s = scripts.Scripts(r)
     meta: dict[str, int] = {}
     data: list[int] = []
-    now, keep = T0, 6
+    now, keep, last_minute = T0, 6, -1
     for _ in range(40):
         now += rng.choice([0, 0, 1000, MINUTE, 2 * MINUTE, 9 * MINUTE])
         size = rng.randint(1, 5)
         q.add_bulk([("x", {}, {})] * size)
         taken, *_ = s.run(scripts.move_to_active(K, "t", 30_000, now, size, ""))
         jobs = [[taken[i], taken[i + 1], "completed", "null", "", 10, -1, 0, 0] for i in range(0, len(taken), 3)]
-        assert all(code >= 1 for code in s.run(scripts.move_to_finished(K, now, jobs, keep)))
+        metrics = f"{keep}:c" if same_minute_flag and now // MINUTE == last_minute else keep
+        assert all(code >= 1 for code in s.run(scripts.move_to_finished(K, now, jobs, metrics)))
+        last_minute = now // MINUTE
         for _ in range(size):
             bullmq_collect(meta, data, now, keep)
     got = {text(k): int(v) for k, v in r.hgetall("bull:met:metrics:completed").items()}
     assert got == meta
     assert [int(v) for v in r.lrange("bull:met:metrics:completed:data", 0, -1)] == data
+
+
+def test_metrics_cost_one_command_per_finish_call_within_a_minute(q: Queue, r: redis.Redis) -> None:
+    """Each finish call counts with one HINCRBY; prevTS is read only by the first call of a minute
+    (per status): five jobs finished one call each in one minute read it once, then once more in
+    the next minute, which also writes its data point."""
+    def hgets(**kw: Any) -> int:
+        for key in list(r.scan_iter("bull:met:*")):
+            r.delete(key)
+        q.add_bulk([("ok", {}, {})] * 5)
+        r.config_resetstat()
+        run(r, **kw)  # concurrency 1: one finish call per job
+        return int(r.info("commandstats").get("cmdstat_hget", {}).get("calls", 0))
+
+    baseline = hgets(metrics=None)
+    clock = Clock()
+    assert hgets(clock=clock) == baseline + 1
+    assert q.metrics("completed").meta == {"count": 5, "prevTS": T0, "prevCount": 0}
+    clock.now += MINUTE
+    q.add("ok", {})
+    run(r, clock=clock)
+    assert q.metrics("completed").meta == {"count": 6, "prevTS": T0 + MINUTE, "prevCount": 5}
+    assert q.metrics("completed").data == [5]
 
 
 def test_drained_once_when_the_queue_runs_empty(q: Queue, r: redis.Redis) -> None:

@@ -8,7 +8,9 @@ KEYS[11] metrics:completed hash  KEYS[12] metrics:failed hash
 KEYS[13] metrics:completed:data list  KEYS[14] metrics:failed:data list
 KEYS[15] pc string  KEYS[16] marker zset  KEYS[17] id string (the re-add of a kept add; pc and
 marker also for the fetch)
-ARGV[1] base   ARGV[2] now ms   ARGV[3] metrics data points to keep ('' = record no metrics)
+ARGV[1] base   ARGV[2] now ms   ARGV[3] metrics data points to keep ('' = record no metrics), then
+  optionally ':' and the statuses ('c' completed, 'f' failed) this worker recorded earlier in the
+  minute of `now` (see collectMetrics)
 ARGV[4] the worker limiter's max ('' for none)
 ARGV[5..10] fetch the next jobs after the batch, as BullMQ's fetchNext (lua/_fetch.lua): token
   prefix ('' = no fetch), lock duration ms, most jobs to take, worker name, the worker
@@ -20,7 +22,8 @@ ARGV[11..] nine values per job:
   keep count (-1 keep all, 0 delete the job now, N keep the newest N of that state),
   keep age in seconds (0 = no age limit), attempts allowed (opts.attempts)
 Metrics: BullMQ's per-minute counts (collectMetrics), once per status per call, as if each
-job had been recorded by its own call at `now`. A metrics key of the wrong type is skipped.
+job had been recorded by its own call at `now`: one HINCRBY per status, plus an HGET of prevTS
+when the minute may have turned. A metrics key of the wrong type is skipped.
 Events: after the batch, `drained` when wait, active and prioritized are empty and a fetch
 would have found nothing to wait for (not paused or maxed, no delayed job, not rate
 limited), exactly when BullMQ's moveToFinished with fetchNext emits it (with a fetch: only when it took none).
@@ -119,9 +122,13 @@ end
 
 -- BullMQ's collectMetrics for `n` jobs finished at `now` (one minute per data point). Keys or
 -- fields of the wrong type make it skip what it cannot write (pcall), never fail the finishes.
-local function collectMetrics(metaKey, dataKey, n, keep)
+-- `sameMinute`: this worker recorded this status earlier in now's minute, so prevTS (which only
+-- ever moves forward) is in this minute or later and no data point is due: its HGET is skipped.
+-- (Were the hash deleted or prevTS written back by another tool meanwhile, that is seen at the next
+-- minute's first finish: prevTS set then, or the data points due pushed then.)
+local function collectMetrics(metaKey, dataKey, n, keep, sameMinute)
   local total = redis.pcall('HINCRBY', metaKey, 'count', n)
-  if type(total) ~= 'number' then return end
+  if type(total) ~= 'number' or sameMinute then return end
   local count = total - n
   local prevTS = rcall('HGET', metaKey, 'prevTS')
   if not prevTS then
@@ -152,10 +159,15 @@ for i = 11, #ARGV, 9 do
   if results[#results] > 0 then finished[status] = finished[status] + 1 end
 end
 
-local keep = tonumber(ARGV[3])
+local keep, seen = string.match(ARGV[3], '^(%d*):?(%a*)$')
+keep = tonumber(keep)
 if keep and keep >= 1 then
-  if finished.completed > 0 then collectMetrics(KEYS[11], KEYS[13], finished.completed, keep) end
-  if finished.failed > 0 then collectMetrics(KEYS[12], KEYS[14], finished.failed, keep) end
+  if finished.completed > 0 then
+    collectMetrics(KEYS[11], KEYS[13], finished.completed, keep, string.find(seen, 'c', 1, true) ~= nil)
+  end
+  if finished.failed > 0 then
+    collectMetrics(KEYS[12], KEYS[14], finished.failed, keep, string.find(seen, 'f', 1, true) ~= nil)
+  end
 end
 
 -- drained needs wait, active, prioritized and delayed absent (an empty list or zset is); a key

@@ -85,17 +85,22 @@ def test_our_worker_honours_a_limit_node_set(redis_url: str, r: redis.Redis) -> 
 def test_metrics_match_node_get_metrics(redis_url: str, r: redis.Redis, spawn: Callable[[list[str], str], Child],
                                         tmp_path: Path) -> None:
     """The same run recorded by our worker (metrics on by default) and by a Node worker with
-    metrics {maxDataPoints}: 5 jobs, a faked 3-minute gap, 2 more jobs. Both queues hold the same
-    per-minute data, and our Queue.metrics reads what Node's getMetrics reads."""
+    metrics {maxDataPoints}: 5 jobs, a faked 3-minute gap (the worker stopped, prevTS moved 3
+    minutes back: a worker remembers the minute it last recorded in and reads prevTS again only
+    when that minute is over, so the gap is faked between two workers), 2 more jobs by a new
+    worker. Both queues hold the same per-minute data, and our Queue.metrics reads what Node's
+    getMetrics reads."""
     def run(name: str, start: Callable[[], Callable[[], object]]) -> None:
         q = Queue(name, redis_url=redis_url)
         q.add_bulk([("ok", {}, {}) for _ in range(4)] + [("bad", {}, {})])
         stop = start()
         wait_until(lambda: (lambda c: c.completed + c.failed)(q.counts()) >= 5, 20, "5 finished", interval=0.05)
+        stop()
         for status in ("completed", "failed"):
             key = f"bull:{name}:metrics:{status}"
             r.hset(key, "prevTS", int(r.hget(key, "prevTS") or 0) - 180_000)
         q.add_bulk([("ok", {}, {}), ("bad", {}, {})])
+        stop = start()
         wait_until(lambda: (lambda c: c.completed + c.failed)(q.counts()) >= 7, 20, "7 finished", interval=0.05)
         stop()
 
