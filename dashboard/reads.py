@@ -98,7 +98,7 @@ class _Read:
     exists: bool
     values: dict[str, Any] = field(default_factory=dict)  # bytes/str, a split array (list), or None
     lengths: dict[str, int] = field(default_factory=dict)
-    whole: bool = False  # every field read whole (nothing cut, nothing split, nothing left unread)
+    whole: bool = False  # every field read whole: ``values`` is the hash's, ``lengths`` not needed
 
 
 def load_jobs(run: scripts.Scripts, keys: Keys, ids: Sequence[str], caps: Caps,
@@ -117,7 +117,7 @@ def load_jobs(run: scripts.Scripts, keys: Keys, ids: Sequence[str], caps: Caps,
             reads += [reply] * len(chunk)
         else:
             reads += [_parse(r, names) for r in reply]
-    todo = [(n, f, r.lengths[f]) for n, r in enumerate(reads) if isinstance(r, _Read)
+    todo = [(n, f, r.lengths[f]) for n, r in enumerate(reads) if isinstance(r, _Read) and not r.whole
             for f, v in r.values.items() if v is None and 0 < r.lengths[f] <= caps.copy_limit]
     for group in _by_budget(todo):
         replies = run.batch([_call(keys, [ids[n]], caps.copy_limit, caps, spec, [[names.index(f)]])
@@ -146,12 +146,9 @@ def _parse(reply: list[Any], names: Sequence[str]) -> _Read | ResponseError:
     kind = int(reply[0])
     if kind < 0:
         return ResponseError(text(reply[1]))
-    read = _Read(exists=bool(kind))
     if kind == 2:
-        read.whole = True
-        read.values = dict(zip(names, reply[1:]))
-        read.lengths = {name: 0 if value is None else len(value) for name, value in read.values.items()}
-        return read
+        return _Read(exists=True, values=dict(zip(names, reply[1:])), whole=True)
+    read = _Read(exists=bool(kind))
     for name, value, length in zip(names, reply[1::2], reply[2::2]):
         read.values[name] = value
         read.lengths[name] = int(length)
