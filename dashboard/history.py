@@ -3,8 +3,8 @@
 Each attempt a Bullpen worker finishes is a job hash field ``bpAttempt:<started ms>:<ats>`` =
 ``"<finished ms> <outcome>"`` (``lua/_attempts.lua``; ats, the attempts-started count, keeps two
 attempts started in the same millisecond apart; earlier records have no ``:<ats>``). BullMQ's
-workers record none, so a job run by them shows no attempts here. Read with a bounded HSCAN of the job hash (never the
-whole hash's values). This module must not import Flask.
+workers record none, so a job run by them shows no attempts here. Read with a bounded HSCAN of
+the job hash (never the whole hash's values). This module must not import Flask.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ in a thread of its own, runs each job itself: no hand-off per job; above 1, a jo
 runs at once in the loop's thread while an idle handler thread goes on with the loop, so a trickle of jobs
 waits for no thread to wake). Each loop turn sends, in one round trip, the results that came back (finish
 or retry scripts), job schedulers' next jobs (added when their jobs are taken: :mod:`dashboard.schedulers`)
-and one fetch of up to the free slots; when only finishes are due, one
-``move_to_finished`` call finishes them and fetches, as BullMQ's fetchNext does. A lock-renewal thread keeps
+and one fetch of up to the free slots; when only finishes are due, one ``move_to_finished`` call finishes
+them and fetches, as BullMQ's fetchNext does. A lock-renewal thread keeps
 every running job's ``<id>:lock`` alive; an idle worker blocks on the queue's ``marker`` as BullMQ workers do;
 the throttled stalled check runs every ``stalled_interval``. Rate limits (the queue's and ``limiter=(max,
 seconds)``) are applied by the fetch script; a limited reply or a handler's ``RateLimited`` stops fetching for the
