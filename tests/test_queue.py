@@ -162,6 +162,29 @@ def test_add_bulk_duplicates_inside_one_call_behave_as_separate_adds(q: Queue, r
     assert q.counts().waiting == 2
 
 
+def test_add_bulk_checks_meta_and_sets_the_marker_once_per_call(q: Queue, r: redis.Redis) -> None:
+    """A script call adding many jobs reads meta and ZADDs the ready marker for its first waiting job
+    only: nothing in the call can change them, so the end state is that of one add() per job."""
+    r.config_resetstat()
+    q.add_bulk([("n", {"i": i}, {}) for i in range(50)] + [("p", {}, {"priority": 3}), ("d", {}, {"delay": 5})])
+    stats = r.info("commandstats")
+    assert stats["cmdstat_hmget"]["calls"] == 1
+    assert stats["cmdstat_zadd"]["calls"] == 4  # the ready marker, prioritized, delayed, the next-due marker
+    assert r.zrange("bull:mail:marker", 0, 0) == [b"0"] and q.counts().waiting == 50
+    assert [e["event"] for e in events(r)].count("waiting") == 51
+    q.pause()
+    q.add_bulk([("n", {}, {}), ("n", {}, {})])
+    r.delete("bull:mail:marker")
+    q.add_bulk([("n", {}, {}), ("n", {}, {})])  # paused: still no ready marker, for every job of the call
+    assert r.exists("bull:mail:marker") == 0
+    q.resume()
+    r.hset("bull:mail:meta", "concurrency", 1)
+    r.lpush("bull:mail:active", "x")
+    r.delete("bull:mail:marker")
+    q.add_bulk([("n", {}, {}), ("n", {}, {})])  # at the global concurrency: none either
+    assert r.exists("bull:mail:marker") == 0
+
+
 def test_counts_and_paging_newest_first(q: Queue) -> None:
     for i in range(30):
         q.add("n", {"i": i})

@@ -5,7 +5,10 @@ storeAndEnqueue(k, base, jobId, name, data, opts, ts, delay, prio, lifo, deid, m
 writes the job hash as BullMQ's storeJob does (`deid` only when not nil), XADDs `added`,
 then makes the job delayed (delay > 0), prioritized (prio > 0) or waiting (LPUSH, RPUSH when
 `lifo`), with the marker and the `delayed` / `waiting` event as BullMQ's add scripts write
-them. `k` holds the keys: wait, prioritized, delayed, pc, meta, marker, events, active.
+them. `k` holds the keys: wait, prioritized, delayed, pc, meta, marker, events, active; with
+`k.once` (add_job: its writes change neither meta, active nor the ready marker) the first waiting
+job's check of meta and the marker's ZADD stand for the rest of the call (`k.marked`), so a batch
+of N adds makes those two commands once instead of N times, to the same end state.
 delayJob(k, jobId, ts, delay, maxEvents) puts a job in delayed due at ts + delay (BullMQ's
 addDelayedJob: getDelayedScore's tie-break, the `delayed` event, the marker of the earliest).
 ]]
@@ -41,9 +44,11 @@ local function storeAndEnqueue(k, base, jobId, name, data, opts, ts, delay, prio
   else
     rcall('LPUSH', k.wait, jobId)
   end
-  local flags = rcall('HMGET', k.meta, 'paused', 'concurrency')
-  if not flags[1] and not (flags[2] and rcall('LLEN', k.active) >= tonumber(flags[2])) then
-    rcall('ZADD', k.marker, 0, '0')
+  if k.marked == nil then
+    local flags = rcall('HMGET', k.meta, 'paused', 'concurrency')
+    local ready = not flags[1] and not (flags[2] and rcall('LLEN', k.active) >= tonumber(flags[2]))
+    if ready then rcall('ZADD', k.marker, 0, '0') end
+    if k.once then k.marked = ready end
   end
   rcall('XADD', k.events, 'MAXLEN', '~', maxEvents, '*', 'event', 'waiting', 'jobId', jobId)
 end

@@ -27,7 +27,7 @@ if not maxEvents then
   rcall('HSET', KEYS[6], 'opts.maxLenEvents', maxEvents)
 end
 local k = {wait = KEYS[2], prioritized = KEYS[3], delayed = KEYS[4], pc = KEYS[5], meta = KEYS[6],
-           marker = KEYS[7], events = KEYS[8], active = KEYS[9]}
+           marker = KEYS[7], events = KEYS[8], active = KEYS[9], once = true}
 
 local function addOne(customId, name, data, opts, ts, delay, prio, lifo, did)
   local counter = rcall('INCR', KEYS[1])
