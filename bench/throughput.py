@@ -283,17 +283,31 @@ def drain_plan(system: str, args) -> list[int]:
     return args.huey_conc
 
 
+def steps(system: str, args) -> list[int]:
+    """A system's drains in the order they run: concurrency 1 first (after the single enqueue),
+    then the others from the highest concurrency down."""
+    plan = drain_plan(system, args)
+    return [plan[0], *sorted(plan[1:], reverse=True)]
+
+
 def main_phase(port: int, args) -> None:
+    """Step by step, every system in turn (the starting one rotating per repetition): step 1 is
+    each system's single enqueue and concurrency-1 drain, back to back, step 2 its bulk enqueue
+    and highest-concurrency drain, and so on, so that the runs a ratio compares are minutes
+    closer than if each system ran all its steps before the next (the machine's speed drifts)."""
     systems = args.only
     for rep in range(1, args.reps + 1):
         order = systems[(rep - 1) % len(systems):] + systems[:(rep - 1) % len(systems)]
         print(f"== repetition {rep}/{args.reps}: {', '.join(order)}", flush=True)
-        for system in order:
-            for j, conc in enumerate(drain_plan(system, args)):
+        plans = {system: steps(system, args) for system in order}
+        for j in range(max(map(len, plans.values()))):
+            for system in order:
+                if j >= len(plans[system]):
+                    continue
                 mode = "bulk" if j > 0 and SYSTEMS[system]["bulk"] else "single"
                 flush()
                 if run_enqueue(port, system, mode, args.n, rep):
-                    run_drain(port, system, conc, args.n, rep, args.timeout)
+                    run_drain(port, system, plans[system][j], args.n, rep, args.timeout)
 
 
 def later_phases(port: int, args, best: dict[str, int]) -> None:
