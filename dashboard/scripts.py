@@ -1,14 +1,13 @@
 """The single gate for Lua: loads ``lua/*.lua`` once and runs them by name.
 
-Each Lua file is one atomic state change, or (``read_*``) one bounded read that cuts long
-values inside Redis; its header lists KEYS, ARGV and return codes. ``lua/_guards.lua`` is
-no script: its helpers (refusing keys of the wrong type, skipping fields other tools
-spoiled) are put in front of every script; ``_enqueue.lua``, ``_dedup.lua``, ``_parent.lua`` and
-``_fetch.lua`` (storing and queueing a job, BullMQ's deduplication, a flow's parent bookkeeping, taking
-jobs) in front of the scripts :data:`HELPERS` names. This
-module builds the KEYS lists from :class:`~dashboard.keys.Keys`, passes ARGV through, and can
-run several calls in one round trip (:meth:`Scripts.batch`). It must not decide policy
-(retries, batching sizes, what a return code means to a user): callers do that.
+Each Lua file is one atomic state change, or (``read_*``) one bounded read that cuts long values inside Redis;
+its header lists KEYS, ARGV and return codes. ``lua/_guards.lua`` is no script: its helpers (refusing keys
+of the wrong type, skipping fields other tools spoiled) are put in front of every script; ``_enqueue.lua``,
+``_dedup.lua``, ``_parent.lua`` and ``_fetch.lua`` (storing and queueing a job, BullMQ's deduplication, a flow's
+parent bookkeeping, taking jobs) in front of the scripts :data:`HELPERS` names. This module builds the KEYS
+lists from :class:`~dashboard.keys.Keys`, passes ARGV through, and can run several calls in one round trip
+(:meth:`Scripts.batch`). It must not decide policy (retries, batching sizes, what a return code means to a
+user): callers do that.
 """
 
 from __future__ import annotations
@@ -32,6 +31,7 @@ LUA_DIR = Path(__file__).with_name("lua")
 Arg = str | int | float | bytes
 #: A key name: text, or bytes for a job id that is not UTF-8.
 Key = str | bytes
+SERVER_TIME = ""  # move_to_active's ``now`` that makes it read the server's clock when it runs
 
 
 #: Helper files (besides ``_guards.lua``, which every script gets) put in front of a script.
@@ -173,9 +173,9 @@ def add_job(k: Keys, jobs: Sequence[Sequence[Arg]]) -> Call:
     return Call("add_job", keys, [base, *(a for job in jobs for a in job)])
 
 
-def move_to_active(k: Keys, token: str, lock_ms: int, now: int, count: int, worker: str,
+def move_to_active(k: Keys, token: str, lock_ms: int, now: int | str, count: int, worker: str,
                    limiter: Sequence[Arg] = ("", "")) -> Call:
-    """``limiter``: the worker limiter's (max, duration ms), or ``("", "")``."""
+    """``limiter``: the worker limiter's (max, duration ms), or ``("", "")``; ``now``: ms, or :data:`SERVER_TIME`."""
     return Call("move_to_active", _fetch_keys(k), [k.base, token, lock_ms, now, count, worker, *limiter])
 
 

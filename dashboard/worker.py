@@ -1,21 +1,20 @@
 """Worker: takes jobs off one queue and runs a handler on each, BullMQ-compatibly.
 
-One main loop talks to Redis; handler calls run in ``concurrency`` daemon threads (at concurrency 1 the loop,
-in a thread of its own, runs each job itself: no hand-off per job; above 1, a job an idle worker takes alone
-runs at once in the loop's thread while an idle handler thread goes on with the loop, so a trickle of jobs
-waits for no thread to wake). Each loop turn sends, in one round trip, the results that came back (finish
-or retry scripts), job schedulers' next jobs (added when their jobs are taken: :mod:`dashboard.schedulers`)
-and one fetch of up to the free slots; when only finishes are due, one ``move_to_finished`` call finishes
-them and fetches, as BullMQ's fetchNext does. A lock-renewal thread keeps
-every running job's ``<id>:lock`` alive; an idle worker blocks on the queue's ``marker`` as BullMQ workers do;
-the throttled stalled check runs every ``stalled_interval``. Rate limits (the queue's and ``limiter=(max,
-seconds)``) are applied by the fetch script; a limited reply or a handler's ``RateLimited`` stops fetching for the
-limiter's TTL (:mod:`dashboard.limiter`); finishes record BullMQ's per-minute metrics (``metrics=None``: not).
-A Redis outage is logged once and retried with capped backoff; finished results are kept until Redis takes
-them. Hostile data never ends the loop: a job that cannot be read is failed at once (:mod:`dashboard.outcome`),
-a key of the wrong type is logged once a minute
-and skipped (:mod:`dashboard.wrongtype`), and job ids stay raw bytes from fetch to finish.
-This module must not import Flask or decide web concerns.
+One main loop talks to Redis; handler calls run in ``concurrency`` daemon threads (at concurrency 1 the loop, in a
+thread of its own, runs each job itself: no hand-off per job; above 1, a job an idle worker takes alone runs at once
+in the loop's thread while an idle handler thread goes on with the loop, so a trickle of jobs waits for no thread to
+wake). Each loop turn sends, in one round trip, the results that came back (finish or retry scripts), job
+schedulers' next jobs (added when their jobs are taken: :mod:`dashboard.schedulers`) and one fetch of up to the free
+slots; when only finishes are due, one ``move_to_finished`` call finishes them and fetches, as BullMQ's fetchNext
+does. A lock-renewal thread keeps every running job's ``<id>:lock`` alive; an idle worker blocks on the queue's
+``marker`` as BullMQ workers do, with a fetch queued behind the pop that Redis runs when it returns; the throttled
+stalled check runs every ``stalled_interval``. Rate limits (the queue's and ``limiter=(max, seconds)``) are applied
+by the fetch script; a limited reply or a handler's ``RateLimited`` stops fetching for the limiter's TTL
+(:mod:`dashboard.limiter`); finishes record BullMQ's per-minute metrics (``metrics=None``: not). A Redis outage is
+logged once and retried with capped backoff; finished results are kept until Redis takes them. Hostile data never
+ends the loop: a job that cannot be read is failed at once (:mod:`dashboard.outcome`), a key of the wrong type is
+logged once a minute and skipped (:mod:`dashboard.wrongtype`), and job ids stay raw bytes from fetch to finish. This
+module must not import Flask or decide web concerns.
 """
 
 from __future__ import annotations
@@ -30,8 +29,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from redis.exceptions import NoScriptError
+
 from . import bull, registry, schedulers, scripts
-from .clients import Client, connect, named_copy, undecoded
+from .clients import Client, connect, is_cluster, named_copy, undecoded
 from .codec import as_bytes, now_ms, shown_id, text, to_ms
 from .handlers import Handler
 from .job import Job
@@ -259,6 +260,8 @@ class Worker(WorkerThreads, WorkerResults):
         if self._burst and taken == 0 and not self._inflight and not self.limiter.blocked():
             return True
         self._wait(idle=want > taken and not self.limiter.blocked(), next_due=next_due)
+        if self._ready and not self._next_runs:  # taken by the fetch sent behind the marker wait (_pop_marker)
+            self._run_ready()
         return False
 
     def _loop_error(self, exc: Exception) -> None:
@@ -302,6 +305,23 @@ class Worker(WorkerThreads, WorkerResults):
                 item = self._events.get_nowait()
             except stdqueue.Empty:
                 return
+
+    def _pop_marker(self, timeout: float) -> bool:
+        """Idle: pop the marker with a fetch behind it on its connection, which Redis runs (at its clock) when the pop
+        returns: no round trip after a wake-up. Its jobs are dispatched (run even after a stop). True: a turn is due."""
+        if is_cluster(self._blocking):  # a cluster client pops alone: the turn fetches
+            return self._blocking.bzpopmin(self.keys.marker, timeout=timeout) is not None
+        self._fetches += 1
+        fetch = scripts.move_to_active(self.keys, f"{self.id}:{self._fetches}", self.lock_ms, scripts.SERVER_TIME,
+                                       min(self.concurrency, MAX_FETCH), self.name or "", self.limiter.fetch_args())
+        pipe = self._blocking.pipeline(transaction=False)
+        pipe.bzpopmin(self.keys.marker, timeout=timeout)
+        pipe.execute_command(*self.scripts.command(fetch))
+        popped, fetched = pipe.execute(raise_on_error=False)
+        if isinstance(fetched, NoScriptError):  # Redis lost its scripts: the turn's fetch loads them
+            return True
+        taken, _due = self._dispatch(fetched)
+        return popped is not None or taken > 0 or isinstance(fetched, Exception) or self.limiter.blocked()
 
     def _dispatch(self, fetched: Any) -> tuple[int, int]:
         if isinstance(fetched, Exception):  # e.g. a queue key of the wrong type written by another tool

@@ -84,6 +84,9 @@ class WorkerThreads:
     def _drain_inflight(self) -> None:
         raise NotImplementedError
 
+    def _pop_marker(self, timeout: float) -> bool:
+        raise NotImplementedError
+
     def _lead(self) -> bool:
         """Run the main loop in this thread. True: an idle loop took one job (Worker._dispatch), runs it
         here at once and leaves the loop to an idle handler thread (LEAD), so the job starts without waiting
@@ -132,8 +135,9 @@ class WorkerThreads:
 
     def _wait_on_marker(self, timeout: float) -> bool:
         """An idle loop with no job running here blocks on the marker itself (no hand-off from the marker thread):
-        True when it did (for up to ``timeout`` seconds), False when the marker thread must (jobs are running,
-        a stop or an event is pending, the timeout is too short for BZPOPMIN, or that thread keeps the marker)."""
+        True when it did (for up to ``timeout`` seconds, in pops of BLOCK_SECONDS, until one pops a marker or its
+        fetch has news: see Worker._pop_marker), False when the marker thread must (jobs are running, a stop or an
+        event is pending, the timeout is too short for BZPOPMIN, or that thread keeps the marker)."""
         if timeout < 0.01 or self._inflight or self._closing.is_set() or not self._events.empty():
             return False
         if not self._marker_lock.acquire(blocking=False):
@@ -141,9 +145,12 @@ class WorkerThreads:
             if not self._marker_lock.acquire(timeout=0.05):
                 return False
         self._on_marker = True
+        deadline = time.monotonic() + timeout
         try:
-            if not self._closing.is_set():
-                self._blocking.bzpopmin(self.keys.marker, timeout=min(timeout, BLOCK_SECONDS))
+            while not self._closing.is_set() and self._events.empty():
+                left = deadline - time.monotonic()
+                if left < 0.01 or self._pop_marker(min(left, BLOCK_SECONDS)):
+                    break
         except Exception:  # noqa: BLE001 - a Redis error, or a marker of the wrong type: the next turn tells
             self._closing.wait(min(timeout, 0.5))
         finally:

@@ -1,16 +1,22 @@
-"""Finishing and fetching in one script call (BullMQ's moveToFinished with fetchNext).
+"""Finishing and fetching in one script call (BullMQ's moveToFinished with fetchNext), and an idle
+worker's fetch sent behind its blocking pop of the marker.
 
 ``scripts.fetch_after`` joins a ``move_to_finished`` and a ``move_to_active`` into one call whose
 reply is both replies; a worker whose turn has only finishes to send uses it, so at concurrency 1
-each job costs one script call.
+each job costs one script call. An idle worker queues a fetch right behind its ``BZPOPMIN`` of the
+marker on the same connection: Redis runs it, at the server's clock, as soon as the pop returns.
 """
 
 from __future__ import annotations
+
+import threading
+import time
 
 import redis
 
 from dashboard import Queue, Worker, scripts
 from dashboard.keys import Keys
+from tests.polling import wait_for
 
 K = Keys("bull", "ff")
 NOW = 1_700_000_000_000
@@ -63,3 +69,35 @@ def test_a_worker_at_concurrency_1_makes_one_script_call_per_job(r: redis.Redis)
     calls = int(r.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
     assert seen == list(range(30)) and q.counts().completed == 30
     assert calls <= 30 + 6  # one per job, plus start-up (queue kind, stalled check, first fetch, heartbeat)
+
+
+def test_a_fetch_with_no_time_given_runs_at_the_servers_clock(r: redis.Redis) -> None:
+    Queue("ff", connection=r).add("a", {})
+    before = int(time.time() * 1000)
+    taken, *_ = scripts.Scripts(r).run(scripts.move_to_active(K, "t1", 30_000, scripts.SERVER_TIME, 1, ""))
+    stamp = int(r.hget("bull:ff:1", "processedOn") or 0)
+    assert taken[0] == b"1" and before - 5 <= stamp <= int(time.time() * 1000) + 5
+
+
+def test_an_idle_worker_takes_a_new_job_with_the_fetch_queued_behind_its_marker_wait(r: redis.Redis) -> None:
+    """The worker's clock is stopped at 1000: a job fetched by a turn would start at 1000; the fetch queued
+    behind the marker pop runs at the server's clock, so processedOn says which fetch took the job."""
+    q = Queue("ff", connection=r)
+    done = threading.Event()
+    w = Worker("ff", lambda job: done.set(), connection=r, concurrency=4, clock=lambda: 1000, name="idle")
+    t = threading.Thread(target=w.run)
+    t.start()
+    try:
+        def blocked_on_marker() -> bool:
+            return any(c.get("name", "").endswith("idle") and c.get("cmd") == "bzpopmin" and "b" in c.get("flags", "")
+                       for c in r.client_list())
+        wait_for(blocked_on_marker, "the idle worker to block on the marker")
+        job = q.add("new", {})
+        assert done.wait(10)
+        wait_for(lambda: q.job(job.id).finished_on is not None, "the job to be recorded")
+        recorded = q.job(job.id)
+        assert recorded.processed_on is not None and recorded.processed_on > 1_600_000_000_000  # Redis's clock
+        assert recorded.finished_on == 1000  # the worker's
+    finally:
+        w.close()
+        t.join(10)

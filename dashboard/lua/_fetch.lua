@@ -13,6 +13,10 @@ local function fetchJobs(K, A, eventsChecked, meta)
     return wrongType(K, {'list', 'list', 'zset', 'zset', 'string', 'hash', 'zset', 'stream', 'string'}) or tryError
   end
   local base, now = A[1], tonumber(A[4])
+  if A[4] == '' then  -- the server's clock: a fetch sent ahead, queued behind a blocking pop (see move_to_active)
+    local t = rcall('TIME')
+    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
   -- Checks before the first write, at the fewest commands: meta and delayed by these reads (pcall),
   -- wait and active by the first RPOPLPUSH (when it fails nothing was written), events and marker
   -- (and with a rate limit wait, active, limiter) by TYPE; everything when due jobs are promoted.

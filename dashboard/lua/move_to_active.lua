@@ -4,7 +4,9 @@ KEYS[1] wait  list   KEYS[2] active  list   KEYS[3] prioritized zset   KEYS[4] d
 KEYS[5] pc    string KEYS[6] meta    hash   KEYS[7] marker      zset   KEYS[8] events  stream
 KEYS[9] limiter string
 ARGV[1] base   ARGV[2] token prefix (each job's token is prefix .. ':' .. n)
-ARGV[3] lock duration ms   ARGV[4] now ms   ARGV[5] most jobs to take   ARGV[6] worker name or ''
+ARGV[3] lock duration ms   ARGV[4] now ms ('' for the server's TIME: a fetch a worker sends right behind
+its blocking pop of the marker runs when the pop returns, later than it was sent)
+ARGV[5] most jobs to take   ARGV[6] worker name or ''
 ARGV[7] the worker limiter's max ('' for none)   ARGV[8] its duration ms ('' for none)
 Rate limit as BullMQ's moveToActive: max is meta `max` else the worker's, duration the
 worker's else meta `duration`; each job taken (but deferred failures) INCRs `limiter`, which
