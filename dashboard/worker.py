@@ -223,8 +223,7 @@ class Worker(WorkerThreads, WorkerResults):
         calls = self._finish_calls() + runs
         check = time.monotonic() >= self._next_check
         if check:
-            calls.append(scripts.move_stalled_to_wait(self.keys, self.max_stalled_count, self.clock(),
-                                                      self.stalled_ms))
+            calls.append(scripts.move_stalled_to_wait(self.keys, self.max_stalled_count, self.clock(), self.stalled_ms))
         # results sent in this batch free their slots before the fetch runs
         free = self.concurrency - len(self._inflight) + len(self._pending)
         # a job about to be put back (RateLimited) sets the limiter: fetch only once that is known
@@ -232,9 +231,7 @@ class Worker(WorkerThreads, WorkerResults):
         want = 0 if putback or self.limiter.blocked() else min(free, MAX_FETCH)
         merged, settled = False, len(calls) - check - len(runs)  # settled: the finish calls
         if want > 0:
-            self._fetches += 1
-            fetch = scripts.move_to_active(self.keys, f"{self.id}:{self._fetches}", self.lock_ms, self.clock(), want,
-                                           self.name or "", self.limiter.fetch_args())
+            fetch = self._fetch_call(self.clock(), want)
             # only finishes to send: one script call finishes them and fetches, as BullMQ's fetchNext
             merged = len(calls) == 1 and calls[0].name == "move_to_finished"
             calls = [scripts.fetch_after(calls[0], fetch)] if merged else calls + [fetch]
@@ -306,14 +303,18 @@ class Worker(WorkerThreads, WorkerResults):
             except stdqueue.Empty:
                 return
 
+    def _fetch_call(self, now: int | str, want: int) -> scripts.Call:
+        """A fetch of up to ``want`` jobs, with a token prefix of its own."""
+        self._fetches += 1
+        return scripts.move_to_active(self.keys, f"{self.id}:{self._fetches}", self.lock_ms, now, want,
+                                      self.name or "", self.limiter.fetch_args())
+
     def _pop_marker(self, timeout: float) -> bool:
         """Idle: pop the marker with a fetch behind it on its connection, which Redis runs (at its clock) when the pop
         returns: no round trip after a wake-up. Its jobs are dispatched (run even after a stop). True: a turn is due."""
         if is_cluster(self._blocking):  # a cluster client pops alone: the turn fetches
             return self._blocking.bzpopmin(self.keys.marker, timeout=timeout) is not None
-        self._fetches += 1
-        fetch = scripts.move_to_active(self.keys, f"{self.id}:{self._fetches}", self.lock_ms, scripts.SERVER_TIME,
-                                       min(self.concurrency, MAX_FETCH), self.name or "", self.limiter.fetch_args())
+        fetch = self._fetch_call(scripts.SERVER_TIME, min(self.concurrency, MAX_FETCH))
         pipe = self._blocking.pipeline(transaction=False)
         pipe.bzpopmin(self.keys.marker, timeout=timeout)
         pipe.execute_command(*self.scripts.command(fetch))
@@ -336,8 +337,7 @@ class Worker(WorkerThreads, WorkerResults):
             self._warned.log(log, logging.ERROR, f"dropped {raw_id!r}", "queue=%s job=%s: %s is %s: "
                              "its id was taken off the queue, the key left as it is", self.queue_name,
                              shown_id(raw_id), text(self.keys.job_key(raw_id)), what)
-        # one job taken by an idle worker (a steady trickle): this thread runs it and a handler thread takes
-        # over the loop, so the job starts without waiting for a sleeping thread to wake
+        # one job taken by an idle worker: this thread runs it at once, a handler thread takes over the loop
         lone = self.concurrency > 1 and len(taken) == 3 and not self._inflight
         for i in range(0, len(taken), 3):
             raw_id, token = as_bytes(taken[i]), as_bytes(taken[i + 1])
