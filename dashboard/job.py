@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from .backoff import backoff_option
-from .codec import counted, dumps, text, to_ms
+from .codec import counted, text, to_ms
 from .family import JobFamily
 from .keys import not_a_job
 
@@ -124,16 +124,6 @@ def build_opts(
     if keep_logs is not None:
         opts["kl"] = _whole(keep_logs, "keep_logs", 1)
     return opts
-
-
-#: What :func:`build_opts` returns when no option is set (most adds), and its JSON, encoded once.
-_PLAIN_OPTS: dict[str, Any] = {"attempts": 0, "delay": 0}
-_PLAIN_OPTS_JSON = dumps(_PLAIN_OPTS, "job options")
-
-
-def opts_json(opts: dict[str, Any]) -> str:
-    """``opts`` (from :func:`build_opts`) as the JSON a job hash holds; ``TypeError`` if it cannot be."""
-    return _PLAIN_OPTS_JSON if opts == _PLAIN_OPTS else dumps(opts, "job options")
 
 
 def _whole(value: Any, what: str, minimum: int) -> int:

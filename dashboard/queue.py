@@ -20,7 +20,7 @@ from .counts import Counts, QueueCleanCount, summarize
 from .dedup import QueueDeduplication, dedup_opts
 from .errors import JobNotFound, JobNotInState, QueueHasActiveJobs, script_error
 from .family import QueueFamily
-from .job import STATE_KEYS, Job, JobState, build_opts, opts_json
+from .job import STATE_KEYS, Job, JobState, build_opts
 from .job_edit import QueueJobEdits
 from .keys import Keys, check_cluster_tag, not_a_job, validate_queue_name
 from .limiter import QueueLimits
@@ -128,7 +128,7 @@ class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication, QueueF
         except TypeError as exc:
             raise ValueError(f"unknown job option: {exc}") from None
         timestamp = self.clock()
-        args: list[scripts.Arg] = [opts.get("jobId", ""), name, data_json, opts_json(opts),
+        args: list[scripts.Arg] = [opts.get("jobId", ""), name, data_json, dumps(opts, "job options"),
                                    timestamp, opts["delay"], opts.get("priority", 0),
                                    "1" if opts.get("lifo") else "0", de["de"]["id"] if de else ""]
         job = Job(id="", name=name, data=data, opts=opts, timestamp=timestamp, delay=opts["delay"],
