@@ -6,15 +6,16 @@ in the loop's thread while an idle handler thread goes on with the loop, so a tr
 wake). Each loop turn sends, in one round trip, the results that came back (finish or retry scripts), job
 schedulers' next jobs (added when their jobs are taken: :mod:`dashboard.schedulers`) and one fetch of up to the free
 slots; when only finishes are due, one ``move_to_finished`` call finishes them and fetches, as BullMQ's fetchNext
-does. A lock-renewal thread keeps every running job's ``<id>:lock`` alive; an idle worker blocks on the queue's
-``marker`` as BullMQ workers do, with a fetch queued behind the pop that Redis runs when it returns; the throttled
-stalled check runs every ``stalled_interval``. Rate limits (the queue's and ``limiter=(max, seconds)``) are applied
-by the fetch script; a limited reply or a handler's ``RateLimited`` stops fetching for the limiter's TTL
-(:mod:`dashboard.limiter`); finishes record BullMQ's per-minute metrics (``metrics=None``: not). A Redis outage is
-logged once and retried with capped backoff; finished results are kept until Redis takes them. Hostile data never
-ends the loop: a job that cannot be read is failed at once (:mod:`dashboard.outcome`), a key of the wrong type is
-logged once a minute and skipped (:mod:`dashboard.wrongtype`), and job ids stay raw bytes from fetch to finish. This
-module must not import Flask or decide web concerns.
+does. From concurrency 8 a second loop lane takes half the slots and sends its results while the first waits on
+Redis (:mod:`dashboard.worker_lanes`). A lock-renewal thread keeps every running job's ``<id>:lock`` alive; an idle
+worker blocks on the queue's ``marker`` as BullMQ workers do, with a fetch queued behind the pop that Redis runs when
+it returns; the throttled stalled check runs every ``stalled_interval``. Rate limits (the queue's and
+``limiter=(max, seconds)``) are applied by the fetch script; a limited reply or a handler's ``RateLimited`` stops
+fetching for the limiter's TTL (:mod:`dashboard.limiter`); finishes record BullMQ's per-minute metrics
+(``metrics=None``: not). A Redis outage is logged once and retried with capped backoff; finished results are kept
+until Redis takes them. Hostile data never ends the loop: a job that cannot be read is failed at once
+(:mod:`dashboard.outcome`), a key of the wrong type is logged once a minute and skipped (:mod:`dashboard.wrongtype`),
+and job ids stay raw bytes from fetch to finish. This module must not import Flask or decide web concerns.
 """
 
 from __future__ import annotations
@@ -41,19 +42,15 @@ from .limiter import METRICS_DATA_POINTS, Limiter, metrics_arg
 from .outcome import Outcome, run_handler
 from .queue import Queue
 from .unsupported import UnsupportedOptions
+from .worker_lanes import MAX_FETCH, TROUBLE_PAUSE, Lane, WorkerLanes, lanes_for
 from .worker_results import WorkerResults
 from .worker_threads import BLOCK_SECONDS, WorkerThreads
 from .wrongtype import Throttle
 
 log = logging.getLogger(__name__)
 
-#: Most jobs taken by one fetch call.
-MAX_FETCH = 200
-#: How long the loop pauses after a turn that failed on data or on a key of the wrong type.
-TROUBLE_PAUSE = 1.0
 
-
-class Worker(WorkerThreads, WorkerResults):
+class Worker(WorkerThreads, WorkerLanes, WorkerResults):
     """Runs ``handler(job)`` for jobs of one queue. See :meth:`run`."""
 
     def __init__(
@@ -118,7 +115,12 @@ class Worker(WorkerThreads, WorkerResults):
         # overlaps the main loop's wait on Redis
         self._todo: stdqueue.SimpleQueue[tuple[Any, ...] | None] = stdqueue.SimpleQueue()
         self._events: stdqueue.SimpleQueue[Outcome | float | None] = stdqueue.SimpleQueue()
-        self._pending: list[Outcome] = []
+        # the loop's lanes (two from LANE_MIN: worker_lanes); each turn changes what they share under _state
+        self._lanes = lanes_for(concurrency, self._events)
+        self._state, self._route = threading.Lock(), threading.Lock()
+        self._lane_thread: threading.Thread | None = None  # the second lane's, while it runs
+        self._lanes_end = threading.Event()  # the loop is over: the second lane ends
+        self._putbacks = 0  # turns on their way putting a limited job back
         self._ready: list[tuple[bytes, bytes, Any]] = []  # concurrency 1: taken, run by the loop itself
         self._handoff: tuple[bytes, bytes, Any] | None = None  # taken while idle: run by the loop's thread (_lead)
         self._marker_lock = threading.Lock()
@@ -165,6 +167,7 @@ class Worker(WorkerThreads, WorkerResults):
         threads += [threading.Thread(target=self._execute_loop, name=f"bullpen-job-{i}", daemon=True)
                     for i in range(self.concurrency if self.concurrency > 1 else 0)]
         threads.append(threading.Thread(target=self._renew_loop, name="bullpen-locks", daemon=True))
+        threads += self._start_lanes()  # from LANE_MIN, the second lane's thread
         marker = threading.Thread(target=self._marker_loop, name="bullpen-marker", daemon=True)
         threads.append(marker)
         self._announce()  # open the named connection now and beat: dashboards see the worker
@@ -218,58 +221,38 @@ class Worker(WorkerThreads, WorkerResults):
         return False
 
     def _turn(self) -> bool:
-        """One round trip: results, the stalled check when due, a fetch. True: burst done."""
-        runs, self._next_runs = self._next_runs, []
-        calls = self._finish_calls() + runs
-        check = time.monotonic() >= self._next_check
-        if check:
-            calls.append(scripts.move_stalled_to_wait(self.keys, self.max_stalled_count, self.clock(), self.stalled_ms))
-        # results sent in this batch free their slots before the fetch runs
-        free = self.concurrency - len(self._inflight) + len(self._pending)
-        # a job about to be put back (RateLimited) sets the limiter: fetch only once that is known
-        putback = any(o.status == "limited" for o in self._pending)
-        want = 0 if putback or self.limiter.blocked() else min(free, MAX_FETCH)
-        merged, settled = False, len(calls) - check - len(runs)  # settled: the finish calls
-        if want > 0:
-            fetch = self._fetch_call(self.clock(), want)
-            # only finishes to send: one script call finishes them and fetches, as BullMQ's fetchNext
-            merged = len(calls) == 1 and calls[0].name == "move_to_finished"
-            calls = [scripts.fetch_after(calls[0], fetch)] if merged else calls + [fetch]
-        results = self._guard(functools.partial(self.scripts.batch, calls))
-        if results is None:
-            self._next_runs[:0] = runs
+        """One round trip of the first lane (see WorkerLanes._exchange), then what comes next. True: burst done."""
+        first = self._lanes[0]
+        sent = self._exchange(first)
+        if sent is None:
             return False
-        if merged:
-            results = [results[0]] * 2 if isinstance(results[0], Exception) else list(results[0])
-        self._settle(results[:settled])
-        schedulers.report(self.queue_name, results[settled:settled + len(runs)])
-        taken, next_due = self._dispatch(results[-1]) if want > 0 else (0, -1)
-        if check:
-            self._next_check = time.monotonic() + self.stalled_ms / 1000
-            self._report_stalled(results[settled + len(runs)])
+        send, taken, next_due = sent
+        self._wake_second(send, taken)
         if self._ready and not self._next_runs:  # concurrency 1 (schedulers' next jobs are added first)
             self._run_ready()
             return False  # its result goes with the next fetch, at once
         if self._handoff is not None:
             return False  # _main hands the loop over
-        if (want > 0 and taken == want) or putback or self._next_runs or self._pending:
+        if (send.want > 0 and taken == send.want) or send.limited or self._next_runs or first.pending:
             return False  # maybe more are ready, schedulers' next jobs to add, or a retry to send: a turn at once
-        if self._burst and taken == 0 and not self._inflight and not self.limiter.blocked():
+        if self._burst and taken == 0 and not self._busy() and not self.limiter.blocked():
             return True
-        self._wait(idle=want > taken and not self.limiter.blocked(), next_due=next_due)
+        self._wait(idle=send.want > taken and not self.limiter.blocked(), next_due=next_due)
         if self._ready and not self._next_runs:  # taken by the fetch sent behind the marker wait (_pop_marker)
             self._run_ready()
         return False
 
-    def _loop_error(self, exc: Exception) -> None:
+    def _loop_error(self, exc: Exception, lane: Lane | None = None) -> None:
         """A turn failed on something other than a Redis outage: log it with the jobs whose results were in it,
         drop those results (the jobs stay active, their locks lapse, the stalled check recovers them), pause."""
-        dropped = [o.job for o in self._pending]
+        lane = lane or self._lanes[0]
+        with self._state:
+            dropped, lane.pending = [o.job for o in lane.pending], []
+            lane.running -= len(dropped)
+            for job in dropped:
+                self._forget(job)
         log.error("queue=%s job=%s: worker loop error, results of these jobs dropped: %s: %s", self.queue_name,
                   ",".join(shown_id(j.key_id) for j in dropped) or "-", type(exc).__name__, exc, exc_info=exc)
-        for job in dropped:
-            self._forget(job)
-        self._pending = []
         self._closing.wait(TROUBLE_PAUSE)
 
     def _wait(self, idle: bool, next_due: int) -> None:
@@ -292,16 +275,19 @@ class Worker(WorkerThreads, WorkerResults):
             self._armed.clear()
         self._collect(first)
 
-    def _collect(self, first: Outcome | float | None) -> None:
+    def _collect(self, first: Outcome | float | None, lane: Lane | None = None) -> None:
+        """``first`` and the rest of ``lane``'s events queue (the first lane's by default) go to its pending list."""
+        lane = lane or self._lanes[0]
         item = first
-        while True:
-            if isinstance(item, Outcome):
-                self._pending.append(item)
-                self._finishing.add((as_bytes(item.job.key_id), as_bytes(item.job.token or "")))
-            try:
-                item = self._events.get_nowait()
-            except stdqueue.Empty:
-                return
+        with self._state:
+            while True:
+                if isinstance(item, Outcome):
+                    lane.pending.append(item)
+                    self._finishing.add((as_bytes(item.job.key_id), as_bytes(item.job.token or "")))
+                try:
+                    item = lane.events.get_nowait()
+                except stdqueue.Empty:
+                    return
 
     def _fetch_call(self, now: int | str, want: int) -> scripts.Call:
         """A fetch of up to ``want`` jobs, with a token prefix of its own."""
@@ -321,13 +307,15 @@ class Worker(WorkerThreads, WorkerResults):
         popped, fetched = pipe.execute(raise_on_error=False)
         if isinstance(fetched, NoScriptError):  # Redis lost its scripts: the turn's fetch loads them
             return True
-        taken, _due = self._dispatch(fetched)
+        with self._state:
+            taken, _due = self._dispatch(fetched, self._lanes[0])
+        if isinstance(fetched, Exception):
+            self._closing.wait(TROUBLE_PAUSE)
         return popped is not None or taken > 0 or isinstance(fetched, Exception) or self.limiter.blocked()
 
-    def _dispatch(self, fetched: Any) -> tuple[int, int]:
+    def _dispatch(self, fetched: Any, lane: Lane) -> tuple[int, int]:
         if isinstance(fetched, Exception):  # e.g. a queue key of the wrong type written by another tool
-            self._trouble("cannot fetch jobs", fetched)
-            self._closing.wait(TROUBLE_PAUSE)
+            self._trouble("cannot fetch jobs", fetched)  # the caller pauses (TROUBLE_PAUSE), out of the lock
             return 0, -1
         taken, next_due, dropped, limited = fetched
         self.limiter.note(limited)
@@ -338,36 +326,44 @@ class Worker(WorkerThreads, WorkerResults):
                              "its id was taken off the queue, the key left as it is", self.queue_name,
                              shown_id(raw_id), text(self.keys.job_key(raw_id)), what)
         # one job taken by an idle worker: this thread runs it at once, a handler thread takes over the loop
-        lone = self.concurrency > 1 and len(taken) == 3 and not self._inflight
+        lone = self.concurrency > 1 and lane.index == 0 and len(taken) == 3 and not self._inflight
+        lane.running += len(taken) // 3
         for i in range(0, len(taken), 3):
             raw_id, token = as_bytes(taken[i]), as_bytes(taken[i + 1])
             self._inflight[raw_id] = token
             item = (raw_id, token, taken[i + 2])
             if lone:
                 self._handoff = item
+            elif self.concurrency == 1:
+                self._ready.append(item)
             else:
-                (self._ready.append if self.concurrency == 1 else self._todo.put)(item)
+                self._todo.put((*item, lane.index))
         self._next_runs += schedulers.next_runs(self.keys, taken, self.clock())
         return len(taken) // 3, int(next_due)
 
     def _drain_inflight(self) -> None:
         """After the loop: wait for running jobs up to the shutdown timeout, record them."""
         deadline = time.monotonic() + self.shutdown_timeout
+        self._end_lanes()
         if self._next_runs:  # taken just before the stop: their schedulers' next jobs still go in
             schedulers.report(self.queue_name, self._guard(lambda: self.scripts.batch(self._next_runs)) or [])
         if self._inflight and not self._abandon.is_set():
             log.info("worker %s shutting down: waiting up to %.0fs for %d running job(s)",
                      self.id[:8], self.shutdown_timeout, len(self._inflight))
-        while (self._inflight or self._pending) and not self._abandon.is_set():
-            if self._pending:
-                calls = self._finish_calls()
+        first = self._lanes[0]
+        while (self._inflight or first.pending) and not self._abandon.is_set():
+            if first.pending:
+                sent, first.pending = first.pending, []
+                calls, minute = self._finish_calls(sent)
                 results = self._guard(functools.partial(self.scripts.batch, calls), stop_at=deadline)
-                if results is not None:
-                    self._settle(results)
+                if results is None:
+                    first.pending[:0] = sent
+                else:
+                    first.pending += self._settle(results, sent, minute)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            if self._inflight and not self._pending:
+            if self._inflight and not first.pending:
                 try:
                     self._collect(self._events.get(timeout=remaining))
                 except stdqueue.Empty:

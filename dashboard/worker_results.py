@@ -53,10 +53,8 @@ class WorkerResults:
     #: status -> the minute (ms // 60000) of this worker's last finish call that recorded it in the
     #: metrics; a later call in that same minute needs no prevTS read (move_to_finished's ARGV[3])
     _metrics_minutes: dict[str, int]
-    _call_minute: int = -1  # the minute of the finish calls being sent
     _inflight: dict[bytes, bytes]
     _finishing: set[tuple[bytes, bytes]]
-    _pending: list[Outcome]
     _warned: Throttle
 
     def _trouble(self, what: str, error: Exception) -> None:
@@ -70,20 +68,25 @@ class WorkerResults:
         elif moved:
             log.warning("queue=%s: moved stalled jobs to wait: %s", self.queue_name, ", ".join(map(shown_id, moved)))
 
-    def _settle(self, results: list[Any]) -> None:
-        """Match the finish calls' results (see :meth:`_finish_calls`) to the pending outcomes."""
-        finals = [o for o in self._pending if o.status in ("completed", "failed")]
-        retries = [o for o in self._pending if o.status not in ("completed", "failed")]
+    def _settle(self, results: list[Any], sent: list[Outcome], minute: int) -> list[Outcome]:
+        """Match the finish calls' results (see :meth:`_finish_calls`) to the outcomes they sent; returns
+        the outcomes to send again (a flow's parent that returned too soon, retried with its lock held)."""
+        finals = [o for o in sent if o.status in ("completed", "failed")]
+        retries = [o for o in sent if o.status not in ("completed", "failed")]
         per_job: list[Any] = []
         if finals:
             batch = results[0]
             per_job += [batch] * len(finals) if isinstance(batch, Exception) else list(batch)
         per_job += results[1 if finals else 0:]
-        self._pending = []
+        again: list[Outcome] = []
         for outcome, result in zip(finals + retries, per_job):
             if outcome.status in ("completed", "failed") and isinstance(result, int) and result > 0:
-                self._metrics_minutes[outcome.status] = self._call_minute  # recorded in that minute
-            self._record(outcome, result)
+                self._metrics_minutes[outcome.status] = minute  # recorded in that minute
+            if result == PENDING_CHILDREN and outcome.status == "completed":  # a flow's parent returned too soon
+                again.append(children_pending(outcome))
+            else:
+                self._record(outcome, result)
+        return again
 
     def _forget(self, job: Job) -> None:
         """This run is over: off the in-flight table, unless this worker has taken the job again."""
@@ -95,9 +98,6 @@ class WorkerResults:
     def _record(self, outcome: Outcome, result: Any) -> None:
         job = outcome.job
         shown = shown_id(job.key_id)
-        if result == PENDING_CHILDREN and outcome.status == "completed":  # a flow's parent returned too soon
-            self._pending.append(children_pending(outcome))  # retried with the next call, lock still held
-            return
         self._forget(job)
         if isinstance(result, Exception):
             self._trouble(f"job={shown}: could not record {outcome.status}", result)
@@ -127,12 +127,13 @@ class WorkerResults:
             self._warned.log(log, logging.ERROR, problem, "queue=%s job=%s: %s", self.queue_name,
                              shown_id(job_id), problem)
 
-    def _finish_calls(self) -> list[scripts.Call]:
+    def _finish_calls(self, outcomes: list[Outcome]) -> tuple[list[scripts.Call], int]:
+        """The calls recording ``outcomes``, and the minute their metrics go in."""
         now = self.clock()
-        self._call_minute = now // 60000
+        minute = now // 60000
         metrics = self._metrics
-        seen = "".join(s[0] for s in ("completed", "failed") if self._metrics_minutes.get(s) == self._call_minute)
+        seen = "".join(s[0] for s in ("completed", "failed") if self._metrics_minutes.get(s) == minute)
         if metrics and seen:
             metrics += ":" + seen
-        return finish_calls(self.keys, self._pending, now, self.remove_on_complete, self.remove_on_fail,
-                            metrics, self.limiter.max_arg)
+        return finish_calls(self.keys, outcomes, now, self.remove_on_complete, self.remove_on_fail,
+                            metrics, self.limiter.max_arg), minute

@@ -17,7 +17,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -77,6 +77,9 @@ class WorkerThreads:
 
     def _run_one(self, raw_id: bytes, token: bytes, raw: Any) -> Outcome:
         raise NotImplementedError
+
+    if TYPE_CHECKING:  # provided by WorkerLanes
+        def _post(self, outcome: Outcome, lane: int) -> None: ...
 
     def _main(self) -> bool:
         raise NotImplementedError
@@ -201,7 +204,8 @@ class WorkerThreads:
                 if not self._lead():
                     return  # the loop ended in this thread
                 continue
-            self._events.put(self._run_one(*item))
+            *job, lane = item
+            self._post(self._run_one(*job), lane)
 
     def _renew_loop(self) -> None:
         interval = self.lock_ms / 2000
