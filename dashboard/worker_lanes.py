@@ -70,11 +70,7 @@ class Sending:
     merged: bool  # the fetch rides in the finish call (one reply of [finish, fetch])
     settled: int  # the finish calls (first in ``calls``)
     minute: int  # the minute (ms // 60000) the finish calls record their metrics in
-
-    @property
-    def limited(self) -> bool:
-        """A limited job goes back: its reply sets the limiter (no lane fetches before)."""
-        return any(o.status == "limited" for o in self.outcomes)
+    limited: bool  # a limited job goes back: its reply sets the limiter (no lane fetches before)
 
 
 class WorkerLanes:
@@ -160,15 +156,15 @@ class WorkerLanes:
         # results sent in this batch free their slots before the fetch runs
         free = lane.slots - lane.running + len(outcomes)
         # a job about to be put back (RateLimited) sets the limiter: fetch only once that is known
-        putback = self._putbacks > 0 or any(o.status == "limited" for o in outcomes)
-        want = 0 if putback or self.limiter.blocked() else max(0, min(free, MAX_FETCH))
+        limited = any(o.status == "limited" for o in outcomes)
+        want = 0 if limited or self._putbacks or self.limiter.blocked() else max(0, min(free, MAX_FETCH))
         merged = False
         if want > 0:
             fetch = self._fetch_call(self.clock(), want)
             # only finishes to send: one script call finishes them and fetches, as BullMQ's fetchNext
             merged = len(calls) == 1 and calls[0].name == "move_to_finished"
             calls = [scripts.fetch_after(calls[0], fetch)] if merged else calls + [fetch]
-        send = Sending(calls, outcomes, runs, check, want, merged, settled, minute)
+        send = Sending(calls, outcomes, runs, check, want, merged, settled, minute, limited)
         self._next_runs, lane.pending = [], []
         lane.fetching = want > 0
         self._putbacks += send.limited
