@@ -16,7 +16,9 @@ from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
 
+from . import gather
 from .codec import text
+from .gather import Read, checked
 from .keys import audit_key
 
 log = logging.getLogger(__name__)
@@ -74,18 +76,25 @@ class AuditLog:
 
     def entries(self, queue: str | None = None, count: int = 50) -> list[AuditEntry]:
         """The newest ``count`` entries, newest first (of one queue, or of all)."""
-        try:
-            raw = self.client.xrevrange(audit_key(self.prefix, queue), "+", "-", count=count)
-        except ResponseError as exc:  # another tool wrote something else there
-            log.warning("audit: %s cannot be read: %s", audit_key(self.prefix, queue), exc)
-            return []
-        out = []
-        for entry_id, values in raw:
-            f = {text(k): text(v) for k, v in values.items()}
-            stamp = text(entry_id).split("-", 1)[0]
-            count_text = f.get("count", "")
-            out.append(AuditEntry(int(stamp) if stamp.isdigit() else 0, f.get("actor", ""), f.get("remote", ""),
-                                  f.get("action", ""), f.get("queue", ""), f.get("target", ""),
-                                  int(count_text) if count_text.isdigit() else None, f.get("result", ""),
-                                  f.get("ok") == "1"))
-        return out
+        return gather.one(self.client, self.read_entries(queue, count))
+
+    def read_entries(self, queue: str | None = None, count: int = 50) -> Read[list[AuditEntry]]:
+        """:meth:`entries` as a :class:`~dashboard.gather.Read` (a stream of another type is
+        logged and reads as no entries)."""
+        key = audit_key(self.prefix, queue)
+
+        def parse(replies: list[Any]) -> list[AuditEntry]:
+            if isinstance(replies[0], ResponseError):  # another tool wrote something else there
+                log.warning("audit: %s cannot be read: %s", key, replies[0])
+                return []
+            return [_entry(entry_id, values) for entry_id, values in checked(replies)[0]]
+        return Read(lambda pipe: pipe.xrevrange(key, "+", "-", count=count), 1, parse)
+
+
+def _entry(entry_id: Any, values: dict[Any, Any]) -> AuditEntry:
+    f = {text(k): text(v) for k, v in values.items()}
+    stamp = text(entry_id).split("-", 1)[0]
+    count_text = f.get("count", "")
+    return AuditEntry(int(stamp) if stamp.isdigit() else 0, f.get("actor", ""), f.get("remote", ""),
+                      f.get("action", ""), f.get("queue", ""), f.get("target", ""),
+                      int(count_text) if count_text.isdigit() else None, f.get("result", ""), f.get("ok") == "1")

@@ -24,6 +24,7 @@ from . import bull, heartbeat, registry, series
 from .audit import AuditLog
 from .clients import Client, is_cluster, ping_all
 from .counts import Counts, Reading, read_many
+from .gather import Read
 from .heartbeat import WorkerBeat
 from .keys import Keys, cluster_slot_problem
 from .queue import Queue
@@ -168,9 +169,14 @@ class Catalog:
         with ``cache``, lists are read only for queues whose metrics moved on since the last call)."""
         return series.per_minute(self.client, [Keys(self.prefix, n) for n in names], minutes, now_ms, cache)
 
-    def arrivals_per_minute(self, name: str, now_ms: int) -> float | None:
-        """About how many jobs a minute arrive in the queue, when a backlog lets it be told."""
-        return series.arrivals_per_minute(self.client, Keys(self.prefix, name), now_ms)
+    def read_throughput(self, name: str, minutes: int, now_ms: int) -> Read[list[Throughput]]:
+        """:meth:`throughput` of one queue, uncached, as a :class:`~dashboard.gather.Read`."""
+        return series.read_per_minute([Keys(self.prefix, name)], minutes, now_ms)
+
+    def read_arrivals(self, name: str, now_ms: int) -> Read[float | None]:
+        """About how many jobs a minute arrive in the queue, when a backlog lets it be told
+        (:func:`dashboard.series.arrivals_per_minute`), as a :class:`~dashboard.gather.Read`."""
+        return series.read_arrivals(Keys(self.prefix, name), now_ms)
 
     def heartbeats(self, limit: int = heartbeat.LIMIT) -> tuple[list[WorkerBeat], list[str]]:
         """The heartbeats of Bullpen workers alive under the prefix, and what could not be read."""

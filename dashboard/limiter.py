@@ -20,9 +20,10 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from . import scripts
+from . import gather, scripts
 from .clients import Client
 from .codec import to_ms
+from .gather import Read, checked
 from .keys import Keys
 
 #: Per-minute data points a worker keeps by default: two weeks, as BullMQ's docs recommend.
@@ -130,10 +131,14 @@ class QueueLimits:
 
     def global_rate_limit(self) -> tuple[int, int] | None:
         """The global rate limit as (max jobs, duration ms), or None when none is set."""
-        max_jobs, duration = self.client.hmget(self.keys.meta, ["max", "duration"])
-        if max_jobs is None:
-            return None
-        return _int(max_jobs), _int(duration)
+        return gather.one(self.client, self.read_global_rate_limit())
+
+    def read_global_rate_limit(self) -> Read[tuple[int, int] | None]:
+        """:meth:`global_rate_limit` as a :class:`~dashboard.gather.Read`."""
+        def parse(replies: list[Any]) -> tuple[int, int] | None:
+            max_jobs, duration = checked(replies)[0]
+            return None if max_jobs is None else (_int(max_jobs), _int(duration))
+        return Read(lambda pipe: pipe.hmget(self.keys.meta, ["max", "duration"]), 1, parse)
 
     def set_global_concurrency(self, concurrency: int) -> None:
         """At most ``concurrency`` jobs of the queue active at once across every worker (meta
@@ -147,8 +152,14 @@ class QueueLimits:
     def global_concurrency(self) -> int | None:
         """The queue's global concurrency cap (meta ``concurrency``, BullMQ's
         setGlobalConcurrency), or None when there is none."""
-        raw = self.client.hget(self.keys.meta, "concurrency")
-        return _int(raw) or None if raw is not None else None
+        return gather.one(self.client, self.read_global_concurrency())
+
+    def read_global_concurrency(self) -> Read[int | None]:
+        """:meth:`global_concurrency` as a :class:`~dashboard.gather.Read`."""
+        def parse(replies: list[Any]) -> int | None:
+            raw = checked(replies)[0]
+            return _int(raw) or None if raw is not None else None
+        return Read(lambda pipe: pipe.hget(self.keys.meta, "concurrency"), 1, parse)
 
     def rate_limit_ttl(self, max_jobs: int | None = None) -> int:
         """What BullMQ's getRateLimitTtl(maxJobs) returns, value for value: with a max

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from . import scripts
+from . import gather, scripts
 from .codec import text, to_ms
+from .gather import Read, checked
 from .keys import Keys, pause_key
 
 
@@ -65,13 +66,21 @@ class QueuePausing:
 
     def pause_info(self) -> PauseInfo | None:
         """The pause record (who, why, since, until), or None when there is none."""
-        raw = {text(k): text(v) for k, v in self.client.hgetall(self._record).items()}
-        if not raw:
-            return None
-        since, until = raw.get("since", ""), raw.get("until", "")
-        return PauseInfo(raw.get("reason", ""), raw.get("by", ""), int(since) if since.isdigit() else None,
-                         int(until) if until.isdigit() and until != "0" else None)
+        return gather.one(self.client, self.read_pause_info())
+
+    def read_pause_info(self) -> Read[PauseInfo | None]:
+        """:meth:`pause_info` as a :class:`~dashboard.gather.Read`."""
+        return Read(lambda pipe: pipe.hgetall(self._record), 1, lambda replies: _pause_info(checked(replies)[0]))
 
     @property
     def _record(self) -> str:
         return pause_key(self.prefix, self.name)
+
+
+def _pause_info(record: dict[Any, Any]) -> PauseInfo | None:
+    raw = {text(k): text(v) for k, v in record.items()}
+    if not raw:
+        return None
+    since, until = raw.get("since", ""), raw.get("until", "")
+    return PauseInfo(raw.get("reason", ""), raw.get("by", ""), int(since) if since.isdigit() else None,
+                     int(until) if until.isdigit() and until != "0" else None)

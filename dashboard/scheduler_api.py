@@ -15,10 +15,11 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from . import cron, scripts
+from . import cron, gather, scripts
 from .clients import Client
 from .codec import dumps, text, to_ms
 from .errors import script_error
+from .gather import Read, checked
 from .job import Job
 from .keys import Keys
 
@@ -141,16 +142,26 @@ class JobSchedulers:
         """Schedulers, latest next run first (as Node's ``getJobSchedulers``), ``start..end``
         inclusive: dicts with BullMQ's names (key, name, next, iterationCount, every or pattern,
         tz, limit, startDate, endDate, offset, template {data, opts})."""
-        entries: list[Any] = list(self.client.zrevrange(self.keys.repeat, start, end, withscores=True))
-        pipe = self.client.pipeline(transaction=False)
-        for member, _ in entries:
-            pipe.hgetall(self.keys.scheduler(text(member)))
-        found = []
-        for (member, score), raw in zip(entries, pipe.execute()):
-            fields = {text(k): text(v) for k, v in raw.items()}
-            if fields:
-                found.append(_describe(text(member), int(score), fields))
-        return found
+        return gather.one(self.client, self.read_job_schedulers(start, end))
+
+    def read_job_schedulers(self, start: int = 0, end: int = 99) -> Read[list[dict[str, Any]]]:
+        """:meth:`job_schedulers` as a :class:`~dashboard.gather.Read` (the hashes in a second
+        step, only when there are schedulers)."""
+        def hashes(entries: list[Any]) -> Read[list[dict[str, Any]]] | list[dict[str, Any]]:
+            if not entries:
+                return []
+
+            def describe(replies: list[Any]) -> list[dict[str, Any]]:
+                found = []
+                for (member, score), raw in zip(entries, checked(replies)):
+                    fields = {text(k): text(v) for k, v in raw.items()}
+                    if fields:
+                        found.append(_describe(text(member), int(score), fields))
+                return found
+            return Read(lambda pipe: [pipe.hgetall(self.keys.scheduler(text(m))) for m, _ in entries],
+                        len(entries), describe)
+        return Read(lambda pipe: pipe.zrevrange(self.keys.repeat, start, end, withscores=True), 1,
+                    lambda replies: hashes(list(checked(replies)[0])))
 
 
 def _describe(key: str, next_ms: int, f: dict[str, str]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ a list ``metrics:<status>:data`` of jobs per minute, newest first, where entry `
 minute ``i + 1`` before the minute of ``prevTS``; the minute of ``prevTS`` itself is still
 being counted (``count - prevCount``), and minutes after it, up to now, had no finished job.
 :func:`per_minute` lines that up with the clock for many queues in one round trip of bounded
-reads (``LRANGE 0 minutes``), never O(jobs). :func:`arrivals_per_minute` estimates how fast jobs
+reads (``LRANGE 0 minutes``), never O(jobs). :func:`read_arrivals` estimates how fast jobs
 arrive from the age of the ``sample``-th newest waiting job: two O(1) reads. This module
 changes nothing and must not import Flask.
 """
@@ -19,11 +19,13 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
+from . import gather
 from .codec import text
+from .gather import Read
 from .keys import Keys
 
 MINUTE_MS = 60_000
-#: Waiting jobs an arrival estimate spans (fewer waiting: no estimate, see arrivals_per_minute).
+#: Waiting jobs an arrival estimate spans (fewer waiting: no estimate, see read_arrivals).
 ARRIVAL_SAMPLE = 100
 STATUSES = ("completed", "failed")
 
@@ -58,13 +60,7 @@ def per_minute(client: Any, queues: list[Keys], minutes: int, now_ms: int,
     begins and moves ``prevTS`` in the same script. The lists of the others are read in a
     second round trip."""
     if cache is None:
-        pipe = client.pipeline(transaction=False)
-        for k in queues:
-            for status in STATUSES:
-                pipe.hmget(k.metrics(status), ["count", "prevCount", "prevTS"])
-                pipe.lrange(k.metrics(status, data=True), 0, minutes)  # one extra for a clock ahead of ours
-        raw = pipe.execute(raise_on_error=False) if queues else []
-        return [_throughput(k, raw[4 * n:4 * n + 4], minutes, now_ms) for n, k in enumerate(queues)]
+        return gather.one(client, read_per_minute(queues, minutes, now_ms))
     pipe = client.pipeline(transaction=False)
     for k in queues:
         for status in STATUSES:
@@ -153,18 +149,31 @@ def _count(raw: Any) -> int:
     return int(value) if math.isfinite(value) and value > 0 else 0
 
 
-def arrivals_per_minute(client: Any, keys: Keys, now_ms: int, sample: int = ARRIVAL_SAMPLE) -> float | None:
+def read_per_minute(queues: list[Keys], minutes: int, now_ms: int) -> Read[list[Throughput]]:
+    """:func:`per_minute` without a cache, as a :class:`~dashboard.gather.Read`."""
+    def send(pipe: Any) -> None:
+        for k in queues:
+            for status in STATUSES:
+                pipe.hmget(k.metrics(status), ["count", "prevCount", "prevTS"])
+                pipe.lrange(k.metrics(status, data=True), 0, minutes)  # one extra for a clock ahead of ours
+    return Read(send, 4 * len(queues), lambda raw: [_throughput(k, raw[4 * n:4 * n + 4], minutes, now_ms)
+                                                    for n, k in enumerate(queues)])
+
+
+def read_arrivals(keys: Keys, now_ms: int, sample: int = ARRIVAL_SAMPLE) -> Read[float | None]:
     """About how many jobs a minute arrive in ``wait``: ``sample`` jobs over the time since the
     ``sample``-th newest waiting job was added. None when fewer than ``sample`` jobs wait (the
-    workers keep up, so the finished rate says more) or its time cannot be read."""
-    try:
-        job_id = client.lindex(keys.wait, sample - 1)
-        if job_id is None:
+    workers keep up, so the finished rate says more) or its time cannot be read. A
+    :class:`~dashboard.gather.Read` of two steps (the job's id, then its timestamp)."""
+    def rate(replies: list[Any]) -> float | None:
+        if isinstance(replies[0], ResponseError):  # a key of the wrong type, written by another tool
             return None
-        stamp = client.hget(keys.job(text(job_id)), "timestamp")
-    except ResponseError:  # a key of the wrong type, written by another tool
-        return None
-    added = _count(stamp)
-    if not added:
-        return None
-    return sample * MINUTE_MS / max(now_ms - added, 1_000)
+        added = _count(replies[0])
+        return sample * MINUTE_MS / max(now_ms - added, 1_000) if added else None
+
+    def stamp(replies: list[Any]) -> Read[float | None] | None:
+        job_id = replies[0]
+        if job_id is None or isinstance(job_id, ResponseError):
+            return None
+        return Read(lambda pipe: pipe.hget(keys.job(text(job_id)), "timestamp"), 1, rate)
+    return Read(lambda pipe: pipe.lindex(keys.wait, sample - 1), 1, stamp)

@@ -24,6 +24,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from dashboard import Job, Queue, Worker
+from dashboard.audit import AuditLog
 from dashboard.catalog import Catalog
 from dashboard.codec import now_ms
 from dashboard.heartbeat import Heartbeat, live
@@ -257,7 +258,7 @@ def test_workers_page_lists_node_bullmq_workers_next_to_ours(client: FlaskClient
 def facts(r: redis.Redis, name: str, now: int) -> list[str]:
     overview = Overview(Catalog(r), ttl=0, clock=fixed(now))
     queue = Queue(name, connection=r)
-    return queue_page.drain_facts(queue, overview.row(name), 0, now)
+    return queue_page.extras(queue, AuditLog(r, "bull"), overview.row(name), now)["facts"]
 
 
 def test_all_workers_busy_when_active_fills_their_concurrency(r: redis.Redis) -> None:

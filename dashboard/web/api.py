@@ -69,8 +69,8 @@ def overview() -> Response:
 def queue_view(name: str) -> Response:
     queue = lookup.queue_or_404(name)
     summary = current().overview.row(queue.name)
-    extras = queue_page.extras(queue, current().audit)
-    facts = queue_page.drain_facts(queue, summary, extras["throttled_ms"], queue.clock())
+    extras = queue_page.extras(queue, current().audit, summary, queue.clock())
+    facts = extras["facts"]
     rate = extras["rate_limit"]
     body = api_json.queue_summary(summary) | {
         "pause": api_json.pause(extras["pause_info"]), "facts": facts,

@@ -1,9 +1,11 @@
-"""What a queue page shows besides its job table: job schedulers and the rate limit.
+"""What a queue page shows besides its job table: job schedulers, the rate limit, recent
+actions, the pause record and why the queue is not draining.
 
-Bounded reads through the runtime's ``Queue`` only: the first :data:`SCHEDULERS` schedulers
-(next run first), the global rate limit from the queue's meta and the limiter's time left.
-Another tool's key of the wrong type is shown as a problem, never a failed page. This module
-renders nothing.
+Bounded reads through the runtime's API only, all sent in one round trip
+(:func:`dashboard.gather.gather`): the first :data:`SCHEDULERS` schedulers (next run first),
+the global rate limit and concurrency cap from the queue's meta, the limiter's time left, the
+newest audit entries, the last minutes of metrics. Another tool's key of the wrong type is
+shown as a problem or leaves its fact out, never a failed page. This module renders nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from redis.exceptions import ResponseError
 
 from ..audit import AuditLog
 from ..catalog import Catalog
+from ..gather import Answer, gather
+from ..pausing import PauseInfo
 from ..queue import Queue
+from ..series import Throughput
 from . import formatting
 from .overview import QueueSummary
 
@@ -25,25 +30,38 @@ ACTIONS = 10
 RATE_MINUTES = 5
 
 
-def extras(queue: Queue, audit: AuditLog) -> dict[str, Any]:
+def extras(queue: Queue, audit: AuditLog, q: QueueSummary, now_ms: int) -> dict[str, Any]:
     """Template values: ``schedulers`` (list), ``rate_limit`` ((max, duration ms) or None),
     ``throttled_ms`` (ms the limiter still holds fetches back, 0 when not), ``actions`` (the
-    queue's newest audit entries) and ``extra_problems``."""
+    queue's newest audit entries), ``pause_info``, ``facts`` (:func:`drain_facts`) and
+    ``extra_problems``. Their reads go in one round trip (a second for the schedulers' hashes
+    and the arrival estimate's job, a third only when a rate limit is set)."""
+    catalog = Catalog(queue.client, queue.prefix)
+    answers = dict(zip(READS, gather(queue.client, [
+        queue.read_job_schedulers(0, SCHEDULERS - 1), queue.read_global_rate_limit(),
+        audit.read_entries(queue.name, ACTIONS), queue.read_pause_info(), queue.read_global_concurrency(),
+        catalog.read_throughput(queue.name, RATE_MINUTES, now_ms), catalog.read_arrivals(queue.name, now_ms)])))
     problems: list[str] = []
     schedulers: list[dict[str, Any]] = []
     rate_limit: tuple[int, int] | None = None
     throttled = 0
     try:
-        schedulers = [dict(s, job_id=f"repeat:{s['key']}:{s['next']}") for s in queue.job_schedulers(0, SCHEDULERS - 1)]
+        schedulers = [dict(s, job_id=f"repeat:{s['key']}:{s['next']}") for s in answers["schedulers"].get()]
     except ResponseError as exc:
         problems.append(f"job schedulers cannot be read: {exc}")
     try:
-        rate_limit = queue.global_rate_limit()
+        rate_limit = answers["rate_limit"].get()
         throttled = max(0, queue.rate_limit_ttl()) if rate_limit else 0  # -2: the limit went meanwhile
     except ResponseError as exc:
         problems.append(f"the rate limit cannot be read: {exc}")
+    read = {name: _value(answer) for name, answer in answers.items()}
     return dict(schedulers=schedulers, rate_limit=rate_limit, throttled_ms=throttled, extra_problems=problems,
-                actions=audit.entries(queue.name, ACTIONS), pause_info=_safe(queue.pause_info))
+                actions=read["actions"] or [], pause_info=read["pause_info"],
+                facts=drain_facts(catalog, q, throttled, now_ms, read))
+
+
+#: What :func:`extras` reads, in the order of its reads.
+READS = ("schedulers", "rate_limit", "actions", "pause_info", "concurrency", "throughput", "arrivals")
 
 
 def pause_message(name: str, reason: str, until: int) -> str:
@@ -53,20 +71,20 @@ def pause_message(name: str, reason: str, until: int) -> str:
     return f"Paused {name}{for_how_long}: workers take no new jobs from it.{why}"
 
 
-def drain_facts(queue: Queue, q: QueueSummary, throttled_ms: int, now_ms: int) -> list[str]:
+def drain_facts(catalog: Catalog, q: QueueSummary, throttled_ms: int, now_ms: int, read: dict[str, Any]) -> list[str]:
     """"Why isn't this draining?": the facts that hold jobs back, most decisive first, then how
-    fast jobs arrive and finish (BullMQ's per-minute metrics) and what that does to the backlog."""
+    fast jobs arrive and finish (BullMQ's per-minute metrics) and what that does to the backlog.
+    ``read``: what :func:`extras` read (None where a key of another type stood in the way)."""
     c = q.counts
     ready = c.waiting + c.prioritized
-    catalog = Catalog(queue.client, queue.prefix)
     facts: list[str] = []
     if c.paused:
-        facts.append(_paused(queue, now_ms))
+        facts.append(_paused(read["pause_info"], now_ms))
     if q.workers == 0 and ready:
         facts.append(f"No worker is connected: nothing takes the {ready:,} jobs ready to run.")
     if ready and q.workers:
-        facts += _busy(catalog, queue.name, q.workers, c.active)
-    cap = _safe(queue.global_concurrency)
+        facts += _busy(catalog, q.name, q.workers, c.active)
+    cap = read["concurrency"]
     if cap and c.active >= cap:
         facts.append(f"Global concurrency cap reached: {c.active:,} jobs active, at most {cap:,} at a time.")
     if throttled_ms > 0:
@@ -79,13 +97,12 @@ def drain_facts(queue: Queue, q: QueueSummary, throttled_ms: int, now_ms: int) -
                      f"{c.waiting_children:,} jobs wait for their children to finish.")
     if q.oldest_waiting:
         facts.append(f"The oldest waiting job has waited {formatting.age(q.oldest_waiting)}.")
-    if ready:
-        facts += _rates(catalog, queue.name, ready, now_ms)
+    if ready and read["throughput"]:
+        facts += _rates(read["throughput"][0], read["arrivals"], ready, now_ms)
     return facts
 
 
-def _paused(queue: Queue, now_ms: int) -> str:
-    info = _safe(queue.pause_info)
+def _paused(info: PauseInfo | None, now_ms: int) -> str:
     fact = "Paused: workers take no new jobs from this queue until it is resumed"
     if info is None:
         return fact + "."
@@ -103,7 +120,10 @@ def _paused(queue: Queue, now_ms: int) -> str:
 def _busy(catalog: Catalog, name: str, connected: int, active: int) -> list[str]:
     """"All workers busy" when every connected worker is ours (so its concurrency is known)
     and the jobs active fill all their slots."""
-    beats = [b for b in _safe(lambda: catalog.heartbeats()[0]) or [] if b.queue == name]
+    try:
+        beats = [b for b in catalog.heartbeats()[0] if b.queue == name]
+    except ResponseError:  # another tool's key of the wrong type: the fact is left out
+        return []
     slots = sum(b.concurrency for b in beats)
     if len(beats) < connected or not slots or active < slots:
         return []
@@ -111,15 +131,13 @@ def _busy(catalog: Catalog, name: str, connected: int, active: int) -> list[str]
             f"worker{'s' if len(beats) != 1 else ''} adds up to {slots:,}."]
 
 
-def _rates(catalog: Catalog, name: str, ready: int, now_ms: int) -> list[str]:
+def _rates(throughput: Throughput, arriving: float | None, ready: int, now_ms: int) -> list[str]:
     """How fast jobs finish (the last 5 minutes of metrics) and arrive, and what it means for
     the ``ready`` backlog: "drains in about 12 min" or "growing by 340/min"."""
-    throughput = _safe(lambda: catalog.throughput([name], RATE_MINUTES, now_ms)[0])
-    if throughput is None or not throughput.recorded:
+    if not throughput.recorded:
         return []  # no worker records metrics for this queue
     minutes = RATE_MINUTES - 1 + (now_ms % 60_000) / 60_000  # the current minute is not over
     finished = (sum(throughput.completed) + sum(throughput.failed)) / minutes
-    arriving = _safe(lambda: catalog.arrivals_per_minute(name, now_ms))
     over = f"over the last {RATE_MINUTES} minutes"
     if arriving is None:
         if not finished:
@@ -143,8 +161,8 @@ def _rate(per_minute: float) -> str:
     return f"{per_minute:,.0f}" if per_minute >= 10 or per_minute == int(per_minute) else f"{per_minute:,.1f}"
 
 
-def _safe(read: Any) -> Any:
+def _value(answer: Answer[Any]) -> Any:
     try:
-        return read()
+        return answer.get()
     except ResponseError:  # another tool's key of the wrong type: the fact is left out
         return None

@@ -94,8 +94,7 @@ def queue_view(name: str) -> Response:
         log.warning("queue=%s: cannot list %s jobs: %s", queue.name, state, exc)
         jobs = []
     task = current().tasks.get(request.args.get("task", ""))
-    extras = queue_page.extras(queue, current().audit)
-    extras["facts"] = queue_page.drain_facts(queue, summary, extras["throttled_ms"], queue.clock())
+    extras = queue_page.extras(queue, current().audit, summary, queue.clock())
     return htmx.render_page_or_partial(
         "bullpen/queue.html", "bullpen/partials/_queue.html", queue=queue, q=summary, state=state, page=page, per=per,
         jobs=jobs, count=count, pages=max(1, math.ceil(count / per)), task=task,
