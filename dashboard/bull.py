@@ -24,6 +24,7 @@ from .clients import Client
 from .codec import text, to_ms
 from .counts import Counts, summarize
 from .errors import JobLocked, JobNotFound, JobNotInState, NotSupportedOnBull, script_error
+from .gather import Read, constant
 from .job import Job, JobState
 from .keys import Keys
 from .queue import LPOS_WINDOW, Progress, Queue, _refuse_bookkeeping, in_batches
@@ -165,6 +166,15 @@ class BullQueue(Queue):
     def global_concurrency(self) -> int | None:
         """None: Bull has no global concurrency."""
         return None
+
+    def read_job_schedulers(self, start: int = 0, end: int = 99) -> Read[list[dict[str, Any]]]:
+        return constant([])  # as job_schedulers: Bull's ``repeat`` zset is not BullMQ's
+
+    def read_global_rate_limit(self) -> Read[tuple[int, int] | None]:
+        return constant(None)
+
+    def read_global_concurrency(self) -> Read[int | None]:
+        return constant(None)
 
     def rate_limit_ttl(self, max_jobs: int | None = None) -> int:
         """0: Bull's limiter is per worker and group; the dashboard does not read it."""

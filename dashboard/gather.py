@@ -88,6 +88,11 @@ def gather(client: Any, reads: Sequence[Read[Any]]) -> list[Answer[Any]]:
     return answers
 
 
+def constant(value: T) -> Read[T]:
+    """A read that sends nothing and answers ``value`` (a kind of queue that has no such thing)."""
+    return Read(lambda pipe: None, 0, lambda replies: value)
+
+
 def one(client: Any, read: Read[T]) -> T:
     """One read on its own (its errors raised)."""
     return gather(client, [read])[0].get()  # type: ignore[no-any-return]

@@ -290,7 +290,7 @@ def test_what_cannot_be_done_safely_is_refused_and_writes_nothing(r: redis.Redis
 #: Queue methods a BullQueue may inherit: they only read, or write nothing in the queue's keys.
 INHERITED_READS = {"is_registered", "job", "job_field", "lock_ttl_ms", "log_lines", "log_page", "logs", "workers",
                    "pause_info", "names", "discover", "metrics", "deduplication_job_id", "finished_per_minute",
-                   "children", "children_values", "ignored_children_failures", "clean_count"}
+                   "children", "children_values", "ignored_children_failures", "clean_count", "read_pause_info"}
 
 
 def test_every_queue_method_is_either_a_read_or_done_the_bull_way() -> None:

@@ -4,7 +4,7 @@ bounded number of round trips whatever it shows."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -38,7 +38,7 @@ class Counting(redis.Redis):
 @pytest.fixture
 def counting(redis_url: str) -> Counting:
     Counting.trips = 0
-    return Counting.from_url(redis_url)
+    return cast(Counting, Counting.from_url(redis_url))
 
 
 def get(key: str) -> Read[Any]:
@@ -101,3 +101,18 @@ def test_queue_page_extras_name_a_wrong_type_key_and_keep_the_rest(r: redis.Redi
     assert len(extras["extra_problems"]) == 1 and "job schedulers cannot be read" in extras["extra_problems"][0]
     assert extras["schedulers"] == [] and extras["pause_info"] is None
     assert r.get(q.keys.repeat) == b"not a zset"  # read, never touched
+
+
+def test_a_bull_queue_page_reads_no_bullmq_schedulers_limits_or_cap(r: redis.Redis) -> None:
+    """Bull 3/4 keeps repeatable jobs in its own ``repeat`` zset and has no queue-wide limit or
+    cap: its page must not read them as BullMQ's (BullQueue's reads answer without Redis)."""
+    from tests.test_bull import bull_add
+    bull_add(r, "legacy")
+    r.zadd("bull:legacy:repeat", {"__default__::::60000": 1_900_000_000_000})
+    r.hset("bull:legacy:repeat:__default__::::60000", mapping={"name": "x"})
+    r.hset("bull:legacy:meta", mapping={"max": "5", "duration": "1000", "concurrency": "2"})
+    queue = Catalog(r).queue("legacy")
+    assert type(queue).__name__ == "BullQueue"
+    extras = queue_page.extras(queue, AuditLog(r, "bull"), Overview(Catalog(r), ttl=0).row("legacy"), now_ms())
+    assert extras["schedulers"] == [] and extras["rate_limit"] is None and extras["extra_problems"] == []
+    assert not any("concurrency cap" in fact for fact in extras["facts"])
