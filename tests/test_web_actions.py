@@ -51,6 +51,8 @@ def test_get_never_changes_anything(client: FlaskClient, r: redis.Redis) -> None
     for path in ("/queues/mail/pause", "/pause-all", "/queues/mail/retry-all", "/queues/mail/jobs/2/retry"):
         assert client.get(path).status_code in (404, 405)
     assert not queue(r, "mail").is_paused() and queue(r, "mail").counts().failed == 1
+    wrong = client.get("/pause-all")  # a page's 405 names what the path takes, as HTTP requires
+    assert wrong.status_code == 405 and "POST" in wrong.headers["Allow"] and "GET" not in wrong.headers["Allow"]
 
 
 def test_read_only_hides_and_refuses_actions(make_app, r: redis.Redis) -> None:

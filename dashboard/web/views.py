@@ -283,8 +283,13 @@ for _unavailable in UNAVAILABLE:  # Redis, or a node of a Redis Cluster, gone
 
 def standalone_error(exc: HTTPException) -> Response:
     """404/405 pages for the whole app (registered by ``create_app``; code-specific app
-    handlers win over the blueprint's, so this one serves both)."""
-    return _error(exc.code or 500, exc.name, exc.description or exc.name)
+    handlers win over the blueprint's, so this one serves both). A 405 names the methods the
+    path takes in ``Allow``, as HTTP requires."""
+    response = _error(exc.code or 500, exc.name, exc.description or exc.name)
+    for name, value in exc.get_headers():
+        if name == "Allow":
+            response.headers[name] = value
+    return response
 
 
 def _error(code: int, title: str, message: str) -> Response:

@@ -135,7 +135,10 @@ def test_random_requests_never_5xx_and_forged_posts_change_nothing(app: Flask, r
         return
     before = digest(r)
     resp = client.post(path, query_string=query, data=form, headers=headers)  # no valid token
-    assert resp.status_code == 403, (path, form, resp.status_code)
+    # refused before it acts: 403, or 405 where the path takes no POST at all (``/api/v1//`` is
+    # ``/api/v1/`` once werkzeug merges the slashes: a GET-only route)
+    assert resp.status_code == 403 or (resp.status_code == 405 and "POST" not in resp.headers.get("Allow", "")), \
+        (path, form, resp.status_code)
     assert digest(r) == before
     valid = token(client)
     resp = client.post(path, query_string=query, data={**form, "csrf_token": valid},
