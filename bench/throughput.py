@@ -279,7 +279,7 @@ def drain_plan(system: str, args) -> list[int]:
     if system == "bullpen":
         return args.bullpen_conc
     if system == "node":
-        return [1, args.node_best]
+        return args.node_conc
     return args.huey_conc
 
 
@@ -575,8 +575,9 @@ def parse_args():
     ap.add_argument("--reps", type=int, help="repetitions (default 3; --quick 1)")
     ap.add_argument("--only", default="bullpen,node,huey", help="comma-separated: bullpen,node,huey")
     ap.add_argument("--quick", action="store_true", help="smoke run: N=5000, 1 rep, Bullpen sweep 1,32")
-    ap.add_argument("--bullpen-conc", help="Bullpen concurrency sweep (default 1,8,32,100)")
-    ap.add_argument("--node-best", type=int, default=100, help="Node BullMQ best concurrency (baselines: 100)")
+    ap.add_argument("--bullpen-conc", help="Bullpen concurrency sweep (default 1,8,32,100,200)")
+    ap.add_argument("--node-conc", help="Node BullMQ concurrency sweep (default 1,100,200; 100 was its best in "
+                                        "the baselines, 200 level with it on a fast machine)")
     ap.add_argument("--huey-conc", default="1,2", help="huey thread counts (baselines: 1 beat 2)")
     ap.add_argument("--timeout", type=float, default=300, help="seconds allowed per drain")
     ap.add_argument("--profile", action="store_true",
@@ -598,9 +599,12 @@ def parse_args():
     args = ap.parse_args()
     args.n = args.n or (5000 if args.quick else 20000)
     args.reps = args.reps or (1 if args.quick else 3)
-    args.bullpen_conc = [int(c) for c in (args.bullpen_conc or ("1,32" if args.quick else "1,8,32,100")).split(",")]
+    args.bullpen_conc = [int(c) for c in (args.bullpen_conc or ("1,32" if args.quick else "1,8,32,100,200")).split(",")]
     if 1 not in args.bullpen_conc:
         args.bullpen_conc.insert(0, 1)
+    args.node_conc = [int(c) for c in (args.node_conc or ("1,100" if args.quick else "1,100,200")).split(",")]
+    if 1 not in args.node_conc:
+        args.node_conc.insert(0, 1)
     args.huey_conc = [int(c) for c in args.huey_conc.split(",")]
     if 1 not in args.huey_conc:
         args.huey_conc.insert(0, 1)
