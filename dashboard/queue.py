@@ -17,13 +17,14 @@ from . import reads, registry, scripts
 from .clients import Client, connect
 from .codec import dumps, now_ms, safe_text, shown_id, text, to_ms
 from .counts import Counts, QueueCleanCount, summarize
-from .dedup import QueueDeduplication, dedup_opts
+from .dedup import QueueDeduplication
 from .errors import JobNotFound, JobNotInState, QueueHasActiveJobs, script_error
 from .family import QueueFamily
-from .job import STATE_KEYS, Job, JobState, build_opts
+from .job import STATE_KEYS, Job, JobState
 from .job_edit import QueueJobEdits
 from .keys import Keys, check_cluster_tag, not_a_job, validate_queue_name
 from .limiter import QueueLimits
+from .options import job_options
 from .pausing import QueuePausing
 from .scheduler_api import JobSchedulers
 from .wrongtype import Throttle, is_wrongtype
@@ -109,7 +110,7 @@ class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication, QueueF
             chunk = prepared[start:start + BATCH]
             calls = [scripts.add_job(self.keys, [args for args, _ in chunk[i:i + JOBS_PER_CALL]])
                      for i in range(0, len(chunk), JOBS_PER_CALL)]
-            results = self.scripts.batch(calls)
+            results = self.scripts.batch(calls, stream=True)
             for result in results:
                 if isinstance(result, Exception):
                     raise result
@@ -122,15 +123,12 @@ class Queue(QueuePausing, QueueLimits, JobSchedulers, QueueDeduplication, QueueF
             raise TypeError(f"job name must be a string, got {type(name).__name__}")
         data = {} if data is None else data
         data_json = dumps(data, f"job data for {name!r}")
-        de = dedup_opts(options.pop("deduplication", None))
-        try:
-            opts = build_opts(**options) | de
-        except TypeError as exc:
-            raise ValueError(f"unknown job option: {exc}") from None
+        opts, opts_json = job_options(options)
         timestamp = self.clock()
-        args: list[scripts.Arg] = [opts.get("jobId", ""), name, data_json, dumps(opts, "job options"),
+        de = opts.get("de")
+        args: list[scripts.Arg] = [opts.get("jobId", ""), name, data_json, opts_json,
                                    timestamp, opts["delay"], opts.get("priority", 0),
-                                   "1" if opts.get("lifo") else "0", de["de"]["id"] if de else ""]
+                                   "1" if opts.get("lifo") else "0", de["id"] if de else ""]
         job = Job(id="", name=name, data=data, opts=opts, timestamp=timestamp, delay=opts["delay"],
                   priority=opts.get("priority", 0), _queue=self)
         return args, job
