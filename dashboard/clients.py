@@ -21,7 +21,7 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias
 
 import redis
@@ -229,11 +229,53 @@ class DirectLine:
                 self._lock.release()
         return client.execute_command(*args)
 
+    def several(self, commands: Sequence[tuple[Any, ...]]) -> list[Any] | None:
+        """Commands in order on the spare connection, each sent as soon as it is packed and its
+        reply read once the next is on its way, so Redis runs one while this thread packs the
+        next and reads the last (``Queue.add_bulk``'s calls of 100 jobs each). Error replies
+        come back in place, as a pipeline's with ``raise_on_error=False``. None, with nothing
+        sent, when the line is busy or in a forked child; None also when the connection failed
+        before any reply came (a stale socket: the caller's own path, with its retries, sends
+        them). A connection lost after that, or a timeout, raises: some commands ran."""
+        if _pack is None or self._pid != os.getpid() or not self._lock.acquire(blocking=False):
+            return None
+        replies: list[Any] = []
+        try:
+            conn = self._conn
+            if conn is None:
+                conn = self._conn = self._new()
+            try:
+                conn.send_packed_command([_pack(commands[0])])
+                for command in commands[1:]:
+                    conn.send_packed_command([_pack(command)])
+                    replies.append(_reply(conn))
+                replies.append(_reply(conn))
+                return replies
+            except redis.ConnectionError:
+                conn.disconnect()
+                self._conn = None
+                if replies:
+                    raise
+                return None
+            except BaseException:
+                conn.disconnect()  # a reply may be half read
+                self._conn = None
+                raise
+        finally:
+            self._lock.release()
+
     def close(self) -> None:
         """Close the spare connection (done when its client goes: the pool does not know it)."""
         conn, self._conn = self._conn, None
         if conn is not None and self._pid == os.getpid():
             conn.disconnect()
+
+
+def _reply(conn: Any) -> Any:
+    try:
+        return conn.read_response()
+    except redis.ResponseError as exc:  # a whole error reply was read: the connection stays in step
+        return exc
 
 
 _pack: Callable[[tuple[Any, ...]], bytes] | None

@@ -23,7 +23,7 @@ from typing import Any
 
 from redis.exceptions import NoScriptError, ResponseError
 
-from .clients import Client, direct_line
+from .clients import Client, DirectLine, direct_line
 from .keys import Keys, failure_index_key
 
 LUA_DIR = Path(__file__).with_name("lua")
@@ -38,14 +38,12 @@ SERVER_TIME = ""  # move_to_active's ``now`` that makes it read the server's clo
 HELPERS = {"add_job": ("_enqueue", "_dedup"),
            "move_to_finished": ("_enqueue", "_dedup", "_parent", "_attempts", "_fetch"),
            "add_job_scheduler": ("_enqueue",), "add_next_scheduled": ("_enqueue",), "move_to_delayed": ("_enqueue",),
-           "read_job_fields": ("_head",), "read_log": ("_head",),
-           "move_to_active": ("_fetch",),
+           "read_job_fields": ("_head",), "read_log": ("_head",), "move_to_active": ("_fetch",),
            "add_flow": ("_enqueue", "_parent"), "remove_job": ("_parent",),
            "delete_jobs": ("_parent",), "reprocess_jobs": ("_parent",), "retry_job": ("_attempts",),
            "read_failures": ("_head", "_failure_index"),
-           "read_failure_sizes": ("_failure_index",), "index_failures": ("_failure_index",),
-           "prune_failure_index": ("_failure_index",), "redrive_jobs": ("_failure_index",),
-           "remove_failed_jobs": ("_failure_index",),
+           **dict.fromkeys(("read_failure_sizes", "index_failures", "prune_failure_index", "redrive_jobs",
+                            "remove_failed_jobs"), ("_failure_index",)),
            **{f"bull_{name}": ("_bull",) for name in ("promote", "retry", "remove", "clean")}}
 
 
@@ -85,11 +83,11 @@ class Scripts:
 
     client: Client
     _send: Any = field(init=False, repr=False)
+    _line: DirectLine | None = field(init=False, repr=False)
     _loaded: set[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        # A single call goes over the client's spare connection when it is free (see DirectLine).
-        line = direct_line(self.client)
+        line = self._line = direct_line(self.client)  # single calls' spare connection, when free
         client: Any = self.client  # execute_command, not evalsha(): no per-call deprecation-check wrapper
         self._send = functools.partial(line.execute, client) if line else client.execute_command
         with _KNOWN_LOCK:
@@ -115,8 +113,9 @@ class Scripts:
             self._lost([call.name])
             return self._send(*call.evalsha())
 
-    def batch(self, calls: Sequence[Call]) -> list[Any]:
-        """Run several calls in one round trip, in order; each result (or error) in place.
+    def batch(self, calls: Sequence[Call], stream: bool = False) -> list[Any]:
+        """Run several calls in one round trip, in order; each result (or error) in place. With
+        ``stream`` (large calls) each goes as soon as it is packed (:meth:`DirectLine.several`).
 
         Not a transaction: each script is atomic on its own. Scripts not yet loaded on this client
         are loaded first. A call that failed with NOSCRIPT all the same (the server restarted or
@@ -130,7 +129,8 @@ class Scripts:
             except ResponseError as exc:
                 return [exc]
         self.load({c.name for c in calls} - self._loaded)
-        results = self._pipeline(calls)
+        streamed = self._line.several([c.evalsha() for c in calls]) if stream and self._line else None
+        results = self._pipeline(calls) if streamed is None else streamed
         missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
         if missing:
             self._lost(calls[i].name for i in missing)

@@ -157,3 +157,43 @@ def test_a_client_dropped_drops_its_line(redis_url: str, r: redis.Redis) -> None
     assert client_ref() is None  # the line does not keep its client alive
     assert line_ref() is None  # and goes with it, connection and all
     assert _line_ids(r) == []  # closed, not left for the server's timeout
+
+
+# --- several commands streamed on the line (Queue.add_bulk's calls) -------------------------------
+
+def test_several_answers_in_order_with_errors_in_place(redis_url: str, r: redis.Redis) -> None:
+    line = direct_line(redis.Redis.from_url(redis_url))
+    assert line is not None
+    replies = line.several([("SET", "k", "1"), ("LPUSH", "k", "x"), ("GET", "k"), ("INCR", "k")])
+    assert replies is not None and replies[0] == b"OK" and replies[2] == b"1" and replies[3] == 2
+    assert isinstance(replies[1], ResponseError) and "WRONGTYPE" in str(replies[1])
+    assert line.several([("PING",)]) == [b"PONG"]  # still in step after the error reply
+    line._lock.acquire()  # busy: nothing sent, the caller takes its own path
+    try:
+        assert line.several([("INCR", "k")]) is None
+    finally:
+        line._lock.release()
+    assert r.get("k") == b"2"
+
+
+def test_add_bulk_streams_its_calls_and_a_killed_line_falls_back_once(redis_url: str, r: redis.Redis) -> None:
+    client = _named(redis_url)
+    q = Queue("direct", connection=client)
+    first = q.add_bulk([("job", {"i": i}, {}) for i in range(1000)])  # ten calls of 100 jobs
+    assert [j.id for j in first] == [str(i) for i in range(1, 1001)]
+    line = direct_line(client)
+    assert line is not None and line._conn is not None  # streamed on the line, not a pipeline of the pool
+    for client_id in _line_ids(r):
+        r.client_kill_filter(_id=client_id)
+    again = q.add_bulk([("job", {"i": i}, {}) for i in range(1000, 1500)])
+    assert [j.id for j in again] == [str(i) for i in range(1001, 1501)]
+    assert r.llen("bull:direct:wait") == 1500 and len(set(r.lrange("bull:direct:wait", 0, -1))) == 1500
+
+
+def test_add_bulk_after_scripts_were_flushed_adds_each_job_once_in_order(redis_url: str, r: redis.Redis) -> None:
+    q = Queue("direct", connection=redis.Redis.from_url(redis_url))
+    q.add_bulk([("job", {}, {}) for _ in range(200)])
+    r.script_flush()
+    jobs = q.add_bulk([("job", {"i": i}, {}) for i in range(300)])
+    assert [j.id for j in jobs] == [str(i) for i in range(201, 501)]
+    assert r.lrange("bull:direct:wait", 0, 2) == [b"500", b"499", b"498"] and r.llen("bull:direct:wait") == 500
