@@ -36,7 +36,7 @@ def held_rate(times: list[float], limit: int) -> float:
 def rate_limit_phase(ctx: Any, system: str, conc: int, limit: int, n: int) -> None:
     """Enqueue n jobs in bulk, set a global limit of `limit` jobs per second, drain at `conc`."""
     ctx.flush()
-    if not ctx.run_enqueue(ctx.port, system, "bulk", n, ctx.rep):
+    if not ctx.run_enqueue(ctx.port, system, "bulk", n, ctx.rep, record=False):  # set-up, not a measurement
         return
     if not _adapter_run(ctx, system, "limit", ["--rate", str(limit)]):
         return

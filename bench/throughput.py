@@ -491,12 +491,17 @@ def report(records: list[dict], args, meta: dict) -> str:
              ratio_line("Bullpen best / huey best", ("bullpen", best.get("bullpen")), ("huey", best.get("huey")), 3.0),
              ratio_line("Bullpen c=1 / Node BullMQ c=1", ("bullpen", 1), ("node", 1), None),
              ratio_line("Bullpen c=1 / huey c=1", ("bullpen", 1), ("huey", 1), None)]
+    def enqueues_per_rep(rs):
+        reps = defaultdict(list)
+        for r in rs:
+            reps[r["rep"]].append(r["jobs_per_s"])
+        return {rep: med(values) for rep, values in reps.items()}
+
     def enqueue_ratio(name, a, b, target):
-        ra = {r["rep"]: r["jobs_per_s"] for r in enq.get(a, [])}
-        rb = {r["rep"]: r["jobs_per_s"] for r in enq.get(b, [])}
+        ra, rb = enqueues_per_rep(enq.get(a, [])), enqueues_per_rep(enq.get(b, []))  # several per repetition
         if not ra or not rb:
             return None
-        ma, mb = med(list(ra.values())), med(list(rb.values()))
+        ma, mb = med(col(enq[a], "jobs_per_s")), med(col(enq[b], "jobs_per_s"))
         reps = [ra[k] / rb[k] for k in ra if k in rb]
         rng = f" [{min(reps):.2f}–{max(reps):.2f} per repetition]" if len(reps) > 1 else ""
         met = "met" if ma / mb >= target else "**not met**"
