@@ -266,3 +266,14 @@ def test_redis_password_never_reaches_a_page(password_redis: EmbeddedRedis) -> N
             assert f"127.0.0.1:{port}/0" in pages[0].get_data(as_text=True)
         finally:
             app.extensions["bullpen"].stop()
+
+
+@pytest.mark.parametrize("text", ["", "plain", "<script>alert('x')</script>", 'a"b\'c&d<e>f', "&amp; already",
+                                  "ünï©ødé ✓ \u2028", "<<>>&&''\"\""])
+def test_rows_escape_exactly_as_autoescaping_does(text: str) -> None:
+    """Job list rows print with autoescaping off (cells.job_rows escapes each value once): the
+    escaping must be markupsafe's, character for character."""
+    from markupsafe import escape
+
+    from dashboard.web.formatting import html
+    assert html(text) == str(escape(text))

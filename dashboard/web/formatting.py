@@ -1,7 +1,8 @@
 """Template filters: times, counts, one-line previews and pretty JSON, all as plain text.
 
 Everything here returns ``str`` (never ``Markup``), so Jinja's autoescaping still applies
-to whatever came from Redis. Templates reach them as ``fmt.<name>(...)`` (a context variable of the blueprint's, so
+to whatever came from Redis; :func:`html` escapes as autoescaping does, for the few places that
+print with it off. Templates reach them as ``fmt.<name>(...)`` (a context variable of the blueprint's, so
 nothing is added to a host app's Jinja filters). This
 module must not import Flask request state or talk to Redis.
 """
@@ -106,6 +107,13 @@ def age(ms: int | None) -> str:
     return duration(max(0, int(time.time() * 1000) - ms))
 
 
+def html(text: str) -> str:
+    """``text`` escaped for HTML exactly as Jinja's autoescaping (markupsafe) escapes it, as a
+    plain ``str``: for values printed where autoescaping is off (:func:`cells.job_rows`)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace(
+        "'", "&#39;").replace('"', "&#34;")
+
+
 def one_line(text: Any, limit: int = REASON_LIMIT) -> str:
     """First line of ``text``, cut to ``limit`` characters with an ellipsis."""
     if text is None:
@@ -149,10 +157,16 @@ def size(chars: int) -> str:
     return f"{chars / 1024 / 1024:.1f} MB"
 
 
+#: json.dumps(value, indent=..., ensure_ascii=False, separators=..., default=str), the encoders
+#: built once (json.dumps builds one per call when given options: most of a row preview's time).
+_ENCODERS = {indent: json.JSONEncoder(indent=indent, ensure_ascii=False, default=str,
+                                      separators=(",", ": ") if indent else (",", ":")).encode
+             for indent in (None, 2)}
+
+
 def _json(value: Any, indent: int | None) -> str:
-    separators = (",", ": ") if indent else (",", ":")
     try:
-        return json.dumps(value, indent=indent, ensure_ascii=False, separators=separators, default=str)
+        return _ENCODERS[indent](value)
     except (TypeError, ValueError, RecursionError):
         return str(value)
 
