@@ -116,3 +116,16 @@ def test_a_bull_queue_page_reads_no_bullmq_schedulers_limits_or_cap(r: redis.Red
     extras = queue_page.extras(queue, AuditLog(r, "bull"), Overview(Catalog(r), ttl=0).row("legacy"), now_ms())
     assert extras["schedulers"] == [] and extras["rate_limit"] is None and extras["extra_problems"] == []
     assert not any("concurrency cap" in fact for fact in extras["facts"])
+
+
+def test_a_queue_page_row_reads_no_hour_of_metrics(r: redis.Redis, counting: Counting) -> None:
+    """The queue page shows no chart and no "failing now": its summary row skips the last hour."""
+    Queue("m", connection=r).add("n", {})
+    r.hset("bull:m:metrics:completed", mapping={"count": 5, "prevTS": now_ms(), "prevCount": 0})
+    Counting.trips = 0
+    full = Overview(Catalog(counting), ttl=0).row("m")
+    with_history = Counting.trips
+    Counting.trips = 0
+    bare = Overview(Catalog(counting), ttl=0).row("m", history=False)
+    assert full.throughput is not None and bare.throughput is None and bare.counts == full.counts
+    assert Counting.trips < with_history

@@ -68,7 +68,7 @@ def overview() -> Response:
 @api.get(Q)
 def queue_view(name: str) -> Response:
     queue = lookup.queue_or_404(name)
-    summary = current().overview.row(queue.name)
+    summary = current().overview.row(queue.name, history=False)
     extras = queue_page.extras(queue, current().audit, summary, queue.clock())
     facts = extras["facts"]
     rate = extras["rate_limit"]

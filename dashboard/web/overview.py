@@ -77,23 +77,26 @@ class Overview:
             self._cached = (time.monotonic(), rows)
             return rows
 
-    def row(self, name: str) -> QueueSummary:
+    def row(self, name: str, history: bool = True) -> QueueSummary:
         """One queue's summary: from the snapshot while it is fresh, else read now for this
-        queue alone (a queue page costs the same whatever the number of queues)."""
+        queue alone (a queue page costs the same whatever the number of queues). Without
+        ``history``, a row read now has no last hour (no chart, no "failing now"): a round trip
+        less, for pages that show neither."""
         cached = self._cached
         if cached is not None and time.monotonic() - cached[0] < self.ttl:
             for row in cached[1]:
                 if row.name == name:
                     return row
-        return self._read([name])[0]
+        return self._read([name], history)[0]
 
-    def _read(self, names: list[str] | None = None) -> list[QueueSummary]:
+    def _read(self, names: list[str] | None = None, history: bool = True) -> list[QueueSummary]:
         summaries, problems = self.catalog.overview(names)
         if names is None:
             self.problems = problems
         names = [summary.name for summary in summaries]
         now = self.clock()
-        throughput = self.catalog.throughput(names, HOUR, now, self._series)
+        throughput: list[Throughput | None] = (list(self.catalog.throughput(names, HOUR, now, self._series))
+                                               if history else [None] * len(names))
         rows = [QueueSummary(s.name, s.counts, s.workers, s.oldest_waiting, tp)
                 for s, tp in zip(summaries, throughput)]
         drawn: dict[str, tuple[tuple[list[int], list[int]], charts.Chart]] = {}

@@ -86,7 +86,7 @@ def overview() -> Response:
 def queue_view(name: str) -> Response:
     queue = _queue_or_404(name)
     state, page, per = list_args(LIST_STATES, _opening_state(queue))
-    summary = current().overview.row(queue.name)
+    summary = current().overview.row(queue.name, history=False)
     count = summary.counts.as_dict()[state.value]
     try:
         jobs = queue.jobs(state, (page - 1) * per, page * per - 1, summary=True)
