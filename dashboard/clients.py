@@ -210,20 +210,16 @@ class DirectLine:
             self._lock, self._conn, self._pid = threading.Lock(), None, os.getpid()
         if self._lock.acquire(blocking=False):
             try:
-                conn = self._conn
-                if conn is None:
-                    conn = self._conn = self._new()
+                conn = self._open()
                 try:
                     conn.send_packed_command([_pack(args)] if _pack is not None else conn.pack_command(*args))
                     return conn.read_response()
                 except redis.ResponseError:
                     raise  # a whole error reply was read: the connection stays in step
                 except (redis.ConnectionError, redis.TimeoutError):
-                    conn.disconnect()  # then the client's own path below, with its retries
-                    self._conn = None
+                    self._drop(conn)  # then the client's own path below, with its retries
                 except BaseException:
-                    conn.disconnect()  # a reply may be half read
-                    self._conn = None
+                    self._drop(conn)  # a reply may be half read
                     raise
             finally:
                 self._lock.release()
@@ -241,9 +237,7 @@ class DirectLine:
             return None
         replies: list[Any] = []
         try:
-            conn = self._conn
-            if conn is None:
-                conn = self._conn = self._new()
+            conn = self._open()
             try:
                 conn.send_packed_command([_pack(commands[0])])
                 for command in commands[1:]:
@@ -252,17 +246,24 @@ class DirectLine:
                 replies.append(_reply(conn))
                 return replies
             except redis.ConnectionError:
-                conn.disconnect()
-                self._conn = None
+                self._drop(conn)
                 if replies:
                     raise
                 return None
             except BaseException:
-                conn.disconnect()  # a reply may be half read
-                self._conn = None
+                self._drop(conn)  # a reply may be half read
                 raise
         finally:
             self._lock.release()
+
+    def _open(self) -> Any:
+        if self._conn is None:
+            self._conn = self._new()
+        return self._conn
+
+    def _drop(self, conn: Any) -> None:
+        conn.disconnect()
+        self._conn = None
 
     def close(self) -> None:
         """Close the spare connection (done when its client goes: the pool does not know it)."""
