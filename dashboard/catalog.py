@@ -175,7 +175,7 @@ class Catalog:
 
     def read_arrivals(self, name: str, now_ms: int) -> Read[float | None]:
         """About how many jobs a minute arrive in the queue, when a backlog lets it be told
-        (:func:`dashboard.series.arrivals_per_minute`), as a :class:`~dashboard.gather.Read`."""
+        (:func:`dashboard.series.read_arrivals`), as a :class:`~dashboard.gather.Read`."""
         return series.read_arrivals(Keys(self.prefix, name), now_ms)
 
     def heartbeats(self, limit: int = heartbeat.LIMIT) -> tuple[list[WorkerBeat], list[str]]:
