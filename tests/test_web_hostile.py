@@ -49,6 +49,19 @@ def test_segment_urls_decode_back_to_the_value(app: Flask) -> None:
     assert segment("..") == "%252E%252E" and segment("a/b") == "a%252Fb"
 
 
+def test_list_urls_are_what_url_for_builds(app: Flask) -> None:
+    """A queue page's tabs and pager links come from urls.list_url_builder, not url_for each."""
+    from flask import url_for
+
+    from dashboard.web.urls import list_url_builder
+    with app.test_request_context():
+        for name in ODD_NAMES:
+            build = list_url_builder(name)
+            assert build("failed", 50) == url_for("bullpen.queue_view", name=name, state="failed", per=50)
+            assert build("waiting-children", 20, 3) == url_for("bullpen.queue_view", name=name,
+                                                               state="waiting-children", page=3, per=20)
+
+
 @pytest.mark.parametrize("job_id", ODD_IDS)
 def test_row_actions_on_odd_ids_change_only_that_job(client: FlaskClient, r: redis.Redis, job_id: str) -> None:
     q = queue(r)

@@ -8,7 +8,7 @@ plain percent-encoding would let such an id reach another route or another job. 
 the dots of an all-dot segment twice (they survive the server's decoding as ``%XX`` and are
 decoded by :meth:`SegmentConverter.to_python`), everything else once. Every URL of the
 blueprint is built from :func:`flask.url_for` or, for the many rows of a job table,
-:func:`job_url_builder`, which encodes each segment the same way. This module must not talk
+:func:`job_url_builder` and :func:`list_url_builder`, which encode each segment the same way. This module must not talk
 to Redis.
 """
 
@@ -69,5 +69,17 @@ def job_url_builder(queue_name: str) -> Callable[..., str]:
 
     def build(job_id: str, action: str = "") -> str:
         return base + segment(job_id) + ("/" + segment(action) if action else "")
+
+    return build
+
+
+def list_url_builder(queue_name: str) -> Callable[..., str]:
+    """``build(state, per, page=None)`` -> the queue page listing ``state``; equal to ``url_for``
+    for the same arguments (query in the same order; a state name and numbers need no encoding),
+    one ``url_for`` for a page's tabs and pager links."""
+    base = url_for(".queue_view", name=queue_name)
+
+    def build(state: str, per: int, page: int | None = None) -> str:
+        return f"{base}?state={state}&per={per}" if page is None else f"{base}?state={state}&page={page}&per={per}"
 
     return build

@@ -98,7 +98,7 @@ def queue_view(name: str) -> Response:
     return htmx.render_page_or_partial(
         "bullpen/queue.html", "bullpen/partials/_queue.html", queue=queue, q=summary, state=state, page=page, per=per,
         jobs=jobs, count=count, pages=max(1, math.ceil(count / per)), task=task,
-        job_url=urls.job_url_builder(queue.name), **extras)
+        job_url=urls.job_url_builder(queue.name), list_url=urls.list_url_builder(queue.name), **extras)
 
 
 @bp.get("/queues/<bullpen_segment:name>/jobs/<bullpen_segment:job_id>")
