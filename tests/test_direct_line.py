@@ -197,3 +197,37 @@ def test_add_bulk_after_scripts_were_flushed_adds_each_job_once_in_order(redis_u
     jobs = q.add_bulk([("job", {"i": i}, {}) for i in range(300)])
     assert [j.id for j in jobs] == [str(i) for i in range(201, 501)]
     assert r.lrange("bull:direct:wait", 0, 2) == [b"500", b"499", b"498"] and r.llen("bull:direct:wait") == 500
+
+
+def test_replies_slower_than_the_spin_are_read_whole_and_in_order(redis_url: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The line looks for a reply for up to SPIN_SECONDS, then waits as redis-py does: a reply that comes
+    later (a script busy far longer than that), one that comes at once, and one with the look turned
+    off are each read whole, and the next call gets its own reply."""
+    from dashboard import clients
+
+    client = redis.Redis.from_url(redis_url)
+    line = direct_line(client)
+    assert line is not None
+    busy = "local i = 0 while i < tonumber(ARGV[1]) do i = i + 1 end return {i, ARGV[2]}"
+    for spin in (clients.SPIN_SECONDS, 0.0):
+        monkeypatch.setattr(clients, "SPIN_SECONDS", spin)
+        assert line.execute(client, "EVAL", busy, 0, 3_000_000, "slow") == [3_000_000, b"slow"]
+        assert line.execute(client, "EVAL", busy, 0, 1, "quick") == [1, b"quick"]
+        assert line.execute(client, "PING") in (True, b"PONG")
+
+
+def test_the_look_follows_the_connection_after_a_reconnect(redis_url: str, r: redis.Redis) -> None:
+    """Its socket poller belongs to one connection: dropped with it, made again for the next one."""
+    client = _named(redis_url)
+    line = direct_line(client)
+    assert line is not None
+    assert line.execute(client, "ECHO", "a") == b"a"
+    first = line._poll
+    assert first is not None and first[0] == line._conn._sock.fileno()
+    for client_id in _line_ids(r):
+        r.client_kill_filter(_id=client_id)
+    assert line.execute(client, "ECHO", "b") == b"b"  # the dead spare dropped; the client's path answered
+    assert line._poll is None
+    assert line.execute(client, "ECHO", "c") == b"c"  # a fresh spare, looked at through its own socket
+    assert line._poll is not None and line._poll[0] == line._conn._sock.fileno()
