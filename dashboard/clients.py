@@ -7,6 +7,7 @@ without redis-py's retries, which would turn a refused connection into seconds o
 and :func:`named_copy` (a worker's blocking connection, named as BullMQ names it); plus
 :func:`undecoded`, the bytes-returning twin a worker needs of a decoding client, and
 :func:`direct_line`, one spare connection per client for single commands sent back to back.
+The dashboard's client and the spare connections read with :class:`LookingParser` (see there).
 
 A URL may name any node of a Redis Cluster: :func:`connect` and :func:`web_client` then
 return a cluster client (``RedisCluster``), which finds every other node and sends each
@@ -20,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import ssl
 import threading
 import time
 import weakref
@@ -27,10 +29,12 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeAlias
 
 import redis
+from redis._parsers import _HiredisParser
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import ClusterError, RedisClusterException, TryAgainError
 from redis.retry import Retry
+from redis.utils import HIREDIS_AVAILABLE, SENTINEL
 
 #: Where producers and workers connect when given neither a URL nor a client.
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
@@ -46,6 +50,7 @@ UNAVAILABLE: tuple[type[Exception], ...] = (redis.ConnectionError, redis.Timeout
                                             RedisClusterException)
 
 log = logging.getLogger(__name__)
+_yield: Callable[[], Any] = getattr(os, "sched_yield", lambda: None)
 
 #: What :func:`cluster_mode` found per URL (only definite answers are kept).
 _MODES: dict[str, bool] = {}
@@ -107,7 +112,7 @@ def web_client(url: str) -> Client:
                                    health_check_interval=30)
     if _is_cluster_url(url):
         return RedisCluster.from_url(url, **options)
-    return redis.Redis.from_url(url, **options)
+    return redis.Redis.from_url(url, **options, **LOOKING)
 
 
 def probe_client(url: str | None = None, *, host: str = "127.0.0.1", port: int = 6379,
@@ -188,8 +193,8 @@ def client_lists(client: Client) -> list[tuple[str, list[dict[str, Any]]]]:
     return list(listed.items())
 
 
-#: Seconds a single call on a :class:`DirectLine` looks for its reply without sleeping (polling
-#: its socket, yielding the CPU between looks) before it waits in the kernel as usual. A thread
+#: Seconds a :class:`LookingParser` looks for a reply without sleeping (polling its socket,
+#: yielding the CPU between looks) before it waits in the kernel as usual. A thread
 #: asleep on its socket is woken by Redis's reply late when Redis runs on another CPU: on a
 #: 2-vCPU VM a loopback PING took 75 µs so and 28 µs polling (18 µs either way when both share a
 #: CPU). A reply that takes longer (a long script, a busy server) costs up to this much CPU time,
@@ -197,12 +202,40 @@ def client_lists(client: Client) -> list[tuple[str, list[dict[str, Any]]]]:
 SPIN_SECONDS = 0.0002
 
 
+class LookingParser(_HiredisParser):
+    """redis-py's hiredis parser, which looks for (more of) a reply for up to :data:`SPIN_SECONDS`
+    before it sleeps on its socket. Only the wait differs: what is read, and how, is redis-py's.
+    The dashboard's client and every :class:`DirectLine` read with it (when hiredis and
+    ``select.poll`` are there); a worker's other connections do not (at high concurrency its
+    handler threads want the CPU its loop would spend looking)."""
+
+    _looker: tuple[int, Any] | None = None  # (socket fd, a select.poll on it)
+
+    def read_from_socket(self, timeout: Any = SENTINEL, raise_on_timeout: bool = True) -> Any:
+        sock = self._sock
+        if timeout is SENTINEL and sock is not None and not (isinstance(sock, ssl.SSLSocket) and sock.pending()):
+            fd = sock.fileno()
+            if self._looker is None or self._looker[0] != fd:
+                poller = select.poll()
+                poller.register(fd, select.POLLIN)
+                self._looker = (fd, poller)
+            look, clock = self._looker[1].poll, time.perf_counter
+            deadline = clock() + SPIN_SECONDS
+            while not look(0) and clock() < deadline:
+                _yield()
+        return super().read_from_socket(timeout, raise_on_timeout)
+
+
+#: The keyword arguments that make a connection read with :class:`LookingParser` (none without it).
+LOOKING: dict[str, Any] = {"parser_class": LookingParser} if HIREDIS_AVAILABLE and hasattr(select, "poll") else {}
+
+
 class DirectLine:
     """One spare connection of a one-server client's own kind (same address, auth, TLS, timeouts),
     for single commands sent one after another, such as ``Queue.add`` in a loop: it skips the
     pool checkout, the readiness poll and the retry wrapper redis-py spends on every call (a
-    fifth of a small script call's time on loopback), and looks for the reply for up to
-    :data:`SPIN_SECONDS` before it sleeps (see there). One thread at a time uses it; a caller
+    fifth of a small script call's time on loopback), and reads with :class:`LookingParser`. One
+    thread at a time uses it; a caller
     that finds it busy goes through the client, and so does a call whose connection failed
     (after dropping it), so redis-py's retries still apply. Not for blocking commands,
     pipelines or pub/sub, nor for commands whose reply redis-py converts (the reply comes back
@@ -210,11 +243,11 @@ class DirectLine:
 
     def __init__(self, client: redis.Redis) -> None:
         pool = client.connection_pool  # not the client: the registry below holds it weakly
-        self._new: Callable[[], Any] = lambda: pool.connection_class(**pool.connection_kwargs)
+        kwargs = {**pool.connection_kwargs, **LOOKING}
+        self._new: Callable[[], Any] = lambda: pool.connection_class(**kwargs)
         self._lock = threading.Lock()
         self._conn: Any = None
         self._pid = os.getpid()
-        self._poll: tuple[int, Any] | None = None  # (socket fd, its select.poll) for _await
 
     def execute(self, client: redis.Redis, *args: Any) -> Any:
         """``client.execute_command(*args)`` (``client``: the one this line was made for), on the
@@ -225,9 +258,7 @@ class DirectLine:
             try:
                 conn = self._open()
                 try:
-                    sent = time.perf_counter()
                     conn.send_packed_command([_pack(args)] if _pack is not None else conn.pack_command(*args))
-                    self._await(conn, sent)
                     return conn.read_response()
                 except redis.ResponseError:
                     raise  # a whole error reply was read: the connection stays in step
@@ -271,22 +302,6 @@ class DirectLine:
         finally:
             self._lock.release()
 
-    def _await(self, conn: Any, sent: float) -> None:
-        """Until ``conn``'s socket has something to read or SPIN_SECONDS since ``sent`` are over,
-        poll it and yield the CPU (nothing without select.poll).
-        Only a wait: the reply is read, whatever this saw, by redis-py as ever."""
-        sock = getattr(conn, "_sock", None)
-        if sock is None or _poll_class is None:
-            return
-        fd = sock.fileno()
-        if self._poll is None or self._poll[0] != fd:
-            poller = _poll_class()
-            poller.register(fd, select.POLLIN)
-            self._poll = (fd, poller)
-        look, deadline, clock = self._poll[1].poll, sent + SPIN_SECONDS, time.perf_counter
-        while not look(0) and clock() < deadline:
-            _yield()
-
     def _open(self) -> Any:
         if self._conn is None:
             self._conn = self._new()
@@ -294,7 +309,7 @@ class DirectLine:
 
     def _drop(self, conn: Any) -> None:
         conn.disconnect()
-        self._conn, self._poll = None, None
+        self._conn = None
 
     def close(self) -> None:
         """Close the spare connection (done when its client goes: the pool does not know it)."""
@@ -316,8 +331,6 @@ try:  # the C packer redis-py itself uses when hiredis is installed, minus its p
 except ImportError:  # pragma: no cover - hiredis is in requirements.txt
     _pack = None
 
-_poll_class: Callable[[], Any] | None = getattr(select, "poll", None)  # not on Windows
-_yield: Callable[[], Any] = getattr(os, "sched_yield", lambda: None)
 
 _LINES: weakref.WeakKeyDictionary[Any, DirectLine] = weakref.WeakKeyDictionary()
 _LINES_LOCK = threading.Lock()

@@ -218,16 +218,36 @@ def test_replies_slower_than_the_spin_are_read_whole_and_in_order(redis_url: str
 
 
 def test_the_look_follows_the_connection_after_a_reconnect(redis_url: str, r: redis.Redis) -> None:
-    """Its socket poller belongs to one connection: dropped with it, made again for the next one."""
+    """The spare connection reads with LookingParser, whatever the client's own parser; its socket
+    poller belongs to one connection and is made again for the next one."""
+    from dashboard.clients import LookingParser
+
     client = _named(redis_url)
     line = direct_line(client)
     assert line is not None
     assert line.execute(client, "ECHO", "a") == b"a"
-    first = line._poll
-    assert first is not None and first[0] == line._conn._sock.fileno()
+    first = line._conn
+    assert isinstance(first._parser, LookingParser)
+    assert first._parser._looker is not None and first._parser._looker[0] == first._sock.fileno()
     for client_id in _line_ids(r):
         r.client_kill_filter(_id=client_id)
     assert line.execute(client, "ECHO", "b") == b"b"  # the dead spare dropped; the client's path answered
-    assert line._poll is None
+    assert line._conn is None
     assert line.execute(client, "ECHO", "c") == b"c"  # a fresh spare, looked at through its own socket
-    assert line._poll is not None and line._poll[0] == line._conn._sock.fileno()
+    assert line._conn is not first and line._conn._parser._looker[0] == line._conn._sock.fileno()
+
+
+def test_the_dashboards_client_reads_long_and_pipelined_replies_whole(redis_url: str, r: redis.Redis) -> None:
+    """The web client reads with LookingParser: a reply of many socket reads (2 MB) and a pipeline's
+    replies come back whole and in order, as with redis-py's own parser."""
+    from dashboard.clients import LookingParser, web_client
+
+    client = web_client(redis_url)
+    assert isinstance(client, redis.Redis)
+    r.set("big", b"x" * 2_000_000)
+    pipe = client.pipeline(transaction=False)
+    pipe.get("big")
+    pipe.strlen("big")
+    pipe.echo("after")
+    assert pipe.execute() == [b"x" * 2_000_000, 2_000_000, b"after"]
+    assert isinstance(client.connection_pool.get_connection()._parser, LookingParser)
