@@ -223,7 +223,7 @@ class LookingParser(_HiredisParser):
             deadline = clock() + SPIN_SECONDS
             while not look(0) and clock() < deadline:
                 _yield()
-        return super().read_from_socket(timeout, raise_on_timeout)
+        return super().read_from_socket(timeout, raise_on_timeout)  # type: ignore[no-untyped-call]
 
 
 #: The keyword arguments that make a connection read with :class:`LookingParser` (none without it).

@@ -234,7 +234,8 @@ def test_the_look_follows_the_connection_after_a_reconnect(redis_url: str, r: re
     assert line.execute(client, "ECHO", "b") == b"b"  # the dead spare dropped; the client's path answered
     assert line._conn is None
     assert line.execute(client, "ECHO", "c") == b"c"  # a fresh spare, looked at through its own socket
-    assert line._conn is not first and line._conn._parser._looker[0] == line._conn._sock.fileno()
+    fresh: Any = line._conn
+    assert fresh is not first and fresh._parser._looker[0] == fresh._sock.fileno()
 
 
 def test_the_dashboards_client_reads_long_and_pipelined_replies_whole(redis_url: str, r: redis.Redis) -> None:
