@@ -25,7 +25,7 @@ import ssl
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeAlias
 
 import redis
@@ -300,6 +300,48 @@ class DirectLine:
                 self._drop(conn)  # a reply may be half read
                 raise
         finally:
+            self._lock.release()
+
+    def stream(self, client: redis.Redis, commands: Sequence[tuple[Any, ...]]) -> Iterator[Any] | None:
+        """Read-only commands' replies in order, each handed out as soon as it is read: the next
+        command is sent before a reply is handed out, so Redis runs it while the caller works on
+        that reply (a page's job reads: Redis reads 25 jobs while Python builds the 25 before).
+        Error replies come back in place. None, with nothing sent, when the line is busy or in a
+        forked child. The line stays taken until the last reply is read or the iterator is closed
+        (a reply not read then drops the connection). Should the connection fail, the commands not
+        answered yet go through ``client``'s own pipeline (its retries): each may then run twice,
+        which is why only reads may be sent this way."""
+        if _pack is None or self._pid != os.getpid() or not self._lock.acquire(blocking=False):
+            return None
+        return self._stream(client, commands)
+
+    def _stream(self, client: redis.Redis, commands: Sequence[tuple[Any, ...]]) -> Iterator[Any]:
+        answered, conn, pack = 0, None, _pack
+        assert pack is not None  # stream() checked
+        try:
+            try:
+                conn = self._open()
+                conn.send_packed_command([pack(commands[0])])
+                for command in commands[1:]:
+                    conn.send_packed_command([pack(command)])
+                    reply = _reply(conn)
+                    answered += 1
+                    yield reply
+                reply = _reply(conn)
+                answered += 1
+                conn = None  # every reply read: the connection stays in step
+                yield reply
+            except (redis.ConnectionError, redis.TimeoutError):
+                if conn is not None:
+                    self._drop(conn)
+                    conn = None
+                pipe = client.pipeline(transaction=False)
+                for command in commands[answered:]:
+                    pipe.execute_command(*command)
+                yield from pipe.execute(raise_on_error=False)
+        finally:
+            if conn is not None:  # closed early, or failed otherwise: a reply may be unread
+                self._drop(conn)
             self._lock.release()
 
     def _open(self) -> Any:

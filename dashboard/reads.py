@@ -21,12 +21,13 @@ import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from redis.exceptions import ResponseError
+import redis
+from redis.exceptions import NoScriptError, ResponseError
 
 from . import scripts
-from .clients import Client
+from .clients import Client, direct_line
 from .codec import text
 from .job import Job, JobOwner, JobState
 from .keys import Keys
@@ -110,15 +111,26 @@ def load_jobs(run: scripts.Scripts, keys: Keys, ids: Sequence[str], caps: Caps,
     names = list(caps.fields)
     spec = [(f, cap, "a" if f in ARRAY_FIELDS else "s") for f, cap in caps.fields.items()]
     chunks = [ids[i:i + JOBS_PER_CALL] for i in range(0, len(ids), JOBS_PER_CALL)]
-    replies = run.batch([_call(keys, chunk, 0, caps, spec) for chunk in chunks])
+    calls = [_call(keys, chunk, 0, caps, spec) for chunk in chunks]
     reads: list[_Read | Exception] = []
-    for chunk, reply in zip(chunks, replies):
-        if isinstance(reply, Exception):  # the whole call failed: every job of it is unreadable
-            reads += [reply] * len(chunk)
-        else:
-            reads += [_parse(r, names) for r in reply]
-    todo = [(n, f, r.lengths[f]) for n, r in enumerate(reads) if isinstance(r, _Read) and not r.whole
-            for f, v in r.values.items() if v is None and 0 < r.lengths[f] <= caps.copy_limit]
+    jobs: list[Job | None] = []
+    later: list[int] = []  # jobs with fields for the second pass: built after it
+    todo: list[tuple[int, str, int]] = []
+    for call, chunk, reply in zip(calls, chunks, _each(run, calls)):
+        if isinstance(reply, NoScriptError):  # Redis lost its scripts: batch loads them again
+            reply = run.batch([call])[0]
+        # the whole call failed: every job of it is unreadable
+        got = [reply] * len(chunk) if isinstance(reply, Exception) else [_parse(r, names) for r in reply]
+        for read in got:
+            n = len(reads)
+            reads.append(read)
+            cuts = [] if not isinstance(read, _Read) or read.whole else \
+                [(n, f, read.lengths[f]) for f, v in read.values.items()
+                 if v is None and 0 < read.lengths[f] <= caps.copy_limit]
+            todo += cuts
+            if cuts:
+                later.append(n)
+            jobs.append(None if cuts else _job(ids[n], read, caps, owner))
     for group in _by_budget(todo):
         replies = run.batch([_call(keys, [ids[n]], caps.copy_limit, caps, spec, [[names.index(f)]])
                              for n, f, _ in group])
@@ -132,7 +144,17 @@ def load_jobs(run: scripts.Scripts, keys: Keys, ids: Sequence[str], caps: Caps,
                 continue
             done.values.update(again.values)
             done.lengths.update(again.lengths)
-    return [_job(job_id, r, caps, owner) for job_id, r in zip(ids, reads)]
+    for n in later:
+        jobs[n] = _job(ids[n], reads[n], caps, owner)
+    return jobs
+
+
+def _each(run: scripts.Scripts, calls: list[scripts.Call]) -> Iterator[Any]:
+    """The first pass's replies in order: streamed on the client's spare connection when it has one
+    (:meth:`DirectLine.stream`: Redis reads the next jobs while these are built), else one batch."""
+    line = direct_line(run.client) if len(calls) > 1 else None
+    streamed = line.stream(cast(redis.Redis, run.client), [run.command(c) for c in calls]) if line else None
+    return streamed if streamed is not None else iter(run.batch(calls))
 
 
 def _call(keys: Keys, job_ids: Sequence[str], copy_limit: int, caps: Caps, spec: list[tuple[str, int, str]],

@@ -252,3 +252,64 @@ def test_the_dashboards_client_reads_long_and_pipelined_replies_whole(redis_url:
     pipe.echo("after")
     assert pipe.execute() == [b"x" * 2_000_000, 2_000_000, b"after"]
     assert isinstance(client.connection_pool.get_connection()._parser, LookingParser)
+
+
+_ECHO = "if ARGV[1] == 'bad' then return redis.error_reply('ERR bad ' .. ARGV[2]) end return ARGV[2]"
+
+
+def test_stream_hands_out_replies_in_order_with_errors_in_place(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    line = direct_line(client)
+    assert line is not None
+    commands = [("EVAL", _ECHO, 0, "bad" if i == 2 else "ok", f"r{i}") for i in range(6)]
+    got = line.stream(client, commands)
+    assert got is not None
+    replies = list(got)
+    assert [r for i, r in enumerate(replies) if i != 2] == [b"r0", b"r1", b"r3", b"r4", b"r5"]
+    assert isinstance(replies[2], ResponseError) and "bad r2" in str(replies[2])
+    assert line.execute(client, "ECHO", "next") == b"next"  # the line is free and in step
+
+
+def test_a_stream_left_early_drops_its_connection_and_frees_the_line(redis_url: str) -> None:
+    """Replies not read must never reach the next caller: the connection goes, the next call opens another."""
+    client = redis.Redis.from_url(redis_url)
+    line = direct_line(client)
+    assert line is not None
+    got = line.stream(client, [("ECHO", f"s{i}") for i in range(5)])
+    assert got is not None
+    assert next(got) == b"s0"
+    assert line.stream(client, [("ECHO", "x")]) is None  # taken while the stream is open
+    got.close()
+    assert line._conn is None
+    assert line.execute(client, "ECHO", "after") == b"after"
+
+
+def test_a_stream_whose_connection_dies_gets_the_rest_through_the_client(redis_url: str, r: redis.Redis) -> None:
+    client = _named(redis_url)
+    line = direct_line(client)
+    assert line is not None
+    got = line.stream(client, [("ECHO", f"s{i}") for i in range(4)])
+    assert got is not None
+    assert next(got) == b"s0"
+    for client_id in _line_ids(r):  # the spare connection and the pool's (none yet used)
+        r.client_kill_filter(_id=client_id)
+    assert list(got) == [b"s1", b"s2", b"s3"]
+    assert line.execute(client, "ECHO", "after") == b"after"
+
+
+def test_a_page_of_jobs_streamed_reads_what_one_batch_reads(redis_url: str) -> None:
+    """Queue.jobs reads 25 jobs per script call, streamed: 60 jobs, one of them made too long for
+    its row (second pass) and one deleted, come back in order as without the spare connection."""
+    client = redis.Redis.from_url(redis_url)
+    q = Queue("streamed", connection=client)
+    ids = [q.add("job", {"i": i}).id for i in range(60)]
+    client.hset(f"bull:streamed:{ids[30]}", "data", '{"long": "' + "y" * 5000 + '"}')
+    client.delete(f"bull:streamed:{ids[40]}")
+    streamed = q.jobs("waiting", 0, 99, summary=True)
+    line = direct_line(client)
+    assert line is not None
+    with line._lock:  # the line busy: one pipelined batch
+        batched = q.jobs("waiting", 0, 99, summary=True)
+    assert [(j.id, j.data, j.truncated) for j in streamed] == [(j.id, j.data, j.truncated) for j in batched]
+    assert [j.id for j in streamed] == [i for i in reversed(ids) if i != ids[40]]
+    assert [j.truncated["data"] for j in streamed if j.id == ids[30]] == [len("y" * 5000) + 12]
