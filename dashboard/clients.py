@@ -25,7 +25,7 @@ import ssl
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, TypeAlias
 
 import redis
@@ -302,7 +302,7 @@ class DirectLine:
         finally:
             self._lock.release()
 
-    def stream(self, client: redis.Redis, commands: Sequence[tuple[Any, ...]]) -> Iterator[Any] | None:
+    def stream(self, client: redis.Redis, commands: Sequence[tuple[Any, ...]]) -> Generator[Any, None, None] | None:
         """Read-only commands' replies in order, each handed out as soon as it is read: the next
         command is sent before a reply is handed out, so Redis runs it while the caller works on
         that reply (a page's job reads: Redis reads 25 jobs while Python builds the 25 before).
@@ -315,7 +315,7 @@ class DirectLine:
             return None
         return self._stream(client, commands)
 
-    def _stream(self, client: redis.Redis, commands: Sequence[tuple[Any, ...]]) -> Iterator[Any]:
+    def _stream(self, client: redis.Redis, commands: Sequence[tuple[Any, ...]]) -> Generator[Any, None, None]:
         answered, conn, pack = 0, None, _pack
         assert pack is not None  # stream() checked
         try:
