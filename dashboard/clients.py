@@ -25,8 +25,8 @@ import ssl
 import threading
 import time
 import weakref
-from collections.abc import Callable, Generator, Sequence
-from typing import Any, TypeAlias
+from collections.abc import Callable, Generator, Iterator, Sequence
+from typing import Any, TypeAlias, cast
 
 import redis
 from redis._parsers import _HiredisParser
@@ -196,7 +196,7 @@ def client_lists(client: Client) -> list[tuple[str, list[dict[str, Any]]]]:
 #: Seconds a :class:`LookingParser` looks for a reply without sleeping (polling its socket,
 #: yielding the CPU between looks) before it waits in the kernel as usual. A thread
 #: asleep on its socket is woken by Redis's reply late when Redis runs on another CPU: on a
-#: 2-vCPU VM a loopback PING took 75 µs so and 28 µs polling (18 µs either way when both share a
+#: 2-vCPU VM a loopback PING took 75 µs sleeping and 28 µs polling (18 µs either way when both share a
 #: CPU). A reply that takes longer (a long script, a busy server) costs up to this much CPU time,
 #: most of it given to whatever else is ready to run (each look is followed by ``sched_yield``).
 SPIN_SECONDS = 0.0002
@@ -285,11 +285,7 @@ class DirectLine:
         try:
             conn = self._open()
             try:
-                conn.send_packed_command([_pack(commands[0])])
-                for command in commands[1:]:
-                    conn.send_packed_command([_pack(command)])
-                    replies.append(_reply(conn))
-                replies.append(_reply(conn))
+                replies.extend(_interleaved(conn, commands))
                 return replies
             except redis.ConnectionError:
                 self._drop(conn)
@@ -316,21 +312,15 @@ class DirectLine:
         return self._stream(client, commands)
 
     def _stream(self, client: redis.Redis, commands: Sequence[tuple[Any, ...]]) -> Generator[Any, None, None]:
-        answered, conn, pack = 0, None, _pack
-        assert pack is not None  # stream() checked
+        answered, conn = 0, None
         try:
             try:
                 conn = self._open()
-                conn.send_packed_command([pack(commands[0])])
-                for command in commands[1:]:
-                    conn.send_packed_command([pack(command)])
-                    reply = _reply(conn)
+                for reply in _interleaved(conn, commands):
                     answered += 1
+                    if answered == len(commands):
+                        conn = None  # every reply read: the connection stays in step
                     yield reply
-                reply = _reply(conn)
-                answered += 1
-                conn = None  # every reply read: the connection stays in step
-                yield reply
             except (redis.ConnectionError, redis.TimeoutError):
                 if conn is not None:
                     self._drop(conn)
@@ -358,6 +348,17 @@ class DirectLine:
         conn, self._conn = self._conn, None
         if conn is not None and self._pid == os.getpid():
             conn.disconnect()
+
+
+def _interleaved(conn: Any, commands: Sequence[tuple[Any, ...]]) -> Iterator[Any]:
+    """Each command sent as soon as hiredis packs it, each reply read once the next command is on
+    its way (Redis runs that one meanwhile); error replies in place. The caller checked ``_pack``."""
+    pack = cast(Callable[[tuple[Any, ...]], bytes], _pack)
+    conn.send_packed_command([pack(commands[0])])
+    for command in commands[1:]:
+        conn.send_packed_command([pack(command)])
+        yield _reply(conn)
+    yield _reply(conn)
 
 
 def _reply(conn: Any) -> Any:
